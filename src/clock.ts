@@ -1,0 +1,34 @@
+/**
+ * Time, as the engine sees it. Inject a {@link Clock} to test retries, timeouts and date grounding without
+ * real waiting (`duh/testing` has a manual clock).
+ *
+ * @module
+ */
+import { AbortedError } from './errors.js';
+
+/** The engine's source of time and waiting. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Resolve after `ms`; reject with an {@link AbortedError} as soon as `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The real clock: `Date.now()` and `setTimeout`. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new AbortedError(signal.reason));
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new AbortedError(signal?.reason));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  },
+};

@@ -1,0 +1,253 @@
+/**
+ * One member call, made robust: streaming with token deltas as events, a per-attempt timeout, retries with
+ * exponential backoff and jitter that honour `Retry-After`, fallback models, cost accounting, and the run's
+ * abort signal reaching the adapter (and cutting the wait even if an adapter ignores it).
+ *
+ * @module
+ */
+import { type ChatMessage, costOf, type GenerateRequest, type ModelAdapter, modelRef, type StreamPart, type Usage } from '../adapter.js';
+import {
+  AbortedError,
+  DuhError,
+  type MemberFailure,
+  ProviderError,
+  ProviderTimeoutError,
+  serializeError,
+  TruncationError,
+} from '../errors.js';
+import type { MemberRef } from '../events.js';
+import type { RetryOptions } from '../options.js';
+import type { ChallengeFraming, Contribution } from '../record.js';
+import type { RunContext } from './context.js';
+
+/** A member call to make. */
+export interface MemberCall {
+  slot: Omit<MemberRef, 'model'>;
+  /** The configured model; fallbacks come from the run's `fallbacks` map unless `chain` is given. */
+  model: ModelAdapter;
+  /** Explicit model chain (first = primary). */
+  chain?: readonly ModelAdapter[];
+  /** Build the messages for a model given its (clamped) output budget. */
+  messages: (maxOutputTokens: number) => ChatMessage[];
+  maxOutputTokens: number;
+  temperature: number;
+  responseFormat?: 'text' | 'json';
+  framing?: ChallengeFraming;
+  /** Stream deltas as `member-delta` events. @default true */
+  emitDeltas?: boolean;
+}
+
+/** Delay before retry number `attempt` (0-based): `Retry-After` when given, else exponential backoff with jitter. */
+export function retryDelay(attempt: number, error: ProviderError, retry: Required<RetryOptions>, random: () => number): number {
+  if (error.retryAfterMs !== undefined) return Math.min(Math.max(0, error.retryAfterMs), retry.maxDelayMs);
+  const nominal = Math.min(retry.baseDelayMs * 2 ** attempt, retry.maxDelayMs);
+  return retry.jitter ? nominal * (0.5 + random()) : nominal;
+}
+
+/** The model chain of a call: the primary, then its fallbacks. */
+export function chainOf(context: RunContext, call: Pick<MemberCall, 'model' | 'chain'>): readonly ModelAdapter[] {
+  if (call.chain) return call.chain;
+  return [call.model, ...(context.fallbacks.get(modelRef(call.model)) ?? [])];
+}
+
+/** The clamped output budget of `model` for a call. */
+export function outputBudget(model: ModelAdapter, requested: number): number {
+  return Math.min(requested, model.info.maxOutputTokens);
+}
+
+/** Worst-case cost of a call on `model`: prompt characters as an upper bound on tokens, plus the whole output budget. */
+export function worstCaseUsd(model: ModelAdapter, promptTokens: number, outputTokens: number): number {
+  return costOf(model.info, { inputTokens: promptTokens, outputTokens });
+}
+
+/** Make the call; resolves to the contribution, or rejects once every retry and fallback failed. */
+export async function callMember(
+  context: RunContext,
+  call: MemberCall,
+  failures: MemberFailure[],
+): Promise<Contribution> {
+  const chain = chainOf(context, call);
+  const { retry } = context.settings;
+  let attempts = 0;
+  for (let link = 0; link < chain.length; link++) {
+    const model = chain[link]!;
+    const ref = modelRef(model);
+    const slot: MemberRef = { ...call.slot, model: ref };
+    for (let retryIndex = 0; ; retryIndex++) {
+      attempts++;
+      if (context.signal.aborted) throw new AbortedError(context.signal.reason);
+      context.events.emit({ type: 'member-start', ...slot, attempt: attempts, ...(call.framing ? { framing: call.framing } : {}) });
+      try {
+        const contribution = await attempt(context, call, model, slot, attempts);
+        if (link > 0) contribution.fallbackFor = modelRef(chain[0]!);
+        return contribution;
+      } catch (caught) {
+        if (context.signal.aborted) throw new AbortedError(context.signal.reason);
+        const error = toProviderError(caught, model);
+        const canRetry = error.retryable && retryIndex < retry.maxRetries;
+        const next = canRetry ? undefined : chain[link + 1];
+        const delay = canRetry ? retryDelay(retryIndex, error, retry, context.random) : undefined;
+        const serialized = serializeError(error);
+        context.events.emit({
+          type: 'member-error',
+          ...slot,
+          error: serialized,
+          attempt: attempts,
+          willRetry: canRetry,
+          ...(delay !== undefined ? { retryInMs: Math.round(delay) } : {}),
+          ...(next ? { fallbackTo: modelRef(next) } : {}),
+          final: !canRetry && !next,
+        });
+        context.logger.warn(
+          { threadId: context.threadId, round: slot.round, phase: slot.phase, model: ref, attempt: attempts, code: serialized.code, willRetry: canRetry },
+          `duh: ${ref} failed: ${serialized.message}`,
+        );
+        if (canRetry) {
+          await context.clock.sleep(delay!, context.signal);
+          continue;
+        }
+        if (next) {
+          failures.push({ model: ref, round: slot.round, phase: slot.phase, error: serialized });
+          break;
+        }
+        throw error;
+      }
+    }
+  }
+  // Unreachable: the loop either returns or throws on the last link.
+  throw new AbortedError('empty model chain');
+}
+
+/** Normalise anything an adapter threw into a ProviderError (unknown errors are not retried). */
+function toProviderError(error: unknown, model: ModelAdapter): ProviderError {
+  if (ProviderError.isInstance(error)) return error;
+  const fields = { provider: model.provider, model: model.modelId, retryable: false };
+  if (DuhError.isInstance(error)) return new ProviderError(fields, error.message, { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new ProviderError(fields, `The adapter threw an unexpected error: ${message}`, { cause: error });
+}
+
+/** One attempt on one model, bounded by the timeout and the run's signal. */
+async function attempt(
+  context: RunContext,
+  call: MemberCall,
+  model: ModelAdapter,
+  slot: MemberRef,
+  attempts: number,
+): Promise<Contribution> {
+  const maxOutputTokens = outputBudget(model, call.maxOutputTokens);
+  const request: GenerateRequest = {
+    messages: call.messages(maxOutputTokens),
+    maxOutputTokens,
+    temperature: call.temperature,
+    ...(call.responseFormat ? { responseFormat: call.responseFormat } : {}),
+  };
+  const timeout = new AbortController();
+  const timer = new AbortController();
+  let timedOut = false;
+  context.clock.sleep(context.settings.timeoutMs, timer.signal).then(
+    () => {
+      timedOut = true;
+      timeout.abort(new Error('timeout'));
+    },
+    () => {}, // cancelled because the attempt ended
+  );
+  const signal = AbortSignal.any([context.signal, timeout.signal]);
+  const started = context.clock.now();
+  let text = '';
+  let finish: Extract<StreamPart, { type: 'finish' }> | undefined;
+  try {
+    const iterator = model.stream(request, { signal })[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await untilAborted(iterator.next(), signal);
+        if (next.done) break;
+        const part = next.value;
+        if (part.type === 'text-delta') {
+          if (!part.text) continue;
+          text += part.text;
+          if (call.emitDeltas !== false) context.events.emit({ type: 'member-delta', ...slot, text: part.text });
+        } else if (part.type === 'finish') {
+          finish = part;
+        }
+      }
+    } finally {
+      if (signal.aborted) void Promise.resolve(iterator.return?.()).catch(() => {});
+    }
+  } catch (error) {
+    if (timedOut && !context.signal.aborted) {
+      throw new ProviderTimeoutError({ provider: model.provider, model: model.modelId, timeoutMs: context.settings.timeoutMs }, { cause: error });
+    }
+    throw error;
+  } finally {
+    timer.abort();
+  }
+  if (!finish) throw new TruncationError({ provider: model.provider, model: model.modelId }, text);
+  if (finish.finishReason === 'error') {
+    throw new ProviderError({ provider: model.provider, model: model.modelId, retryable: true }, 'The provider ended the answer with an error.');
+  }
+  const usage: Usage = { ...finish.usage };
+  const costUsd = costOf(model.info, usage);
+  const contribution: Contribution = {
+    role: slot.role,
+    model: slot.model,
+    text,
+    usage,
+    costUsd,
+    latencyMs: context.clock.now() - started,
+    finishReason: finish.finishReason,
+    truncated: finish.finishReason === 'length',
+    attempts,
+  };
+  const crossedWarning = context.ledger.record(slot.round, slot.model, costUsd);
+  context.events.emit({
+    type: 'member-end',
+    ...slot,
+    text,
+    usage,
+    costUsd,
+    latencyMs: contribution.latencyMs,
+    finishReason: contribution.finishReason,
+    truncated: contribution.truncated,
+    attempts,
+  });
+  context.events.emit({
+    type: 'cost',
+    round: slot.round,
+    model: slot.model,
+    deltaUsd: costUsd,
+    totalUsd: context.ledger.spentUsd,
+    limitUsd: context.ledger.limitUsd ?? null,
+  });
+  if (crossedWarning) {
+    const message = `This run has spent $${context.ledger.spentUsd.toFixed(4)}, past the $${context.ledger.warnUsd.toFixed(2)} warning threshold.`;
+    context.events.emit({
+      type: 'cost-warning',
+      totalUsd: context.ledger.spentUsd,
+      warnUsd: context.ledger.warnUsd,
+      limitUsd: context.ledger.limitUsd ?? null,
+      message,
+    });
+    context.logger.warn({ threadId: context.threadId, totalUsd: context.ledger.spentUsd, warnUsd: context.ledger.warnUsd }, `duh: ${message}`);
+  }
+  return contribution;
+}
+
+/** Resolve with `promise`, or reject as soon as `signal` aborts (even if the adapter ignores the signal). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,374 @@
+/**
+ * The consensus protocol driver (duh §1.3): rounds of PROPOSE → CHALLENGE → REVISE → COMMIT until the
+ * challenges converge, the round limit is reached, or the next round could cross the cost limit.
+ *
+ * @module
+ */
+import { type ModelAdapter, type ModelRef, modelRef } from '../adapter.js';
+import {
+  AbortedError,
+  AllChallengersFailedError,
+  CostLimitError,
+  type MemberFailure,
+  serializeError,
+  StorageError,
+} from '../errors.js';
+import { challengesConverged } from '../protocol/convergence.js';
+import { computeConfidence, computeRigor, formatDissent, parseTaxonomy } from '../protocol/commit.js';
+import {
+  buildChallengeMessages,
+  buildProposeMessages,
+  buildReviseMessages,
+  buildTaxonomyMessages,
+  type PreviousRound,
+} from '../protocol/prompts.js';
+import { framingFor, selectChallengers, selectCheapest, selectProposer } from '../protocol/selection.js';
+import { ConsensusStateMachine } from '../protocol/state-machine.js';
+import { detectSycophancy } from '../protocol/sycophancy.js';
+import type { ChallengeContribution, ConsensusResult, Contribution, RoundRecord, StopReason, Taxonomy } from '../record.js';
+import type { StoredContribution, StoredTurn } from '../storage.js';
+import { callMember, chainOf, outputBudget, worstCaseUsd } from './call-member.js';
+import type { RunContext } from './context.js';
+
+/** Output budget of the taxonomy call (duh's value). */
+const TAXONOMY_MAX_TOKENS = 200;
+const TAXONOMY_TEMPERATURE = 0.3;
+
+/** A model taking part in a run. */
+export interface CastMember {
+  ref: ModelRef;
+  info: ModelAdapter['info'];
+  adapter: ModelAdapter;
+}
+
+/** Who takes part in a round. */
+export interface Cast {
+  proposer: CastMember;
+  challengers: CastMember[];
+  classifier: CastMember | undefined;
+}
+
+/**
+ * Choose the proposer, challengers and classifier. Synchronous and side-effect free, so selection problems
+ * surface when a run is requested, before anything is stored or called.
+ */
+export function planConsensus(context: Pick<RunContext, 'settings' | 'models'>): Cast {
+  const { settings } = context;
+  const candidates: CastMember[] = [...context.models].map(([ref, adapter]) => ({ ref, info: adapter.info, adapter }));
+  const byRef = (ref: ModelRef) => candidates.find((candidate) => candidate.ref === ref)!;
+  const proposer = settings.proposer ? byRef(settings.proposer) : selectProposer(candidates, settings.panel);
+  const challengers = settings.challengers
+    ? settings.challengers.map(byRef)
+    : selectChallengers(candidates, proposer, settings.challengerCount, settings.panel);
+  const pool = settings.panel ? candidates.filter((candidate) => settings.panel!.includes(candidate.ref)) : candidates;
+  const classifier = settings.classify ? selectCheapest(pool) : undefined;
+  return { proposer, challengers, classifier };
+}
+
+/** Upper bound on a round's cost, so a round starts only when it can finish within the limit. */
+function roundWorstCaseUsd(context: RunContext, cast: Cast, previous: PreviousRound | undefined): number {
+  const { settings } = context;
+  // Characters are an upper bound on tokens for every tokenizer in use; outputs are bounded by their budgets.
+  const worstOver = (model: ModelAdapter, promptTokens: number, requested: number) =>
+    Math.max(...chainOf(context, { model }).map((link) => worstCaseUsd(link, promptTokens, outputBudget(link, requested))));
+  const budgetOf = (model: ModelAdapter, requested: number) =>
+    Math.max(...chainOf(context, { model }).map((link) => outputBudget(link, requested)));
+  const systemChars = 2000;
+  const base = settings.question.length + systemChars;
+  const proposeIn = base + (previous ? previous.decision.length + previous.challenges.reduce((sum, text) => sum + text.length, 0) : 0);
+  const proposalOut = budgetOf(cast.proposer.adapter, settings.maxOutputTokens);
+  let total = worstOver(cast.proposer.adapter, proposeIn, settings.maxOutputTokens);
+  let challengesOut = 0;
+  for (const challenger of cast.challengers) {
+    total += worstOver(challenger.adapter, base + proposalOut, settings.maxOutputTokens);
+    challengesOut += budgetOf(challenger.adapter, settings.maxOutputTokens) + 100;
+  }
+  total += worstOver(cast.proposer.adapter, base + proposalOut + challengesOut, settings.maxOutputTokens);
+  if (cast.classifier) total += worstOver(cast.classifier.adapter, base + proposalOut, TAXONOMY_MAX_TOKENS);
+  return total;
+}
+
+function toStored(contribution: Contribution | ChallengeContribution): StoredContribution {
+  const stored: StoredContribution = {
+    model: contribution.model,
+    role: contribution.role,
+    content: contribution.text,
+    inputTokens: contribution.usage.inputTokens,
+    outputTokens: contribution.usage.outputTokens,
+    costUsd: contribution.costUsd,
+    latencyMs: contribution.latencyMs,
+    finishReason: contribution.finishReason,
+    truncated: contribution.truncated,
+  };
+  if ('framing' in contribution) {
+    stored.framing = contribution.framing;
+    stored.sycophantic = contribution.sycophantic;
+  }
+  return stored;
+}
+
+async function store<T>(context: RunContext, what: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (StorageError.isInstance(error)) throw error;
+    throw new StorageError(context.storage.name, `Could not ${what}: ${serializeError(error).message}`, { cause: error });
+  }
+}
+
+/** Run the consensus protocol for one question. Emits events as it goes; resolves to the decision record. */
+export async function runConsensus(context: RunContext, cast: Cast): Promise<ConsensusResult> {
+  const { settings, events, clock, ledger } = context;
+  const startedAt = clock.now();
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const rounds: RoundRecord[] = [];
+  const failures: MemberFailure[] = [];
+  // The working data of the current round, read by the state machine's guards.
+  let proposal: Contribution | undefined;
+  let challenges: ChallengeContribution[] = [];
+  let revision: Contribution | undefined;
+  let converged = false;
+  let stopped = false;
+  const machine = new ConsensusStateMachine(() => ({
+    question: settings.question,
+    maxRounds: settings.rounds,
+    round: rounds.length,
+    hasProposal: proposal !== undefined,
+    challengeCount: challenges.length,
+    hasRevision: revision !== undefined,
+    converged,
+    stopped,
+  }));
+
+  const panelRefs = settings.panel ?? [...context.models.keys()];
+  events.emit({ type: 'run-start', question: settings.question, protocol: 'consensus', maxRounds: settings.rounds, models: panelRefs });
+  context.logger.info({ threadId: context.threadId, maxRounds: settings.rounds, models: panelRefs.length }, 'duh: run started');
+
+  let created = false;
+  try {
+    await store(context, 'create the thread', () =>
+      context.storage.createThread({ id: context.threadId, question: settings.question, protocol: 'consensus', createdAt: iso(startedAt) }),
+    );
+    created = true;
+    let stopReason: StopReason = 'max-rounds';
+    for (let round = 1; round <= settings.rounds; round++) {
+      const previousRound = rounds.at(-1);
+      const previous: PreviousRound | undefined = previousRound
+        ? { decision: previousRound.decision, challenges: previousRound.challenges.map((challenge) => challenge.text) }
+        : undefined;
+
+      const worstCase = roundWorstCaseUsd(context, cast, previous);
+      if (!ledger.canAfford(worstCase)) {
+        if (rounds.length === 0) throw new CostLimitError(ledger.limitUsd!, ledger.spentUsd, worstCase);
+        stopped = true;
+        stopReason = 'cost-limit';
+        context.logger.warn({ threadId: context.threadId, round, spentUsd: ledger.spentUsd, nextRoundUsd: worstCase }, 'duh: stopping before a round that could cross the cost limit');
+        break;
+      }
+
+      proposal = undefined;
+      challenges = [];
+      revision = undefined;
+      const roundFailures: MemberFailure[] = [];
+      events.emit({ type: 'round-start', round, maxRounds: settings.rounds });
+
+      // PROPOSE
+      machine.transition('propose');
+      events.emit({ type: 'phase-start', round, phase: 'propose', models: [cast.proposer.ref] });
+      proposal = await callMember(
+        context,
+        {
+          slot: { round, phase: 'propose', role: 'proposer', index: 0 },
+          model: cast.proposer.adapter,
+          messages: (maxOutputTokens) => buildProposeMessages({ question: settings.question, now: new Date(clock.now()), maxOutputTokens, previous }),
+          maxOutputTokens: settings.maxOutputTokens,
+          temperature: settings.temperature,
+        },
+        roundFailures,
+      );
+      events.emit({ type: 'phase-end', round, phase: 'propose' });
+
+      // CHALLENGE: all challengers at once; failures are tolerated unless every one fails.
+      machine.transition('challenge');
+      events.emit({ type: 'phase-start', round, phase: 'challenge', models: cast.challengers.map((challenger) => challenger.ref) });
+      const proposalText = proposal.text;
+      const settled = await Promise.allSettled(
+        cast.challengers.map(async (challenger, index): Promise<ChallengeContribution> => {
+          const framing = framingFor(index, settings.framings);
+          const contribution = await callMember(
+            context,
+            {
+              slot: { round, phase: 'challenge', role: 'challenger', index },
+              model: challenger.adapter,
+              framing,
+              messages: (maxOutputTokens) =>
+                buildChallengeMessages({ question: settings.question, proposal: proposalText, framing, now: new Date(clock.now()), maxOutputTokens }),
+              maxOutputTokens: settings.maxOutputTokens,
+              temperature: settings.temperature,
+            },
+            roundFailures,
+          );
+          const challenge: ChallengeContribution = { ...contribution, role: 'challenger', framing, sycophantic: detectSycophancy(contribution.text) };
+          events.emit({ type: 'challenge', round, index, model: challenge.model, framing, sycophantic: challenge.sycophantic, text: challenge.text });
+          return challenge;
+        }),
+      );
+      if (context.signal.aborted) throw new AbortedError(context.signal.reason);
+      settled.forEach((outcome, index) => {
+        if (outcome.status === 'fulfilled') challenges.push(outcome.value);
+        else roundFailures.push({ model: cast.challengers[index]!.ref, round, phase: 'challenge', error: serializeError(outcome.reason) });
+      });
+      if (challenges.length === 0) {
+        throw new AllChallengersFailedError(round, roundFailures.filter((failure) => failure.phase === 'challenge'));
+      }
+      events.emit({ type: 'phase-end', round, phase: 'challenge' });
+
+      // REVISE: the model that proposed revises its own answer.
+      machine.transition('revise');
+      const proposerChain = chainOf(context, { model: cast.proposer.adapter });
+      const proposedBy = proposerChain.find((link) => modelRef(link) === proposal!.model) ?? cast.proposer.adapter;
+      const reviserChain = [proposedBy, ...proposerChain.filter((link) => link !== proposedBy)];
+      events.emit({ type: 'phase-start', round, phase: 'revise', models: [proposal.model] });
+      const acceptedChallenges = challenges;
+      revision = await callMember(
+        context,
+        {
+          slot: { round, phase: 'revise', role: 'reviser', index: 0 },
+          model: reviserChain[0]!,
+          chain: reviserChain,
+          messages: (maxOutputTokens) =>
+            buildReviseMessages({
+              question: settings.question,
+              proposal: proposalText,
+              challenges: acceptedChallenges.map((challenge) => ({ model: challenge.model, text: challenge.text })),
+              now: new Date(clock.now()),
+              maxOutputTokens,
+            }),
+          maxOutputTokens: settings.maxOutputTokens,
+          temperature: settings.temperature,
+        },
+        roundFailures,
+      );
+      events.emit({ type: 'phase-end', round, phase: 'revise' });
+
+      // COMMIT: rigor, taxonomy, confidence, dissent, convergence.
+      machine.transition('commit');
+      events.emit({ type: 'phase-start', round, phase: 'commit', models: cast.classifier ? [cast.classifier.ref] : [] });
+      const decision = revision.text;
+      const rigor = computeRigor(challenges);
+      let taxonomy: Taxonomy | null = null;
+      let classification: Contribution | null = null;
+      if (cast.classifier) {
+        try {
+          classification = await callMember(
+            context,
+            {
+              slot: { round, phase: 'commit', role: 'classifier', index: 0 },
+              model: cast.classifier.adapter,
+              messages: () => buildTaxonomyMessages({ question: settings.question, decision }),
+              maxOutputTokens: TAXONOMY_MAX_TOKENS,
+              temperature: TAXONOMY_TEMPERATURE,
+              responseFormat: 'json',
+              emitDeltas: false,
+            },
+            roundFailures,
+          );
+          taxonomy = parseTaxonomy(classification.text);
+        } catch (error) {
+          if (context.signal.aborted) throw error;
+          roundFailures.push({ model: cast.classifier.ref, round, phase: 'commit', error: serializeError(error) });
+        }
+      }
+      const confidence = computeConfidence(rigor, taxonomy);
+      const dissent = formatDissent(challenges.map((challenge) => ({ model: challenge.model, text: challenge.text, sycophantic: challenge.sycophantic })));
+      converged = challengesConverged(
+        challenges.map((challenge) => challenge.text),
+        previous?.challenges,
+        settings.convergenceThreshold,
+      );
+      const record: RoundRecord = {
+        round,
+        proposal,
+        challenges,
+        revision,
+        decision,
+        confidence,
+        rigor,
+        dissent,
+        taxonomy,
+        classification,
+        converged,
+        failures: roundFailures,
+        costUsd: ledger.summary().byRound[round - 1] ?? 0,
+      };
+      rounds.push(record);
+      failures.push(...roundFailures);
+      events.emit({ type: 'commit', round, decision, confidence, rigor, dissent, taxonomy });
+      const completedAt = clock.now();
+      const turn: StoredTurn = {
+        roundNumber: round,
+        state: 'COMMIT',
+        contributions: [proposal, ...challenges, revision, ...(classification ? [classification] : [])].map(toStored),
+        decision: { content: decision, confidence, rigor, dissent, taxonomy },
+        createdAt: iso(completedAt),
+        completedAt: iso(completedAt),
+      };
+      await store(context, `save round ${round}`, () => context.storage.appendTurn(context.threadId, turn));
+      events.emit({ type: 'phase-end', round, phase: 'commit' });
+      events.emit({ type: 'round-end', round, converged, costUsd: record.costUsd });
+      if (converged) {
+        stopReason = 'converged';
+        break;
+      }
+    }
+
+    machine.transition('complete');
+    const last = rounds.at(-1)!;
+    const endedAt = clock.now();
+    const usage = { inputTokens: 0, outputTokens: 0, calls: 0 };
+    for (const round of rounds) {
+      for (const contribution of [round.proposal, ...round.challenges, round.revision, ...(round.classification ? [round.classification] : [])]) {
+        usage.inputTokens += contribution.usage.inputTokens;
+        usage.outputTokens += contribution.usage.outputTokens;
+        usage.calls++;
+      }
+    }
+    const result: ConsensusResult = {
+      threadId: context.threadId,
+      question: settings.question,
+      protocolUsed: 'consensus',
+      decision: last.decision,
+      confidence: last.confidence,
+      rigor: last.rigor,
+      dissent: last.dissent,
+      taxonomy: last.taxonomy,
+      converged,
+      stopReason,
+      rounds,
+      cost: ledger.summary(),
+      usage,
+      failures,
+      startedAt: iso(startedAt),
+      endedAt: iso(endedAt),
+      durationMs: endedAt - startedAt,
+    };
+    await store(context, 'close the thread', () => context.storage.finishThread(context.threadId, { status: 'complete', at: iso(endedAt) }));
+    events.emit({ type: 'run-end', stopReason, result });
+    context.logger.info(
+      { threadId: context.threadId, rounds: rounds.length, stopReason, costUsd: result.cost.totalUsd, confidence: result.confidence },
+      'duh: run complete',
+    );
+    return result;
+  } catch (error) {
+    if (!machine.isTerminal) machine.fail(serializeError(error).message);
+    const serialized = serializeError(error);
+    try {
+      if (created) await context.storage.finishThread(context.threadId, { status: 'failed', error: serialized.message, at: iso(clock.now()) });
+    } catch (storageError) {
+      context.logger.error({ threadId: context.threadId, err: serializeError(storageError).message }, 'duh: could not mark the thread failed');
+    }
+    events.emit({ type: 'error', error: serialized });
+    context.logger.error({ threadId: context.threadId, code: serialized.code }, `duh: run failed: ${serialized.message}`);
+    throw error;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Per-run plumbing shared by the phases: event emission with sequence numbers, the cost ledger, and the
+ * services a run needs (clock, logger, storage, signal).
+ *
+ * @module
+ */
+import type { ModelAdapter, ModelRef } from '../adapter.js';
+import type { Clock } from '../clock.js';
+import type { ConsensusEvent, EventPayload } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { ResolvedRun } from '../options.js';
+import type { StorageDriver } from '../storage.js';
+
+type Listener = (event: ConsensusEvent) => void;
+
+/** Stamps `v`, `seq`, `threadId` and `time` on each event and hands it to every listener. */
+export class EventEmitter {
+  #seq = 0;
+  readonly #threadId: string;
+  readonly #clock: Clock;
+  readonly #listeners: readonly Listener[];
+  readonly #logger: Logger;
+
+  constructor(threadId: string, clock: Clock, listeners: readonly Listener[], logger: Logger) {
+    this.#threadId = threadId;
+    this.#clock = clock;
+    this.#listeners = listeners;
+    this.#logger = logger;
+  }
+
+  emit(payload: EventPayload): void {
+    const event = { v: 1, seq: this.#seq++, threadId: this.#threadId, time: this.#clock.now(), ...payload } as ConsensusEvent;
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        // A listener's bug must not break the run; say so once per failure.
+        this.#logger.warn({ threadId: this.#threadId, eventType: event.type, err: String(error) }, 'duh: an onEvent listener threw; ignored');
+      }
+    }
+  }
+}
+
+/** What a run has spent, checked against its limit and warning threshold. */
+export class CostLedger {
+  #spent = 0;
+  #warned = false;
+  readonly #byModel: Record<string, number> = {};
+  readonly #byRound: number[] = [];
+  readonly limitUsd: number | undefined;
+  readonly warnUsd: number;
+
+  constructor(limitUsd: number | undefined, warnUsd: number) {
+    this.limitUsd = limitUsd;
+    this.warnUsd = warnUsd;
+  }
+
+  get spentUsd(): number {
+    return this.#spent;
+  }
+
+  /** Whether `amountUsd` more can be spent without crossing the limit. */
+  canAfford(amountUsd: number): boolean {
+    return this.limitUsd === undefined || this.#spent + amountUsd <= this.limitUsd + 1e-12;
+  }
+
+  /** Record a call's cost; returns true the first time the warning threshold is crossed. */
+  record(round: number, model: ModelRef, usd: number): boolean {
+    this.#spent += usd;
+    this.#byModel[model] = (this.#byModel[model] ?? 0) + usd;
+    while (this.#byRound.length < round) this.#byRound.push(0);
+    this.#byRound[round - 1]! += usd;
+    if (!this.#warned && this.warnUsd > 0 && this.#spent >= this.warnUsd) {
+      this.#warned = true;
+      return true;
+    }
+    return false;
+  }
+
+  summary(): { totalUsd: number; byRound: number[]; byModel: Record<string, number> } {
+    return { totalUsd: this.#spent, byRound: [...this.#byRound], byModel: { ...this.#byModel } };
+  }
+}
+
+/** Everything one run's phases share. */
+export interface RunContext {
+  threadId: string;
+  settings: ResolvedRun;
+  /** Models allowed in this run (panel applied for selection; overrides may name any known model). */
+  models: ReadonlyMap<ModelRef, ModelAdapter>;
+  fallbacks: ReadonlyMap<ModelRef, readonly ModelAdapter[]>;
+  storage: StorageDriver;
+  clock: Clock;
+  random: () => number;
+  logger: Logger;
+  signal: AbortSignal;
+  events: EventEmitter;
+  ledger: CostLedger;
+}

@@ -1,0 +1,211 @@
+/**
+ * The event union, version 1: everything a run reports while it works.
+ *
+ * The same union is delivered in-process (`duh.stream()`, `onEvent`), and later over SSE and WebSocket. Every
+ * event carries `v: 1`, the run's `threadId` and a `seq` number that starts at 0 and grows by one, so a client
+ * that lost a remote stream can resume after the last `seq` it saw. Names are noun-verb with the verbs
+ * `start`, `delta` and `end`.
+ *
+ * | type | when |
+ * | --- | --- |
+ * | `run-start` | once, before any model is called |
+ * | `round-start` / `round-end` | around each round; `round-end` says whether it converged |
+ * | `phase-start` / `phase-end` | around propose, challenge, revise and commit |
+ * | `member-start` / `member-delta` / `member-end` | one model call: start, each text delta, the finished contribution |
+ * | `member-error` | a call failed; `willRetry` / `fallbackTo` say what happens next |
+ * | `challenge` | a challenge was accepted, with its framing and sycophancy flag |
+ * | `commit` | a round's decision, confidence, rigor and dissent |
+ * | `cost` / `cost-warning` | spend after each call; the warning fires once when `costWarnUsd` is crossed |
+ * | `run-end` | the run's result |
+ * | `error` | the run failed; nothing follows |
+ *
+ * @module
+ */
+import type { FinishReason, ModelRef, Usage } from './adapter.js';
+import type { SerializedError } from './errors.js';
+import type {
+  ChallengeFraming,
+  ConsensusResult,
+  ContributionRole,
+  ProtocolName,
+  StopReason,
+  Taxonomy,
+} from './record.js';
+
+/** The event-union version. Bumped only for breaking changes. */
+export const EVENTS_VERSION = 1;
+
+/** The phases of a consensus round. */
+export type Phase = 'propose' | 'challenge' | 'revise' | 'commit';
+
+/** Fields on every event. */
+export interface EventBase {
+  /** Event-union version (1). */
+  v: 1;
+  /** 0, 1, 2, ... within one run. */
+  seq: number;
+  /** The run's thread id. */
+  threadId: string;
+  /** Milliseconds since the epoch. */
+  time: number;
+}
+
+/** Identifies one member call within a phase. */
+export interface MemberRef {
+  round: number;
+  phase: Phase;
+  role: ContributionRole;
+  /** Position within the phase (challengers 0..n-1; always 0 for the proposer, reviser and classifier). */
+  index: number;
+  /** The model being called. */
+  model: ModelRef;
+}
+
+export interface RunStartEvent extends EventBase {
+  type: 'run-start';
+  question: string;
+  protocol: ProtocolName;
+  maxRounds: number;
+  /** The models this run may use (after the panel filter). */
+  models: readonly ModelRef[];
+}
+
+export interface RoundStartEvent extends EventBase {
+  type: 'round-start';
+  round: number;
+  maxRounds: number;
+}
+
+export interface PhaseStartEvent extends EventBase {
+  type: 'phase-start';
+  round: number;
+  phase: Phase;
+  /** The members called in this phase. */
+  models: readonly ModelRef[];
+}
+
+export interface PhaseEndEvent extends EventBase {
+  type: 'phase-end';
+  round: number;
+  phase: Phase;
+}
+
+export interface MemberStartEvent extends EventBase, MemberRef {
+  type: 'member-start';
+  /** 1 for the first try; higher for retries and fallbacks. */
+  attempt: number;
+  framing?: ChallengeFraming;
+}
+
+export interface MemberDeltaEvent extends EventBase, MemberRef {
+  type: 'member-delta';
+  text: string;
+}
+
+export interface MemberEndEvent extends EventBase, MemberRef {
+  type: 'member-end';
+  text: string;
+  usage: Usage;
+  costUsd: number;
+  latencyMs: number;
+  finishReason: FinishReason;
+  truncated: boolean;
+  attempts: number;
+  fallbackFor?: ModelRef;
+}
+
+export interface MemberErrorEvent extends EventBase, MemberRef {
+  type: 'member-error';
+  error: SerializedError;
+  attempt: number;
+  /** The same model will be tried again after `retryInMs`. */
+  willRetry: boolean;
+  retryInMs?: number;
+  /** The next fallback model to be tried, when retries are exhausted. */
+  fallbackTo?: ModelRef;
+  /** Nothing more will be tried for this member; the run continues without it when it can. */
+  final: boolean;
+}
+
+export interface ChallengeEvent extends EventBase {
+  type: 'challenge';
+  round: number;
+  index: number;
+  model: ModelRef;
+  framing: ChallengeFraming;
+  sycophantic: boolean;
+  text: string;
+}
+
+export interface CommitEvent extends EventBase {
+  type: 'commit';
+  round: number;
+  decision: string;
+  confidence: number;
+  rigor: number;
+  dissent: string | null;
+  taxonomy: Taxonomy | null;
+}
+
+export interface RoundEndEvent extends EventBase {
+  type: 'round-end';
+  round: number;
+  converged: boolean;
+  costUsd: number;
+}
+
+export interface CostEvent extends EventBase {
+  type: 'cost';
+  round: number;
+  model: ModelRef;
+  /** Cost of the call that just ended. */
+  deltaUsd: number;
+  /** Spent by this run so far. */
+  totalUsd: number;
+  limitUsd: number | null;
+}
+
+export interface CostWarningEvent extends EventBase {
+  type: 'cost-warning';
+  totalUsd: number;
+  warnUsd: number;
+  limitUsd: number | null;
+  message: string;
+}
+
+export interface RunEndEvent extends EventBase {
+  type: 'run-end';
+  stopReason: StopReason;
+  result: ConsensusResult;
+}
+
+export interface ErrorEvent extends EventBase {
+  type: 'error';
+  error: SerializedError;
+}
+
+/** Every event a run emits. Narrow on `type`. */
+export type ConsensusEvent =
+  | RunStartEvent
+  | RoundStartEvent
+  | PhaseStartEvent
+  | PhaseEndEvent
+  | MemberStartEvent
+  | MemberDeltaEvent
+  | MemberEndEvent
+  | MemberErrorEvent
+  | ChallengeEvent
+  | CommitEvent
+  | RoundEndEvent
+  | CostEvent
+  | CostWarningEvent
+  | RunEndEvent
+  | ErrorEvent;
+
+/** The `type` of every event. */
+export type ConsensusEventType = ConsensusEvent['type'];
+
+/** An event without the fields the emitter stamps (`v`, `seq`, `threadId`, `time`). */
+export type EventPayload<E extends ConsensusEvent = ConsensusEvent> = E extends ConsensusEvent
+  ? Omit<E, keyof EventBase>
+  : never;

@@ -1,0 +1,100 @@
+/**
+ * `duh`: a multi-model consensus engine. Several models answer one question together: one proposes, others
+ * challenge, the proposer revises, and duh commits a decision with a confidence figure and the dissent that
+ * survived.
+ *
+ * @example
+ * ```ts
+ * import { Consensus } from 'duh';
+ * const duh = new Consensus({ models: [modelA, modelB, modelC] });
+ * const { decision, confidence, dissent } = await duh.ask('Monolith or microservices for a five-person team?');
+ * ```
+ *
+ * @module
+ */
+export { Consensus, MIN_ID_PREFIX } from './consensus.js';
+export type { ListThreadsOptions, RecallOptions, ThreadsApi } from './consensus.js';
+export { ConsensusStream } from './stream.js';
+export { DEFAULTS } from './options.js';
+export type { ConsensusOptions, RetryOptions, RunOptions, RunSettings } from './options.js';
+
+export { costOf, FINISH_REASONS, modelRef, parseModelRef } from './adapter.js';
+export type {
+  CallOptions,
+  ChatMessage,
+  FinishReason,
+  GenerateRequest,
+  GenerateResult,
+  ModelAdapter,
+  ModelCapability,
+  ModelInfo,
+  ModelRef,
+  StreamPart,
+  Usage,
+} from './adapter.js';
+
+export { EVENTS_VERSION } from './events.js';
+export type * from './events.js';
+
+export { CHALLENGE_FRAMINGS } from './record.js';
+export type {
+  ChallengeContribution,
+  ChallengeFraming,
+  ConsensusResult,
+  Contribution,
+  ContributionRole,
+  CostSummary,
+  ProtocolName,
+  RoundRecord,
+  StopReason,
+  Taxonomy,
+  UsageSummary,
+} from './record.js';
+
+export {
+  AbortedError,
+  AllChallengersFailedError,
+  CostLimitError,
+  DuhError,
+  InsufficientModelsError,
+  InvalidOptionError,
+  isRetryableStatus,
+  NotFoundError,
+  PolicyDeniedError,
+  ProtocolError,
+  ProviderError,
+  ProviderRateLimitError,
+  ProviderTimeoutError,
+  RateLimitedError,
+  redactSecrets,
+  serializeError,
+  StorageError,
+  TruncationError,
+} from './errors.js';
+export type { DuhErrorCode, DuhErrorOptions, MemberFailure, ProviderErrorFields, SerializedError } from './errors.js';
+
+export { THREAD_STATUSES } from './storage.js';
+export type {
+  NewThread,
+  RecallHit,
+  StorageDriver,
+  StoredContribution,
+  StoredDecision,
+  StoredThread,
+  StoredTurn,
+  ThreadPage,
+  ThreadQuery,
+  ThreadStatus,
+  ThreadSummary,
+} from './storage.js';
+export { memoryStorage } from '../storage/memory.js';
+export type { MemoryStorageOptions } from '../storage/memory.js';
+
+export { systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { silentLogger } from './logger.js';
+export type { Logger } from './logger.js';
+
+export { detectSycophancy, SYCOPHANCY_MARKERS } from './protocol/sycophancy.js';
+export { challengesConverged, jaccard } from './protocol/convergence.js';
+export { computeConfidence, computeRigor, CONFIDENCE_CAPS, formatDissent } from './protocol/commit.js';

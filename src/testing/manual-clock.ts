@@ -1,0 +1,117 @@
+/**
+ * {@link ManualClock}: a {@link Clock} whose time only moves when you say so, for testing retries, backoff and
+ * timeouts without real waiting.
+ *
+ * @module
+ */
+import type { Clock } from '../clock.js';
+import { AbortedError } from '../errors.js';
+
+interface Timer {
+  at: number;
+  order: number;
+  resolve: () => void;
+}
+
+/** Options for {@link ManualClock}. */
+export interface ManualClockOptions {
+  /** Start time, ms since the epoch. @default Date.UTC(2026, 0, 15) */
+  start?: number;
+  /**
+   * When the process is otherwise idle (no pending microtasks), jump to the earliest pending sleep and fire it.
+   * Runs with retries and timeouts then finish at once while `now()` moves as if they had waited. @default false
+   */
+  autoAdvance?: boolean;
+}
+
+/**
+ * A clock for tests. Pass it as `new Consensus({ clock })`; every sleep the engine takes (retry backoff,
+ * `Retry-After`, per-call timeouts) waits on it.
+ *
+ * @example
+ * ```ts
+ * const clock = new ManualClock({ autoAdvance: true });
+ * const duh = new Consensus({ models, clock });
+ * await duh.ask('q');
+ * expect(clock.sleeps).toContain(2000); // the Retry-After was honoured
+ * ```
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #order = 0;
+  #timers: Timer[] = [];
+  #scheduled = false;
+  readonly #autoAdvance: boolean;
+  /** Every sleep requested, in milliseconds, in order (including ones later cancelled). */
+  readonly sleeps: number[] = [];
+
+  constructor(options: ManualClockOptions = {}) {
+    this.#now = options.start ?? Date.UTC(2026, 0, 15);
+    this.#autoAdvance = options.autoAdvance ?? false;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  /** Sleeps not yet fired or cancelled. */
+  get pending(): number {
+    return this.#timers.length;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    this.sleeps.push(ms);
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(new AbortedError(signal.reason));
+      const timer: Timer = { at: this.#now + Math.max(0, ms), order: this.#order++, resolve };
+      const onAbort = () => {
+        this.#timers = this.#timers.filter((candidate) => candidate !== timer);
+        reject(new AbortedError(signal?.reason));
+      };
+      timer.resolve = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#timers.push(timer);
+      this.#schedule();
+    });
+  }
+
+  /** Move time forward by `ms`, firing due sleeps in order and letting each one's continuation run. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      const next = this.#earliest();
+      if (!next || next.at > target) break;
+      this.#fire(next);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    this.#now = target;
+  }
+
+  #earliest(): Timer | undefined {
+    let best: Timer | undefined;
+    for (const timer of this.#timers) if (!best || timer.at < best.at || (timer.at === best.at && timer.order < best.order)) best = timer;
+    return best;
+  }
+
+  #fire(timer: Timer): void {
+    this.#timers = this.#timers.filter((candidate) => candidate !== timer);
+    this.#now = Math.max(this.#now, timer.at);
+    timer.resolve();
+  }
+
+  #schedule(): void {
+    if (!this.#autoAdvance || this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      const next = this.#earliest();
+      if (next) {
+        this.#fire(next);
+        if (this.#timers.length > 0) this.#schedule();
+      }
+    });
+  }
+}

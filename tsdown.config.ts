@@ -1,0 +1,23 @@
+import { defineConfig } from 'tsdown';
+
+/**
+ * One entry per public subpath. `test/package/exports.test.ts` checks that these entries and the `exports`
+ * map in package.json agree, so a new plug-in cannot be built without being exported (or the reverse).
+ */
+export const entries = {
+  index: 'src/index.ts',
+  testing: 'src/testing/index.ts',
+  'storage/memory': 'storage/memory.ts',
+  cli: 'src/cli/main.ts',
+} as const;
+
+export default defineConfig({
+  entry: entries,
+  format: ['esm', 'cjs'],
+  dts: true,
+  platform: 'node',
+  target: 'node22',
+  sourcemap: false,
+  clean: true,
+  outDir: 'dist',
+});
