@@ -55,7 +55,8 @@ export class DuhError extends Error {
   override name: string = 'DuhError';
 
   constructor(code: DuhErrorCode, message: string, options: DuhErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Provider messages sometimes echo keys or tokens: scrub them before they reach anyone.
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
   }
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type ChatMessage, costOf, type GenerateRequest, type ModelAdapter, modelRef, type StreamPart, type Usage } from '../adapter.js';
+import { type ChatMessage, costOf, type GenerateRequest, type ModelAdapter, type ModelRef, modelRef, type StreamPart, type Usage } from '../adapter.js';
 import {
   AbortedError,
   DuhError,
@@ -35,6 +35,8 @@ export interface MemberCall {
   framing?: ChallengeFraming;
   /** Stream deltas as `member-delta` events. @default true */
   emitDeltas?: boolean;
+  /** Runs right after `member-end`, before the cost events, so phase events follow their member in order. */
+  onEnd?: (contribution: Contribution) => void;
 }
 
 /** Delay before retry number `attempt` (0-based): `Retry-After` when given, else exponential backoff with jitter. */
@@ -78,9 +80,7 @@ export async function callMember(
       if (context.signal.aborted) throw new AbortedError(context.signal.reason);
       context.events.emit({ type: 'member-start', ...slot, attempt: attempts, ...(call.framing ? { framing: call.framing } : {}) });
       try {
-        const contribution = await attempt(context, call, model, slot, attempts);
-        if (link > 0) contribution.fallbackFor = modelRef(chain[0]!);
-        return contribution;
+        return await attempt(context, call, model, slot, attempts, link > 0 ? modelRef(chain[0]!) : undefined);
       } catch (caught) {
         if (context.signal.aborted) throw new AbortedError(context.signal.reason);
         const error = toProviderError(caught, model);
@@ -134,6 +134,7 @@ async function attempt(
   model: ModelAdapter,
   slot: MemberRef,
   attempts: number,
+  fallbackFor: ModelRef | undefined,
 ): Promise<Contribution> {
   const maxOutputTokens = outputBudget(model, call.maxOutputTokens);
   const request: GenerateRequest = {
@@ -198,6 +199,7 @@ async function attempt(
     finishReason: finish.finishReason,
     truncated: finish.finishReason === 'length',
     attempts,
+    ...(fallbackFor ? { fallbackFor } : {}),
   };
   const crossedWarning = context.ledger.record(slot.round, slot.model, costUsd);
   context.events.emit({
@@ -210,7 +212,9 @@ async function attempt(
     finishReason: contribution.finishReason,
     truncated: contribution.truncated,
     attempts,
+    ...(fallbackFor ? { fallbackFor } : {}),
   });
+  call.onEnd?.(contribution);
   context.events.emit({
     type: 'cost',
     round: slot.round,

@@ -195,7 +195,8 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       const settled = await Promise.allSettled(
         cast.challengers.map(async (challenger, index): Promise<ChallengeContribution> => {
           const framing = framingFor(index, settings.framings);
-          const contribution = await callMember(
+          let challenge: ChallengeContribution | undefined;
+          await callMember(
             context,
             {
               slot: { round, phase: 'challenge', role: 'challenger', index },
@@ -205,12 +206,14 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
                 buildChallengeMessages({ question: settings.question, proposal: proposalText, framing, now: new Date(clock.now()), maxOutputTokens }),
               maxOutputTokens: settings.maxOutputTokens,
               temperature: settings.temperature,
+              onEnd: (contribution) => {
+                challenge = { ...contribution, role: 'challenger', framing, sycophantic: detectSycophancy(contribution.text) };
+                events.emit({ type: 'challenge', round, index, model: challenge.model, framing, sycophantic: challenge.sycophantic, text: challenge.text });
+              },
             },
             roundFailures,
           );
-          const challenge: ChallengeContribution = { ...contribution, role: 'challenger', framing, sycophantic: detectSycophancy(contribution.text) };
-          events.emit({ type: 'challenge', round, index, model: challenge.model, framing, sycophantic: challenge.sycophantic, text: challenge.text });
-          return challenge;
+          return challenge!;
         }),
       );
       if (context.signal.aborted) throw new AbortedError(context.signal.reason);
