@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsdown';
+
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
 
 /**
  * One entry per public subpath. `test/package/exports.test.ts` checks that these entries and the `exports`
@@ -8,6 +11,7 @@ export const entries = {
   index: 'src/index.ts',
   testing: 'src/testing/index.ts',
   'storage/memory': 'storage/memory.ts',
+  /** The `duh` bin; not a subpath export. */
   cli: 'src/cli/main.ts',
 } as const;
 
@@ -20,4 +24,5 @@ export default defineConfig({
   sourcemap: false,
   clean: true,
   outDir: 'dist',
+  define: { __DUH_VERSION__: JSON.stringify(version) },
 });

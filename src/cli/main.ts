@@ -1,1 +1,175 @@
-console.log("cli");
+#!/usr/bin/env node
+/**
+ * The `duh` command line: `duh ask "question"`.
+ *
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import type { ModelRef } from '../adapter.js';
+import { Consensus } from '../consensus.js';
+import { AbortedError, DuhError, InvalidOptionError, serializeError } from '../errors.js';
+import type { RunOptions } from '../options.js';
+import type { DemoPanelOptions } from '../testing/demo-panel.js';
+import { selectModels } from './models.js';
+import { formatResult, ProgressRenderer } from './render.js';
+
+const HELP = `duh: several models answer one question together and commit a decision.
+
+Usage
+  duh ask "question" [options]
+
+Options
+  --rounds <n>            maximum rounds (default 3)
+  --protocol <name>       consensus (voting and auto arrive in a later release)
+  --panel <a,b,...>       only use these models (provider:model refs)
+  --proposer <ref>        force the proposer
+  --challengers <a,b,...> force the challengers
+  --challenger-count <n>  how many challengers to select (default 2)
+  --cost-limit <usd>      stop before a round that could cost more than this in total
+  --json                  print the decision record as JSON (progress goes to stderr)
+  --demo                  run offline on scripted models (the default when no provider key is set)
+  --no-color              plain output even on a terminal
+  -h, --help              this help
+  -v, --version           print the version
+
+Examples
+  duh ask "Should we shard by tenant or by region?"
+  duh ask "Is Rust a good first language?" --rounds 2 --json
+`;
+
+/** What `main` needs from the outside world; injectable for tests. */
+export interface CliIo {
+  stdout: { write(text: string): void; isTTY?: boolean };
+  stderr: { write(text: string): void };
+  env: Readonly<Record<string, string | undefined>>;
+  /** Settings for the scripted demo models (tests set zero delays). */
+  demoPanel?: DemoPanelOptions;
+  /** Aborts the run (the real CLI wires SIGINT to it). */
+  signal?: AbortSignal;
+}
+
+function list(option: string, value: string | undefined): ModelRef[] | undefined {
+  if (value === undefined) return undefined;
+  const refs = value.split(',').map((ref) => ref.trim()).filter(Boolean);
+  if (refs.length === 0) throw new InvalidOptionError(option, value, `--${option} needs a comma-separated list of provider:model refs.`);
+  return refs as ModelRef[];
+}
+
+function numeric(option: string, value: string | undefined, integer: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))) {
+    throw new InvalidOptionError(option, value, `--${option} must be ${integer ? 'an integer' : 'a number'}, received ${JSON.stringify(value)}.`);
+  }
+  return parsed;
+}
+
+/** Run the CLI with `argv` (without the node and script paths); resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        rounds: { type: 'string' },
+        protocol: { type: 'string' },
+        panel: { type: 'string' },
+        proposer: { type: 'string' },
+        challengers: { type: 'string' },
+        'challenger-count': { type: 'string' },
+        'cost-limit': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        demo: { type: 'boolean', default: false },
+        'no-color': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+    });
+  } catch (error) {
+    io.stderr.write(`Error: ${(error as Error).message}\nRun \`duh --help\` for usage.\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    io.stdout.write(`${DUH_VERSION}\n`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    io.stdout.write(HELP);
+    return values.help || command === 'help' ? 0 : 2;
+  }
+  if (command !== 'ask') {
+    io.stderr.write(`Error: unknown command \`${command}\`. This release has \`duh ask\`; run \`duh --help\`.\n`);
+    return 2;
+  }
+  const question = rest.join(' ');
+  const live = io.stdout.isTTY === true && !values.json && !values['no-color'];
+  const progressOut = values.json ? io.stderr : io.stdout;
+  let renderer: ProgressRenderer | undefined;
+  try {
+    const selection = selectModels(io.env, { demo: values.demo, ...(io.demoPanel ? { demoPanel: io.demoPanel } : {}) });
+    const duh = new Consensus({ models: selection.models });
+    const options: RunOptions = {};
+    const rounds = numeric('rounds', values.rounds, true);
+    if (rounds !== undefined) options.rounds = rounds;
+    if (values.protocol !== undefined) options.protocol = values.protocol as RunOptions['protocol'] & string;
+    const panel = list('panel', values.panel);
+    if (panel) options.panel = panel;
+    if (values.proposer !== undefined) options.proposer = values.proposer as ModelRef;
+    const challengers = list('challengers', values.challengers);
+    if (challengers) options.challengers = challengers;
+    const challengerCount = numeric('challenger-count', values['challenger-count'], true);
+    if (challengerCount !== undefined) options.challengerCount = challengerCount;
+    const costLimit = numeric('cost-limit', values['cost-limit'], false);
+    if (costLimit !== undefined) options.costLimitUsd = costLimit;
+    if (io.signal) options.signal = io.signal;
+
+    const stream = duh.stream(question, options);
+    progressOut.write(`${selection.notice}\n`);
+    renderer = new ProgressRenderer(progressOut, live);
+    for await (const event of stream) renderer.handle(event);
+    renderer.stop();
+    const result = await stream.result;
+    if (values.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else io.stdout.write(formatResult(result, { color: live, demo: selection.demo }));
+    return 0;
+  } catch (error) {
+    renderer?.stop();
+    if (AbortedError.isInstance(error)) {
+      io.stderr.write('Aborted.\n');
+      return 130;
+    }
+    const message = DuhError.isInstance(error) ? error.message : serializeError(error).message;
+    io.stderr.write(`Error: ${message}\n`);
+    return 1;
+  }
+}
+
+declare const __DUH_VERSION__: string | undefined;
+/** Filled in at build time; `dev` when run from source. */
+const DUH_VERSION: string = typeof __DUH_VERSION__ === 'string' ? __DUH_VERSION__ : 'dev';
+
+const invokedDirectly = (() => {
+  try {
+    const entry = process.argv[1];
+    return entry !== undefined && /(?:^|[\\/])(?:cli\.(?:mjs|cjs|js|ts)|duh)$/.test(entry);
+  } catch {
+    return false;
+  }
+})();
+
+if (invokedDirectly) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort(new Error('SIGINT')));
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`Error: ${serializeError(error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
