@@ -54,5 +54,6 @@ export function parseTaxonomy(reply: string): Taxonomy | null {
   const intent = text(object['intent']);
   const category = text(object['category']);
   if (!intent && !category) return null;
-  return { intent, category, genus: text(object['genus']) };
+  // duh: genus is "" whenever the classifier's value is falsy (null, false, 0, "").
+  return { intent, category, genus: object['genus'] ? text(object['genus']) : '' };
 }
