@@ -15,3 +15,5 @@ export { ManualClock } from './manual-clock.js';
 export type { ManualClockOptions } from './manual-clock.js';
 export { demoPanel } from './demo-panel.js';
 export type { DemoPanelOptions } from './demo-panel.js';
+export { modelAdapterConformance, storageDriverConformance } from './conformance.js';
+export type { ConformanceCase, ModelAdapterConformanceOptions, StorageDriverConformanceOptions } from './conformance.js';
