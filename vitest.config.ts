@@ -1,6 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    // Examples import the package by name; inside the repo that means the sources (as in tsconfig `paths`).
+    alias: [
+      { find: /^duh$/, replacement: source('./src/index.ts') },
+      { find: /^duh\/testing$/, replacement: source('./src/testing/index.ts') },
+      { find: /^duh\/storage\/memory$/, replacement: source('./storage/memory.ts') },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',

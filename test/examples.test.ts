@@ -1,0 +1,88 @@
+// The examples are part of the docs: they must compile (tsc covers examples/) and do what they say.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Consensus } from '../src/consensus.js';
+import { modelAdapterConformance } from '../src/testing/conformance.js';
+import { main as basic } from '../examples/basic.js';
+import { openAICompatible } from '../examples/custom-adapter.js';
+import { main as streaming } from '../examples/streaming.js';
+import { main as testingYourCode } from '../examples/testing-your-code.js';
+
+vi.spyOn(console, 'log').mockImplementation(() => {});
+vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+
+describe('examples', () => {
+  it('basic.ts prints a decision with confidence, rigor and cost', async () => {
+    expect(await basic('Monolith or microservices?')).toMatch(/confidence 0\.70 · rigor 1\.00 · 2 rounds · \$0\.\d{4}/);
+  });
+
+  it('streaming.ts sees both rounds and a commit per round', async () => {
+    const events = await streaming({ fast: true });
+    expect(events.filter((event) => event.type === 'commit')).toHaveLength(2);
+    expect(events.at(-1)?.type).toBe('run-end');
+  });
+
+  it('testing-your-code.ts honours Retry-After without waiting', async () => {
+    expect(await testingYourCode()).toEqual({ attempts: 2, slept: [3000], decision: 'Shard by tenant.' });
+  });
+});
+
+describe('examples/custom-adapter.ts against a local OpenAI-compatible server', () => {
+  let server: Server;
+  let baseURL = '';
+  let mode: 'ok' | 'cut' | '429' = 'ok';
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        if (mode === '429') {
+          response.writeHead(429, { 'retry-after': '2', 'content-type': 'application/json' });
+          response.end('{"error":{"message":"Rate limit reached"}}');
+          return;
+        }
+        const { messages } = JSON.parse(body) as { messages: { content: string }[] };
+        const words = `Answer to: ${messages.at(-1)!.content.slice(0, 20)}`.split(' ');
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (const word of words) response.write(`data: ${JSON.stringify({ choices: [{ delta: { content: `${word} ` }, finish_reason: null }] })}\n\n`);
+        if (mode === 'cut') return response.end();
+        response.write(`data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: 'stop' }] })}\n\n`);
+        response.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 12, completion_tokens: words.length } })}\n\n`);
+        response.end('data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  for (const check of modelAdapterConformance({ create: () => openAICompatible('local-model', { baseURL }) })) {
+    it(`conformance: ${check.name}`, async () => {
+      mode = 'ok';
+      await check.run();
+    });
+  }
+
+  it('drives a whole consensus run', async () => {
+    mode = 'ok';
+    const duh = new Consensus({
+      models: [openAICompatible('big', { baseURL, provider: 'local', prices: { input: 1, output: 3 } }), openAICompatible('small', { baseURL, provider: 'other' })],
+      rounds: 1,
+    });
+    const result = await duh.ask('Which database?');
+    expect(result.decision).toMatch(/^Answer to: /);
+    expect(result.usage.inputTokens).toBe(12 * 5);
+  });
+
+  it('maps 429 with Retry-After and a cut stream to retryable errors', async () => {
+    const adapter = openAICompatible('m', { baseURL });
+    const request = { messages: [{ role: 'user' as const, content: 'hi' }], maxOutputTokens: 10 };
+    mode = '429';
+    await expect(adapter.generate(request)).rejects.toMatchObject({ code: 'PROVIDER_RATE_LIMIT', retryAfterMs: 2000, retryable: true });
+    mode = 'cut';
+    const parts = [];
+    for await (const part of adapter.stream(request)) parts.push(part);
+    expect(parts.some((part) => part.type === 'finish')).toBe(false);
+  });
+});
