@@ -86,3 +86,22 @@ describe('examples/custom-adapter.ts against a local OpenAI-compatible server', 
     expect(parts.some((part) => part.type === 'finish')).toBe(false);
   });
 });
+
+describe('README', () => {
+  it('shows examples/readme.ts verbatim as its first example', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const first = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    const example = readFileSync(new URL('../examples/readme.ts', import.meta.url), 'utf8');
+    expect(first).toBeDefined();
+    expect(example.endsWith(first!)).toBe(true);
+  });
+
+  it('names exactly the two set-up commands, and npm test is the command CI runs', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain('npm ci && npm run demo');
+    expect(readme).toContain('npm test ');
+    expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toMatch(/\nnpm test\n/);
+  });
+});
