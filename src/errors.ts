@@ -390,7 +390,7 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /\bAIza[0-9A-Za-z_-]{20,}/g, // Google API keys
   /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, // Authorization header values
   /([?&](?:key|api_key|apikey|token|access_token)=)[^&\s"']+/gi, // secrets in query strings
-  /("?(?:api[_-]?key|authorization|x-api-key|x-goog-api-key|password|secret)"?\s*[:=]\s*"?)[^\s"',}]{6,}/gi, // key: value pairs
+  /("?\b(?:api[_-]?key|access[_-]?token|token|authorization|x-api-key|x-goog-api-key|password|secret)"?\s*[:=]\s*"?)[^\s"',}]{6,}/gi, // key: value pairs
 ];
 
 /**

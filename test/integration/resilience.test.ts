@@ -345,3 +345,26 @@ describe('events', () => {
     expect(warnings.some((message) => message.includes('onEvent listener threw'))).toBe(true);
   });
 });
+
+describe('logging', () => {
+  it('logs structured lines without prompts, answers or secrets', async () => {
+    const lines: { level: string; object: Record<string, unknown>; message: string }[] = [];
+    const capture = (level: string) => (object: Record<string, unknown>, message: string) => void lines.push({ level, object, message });
+    const logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
+    const clock = new ManualClock({ autoAdvance: true });
+    const { models } = trio();
+    const leaky = new MockAdapter({
+      ref: 'anthropic:claude-opus-4-6',
+      info: models[0]!.info,
+      script: [{ error: new ProviderError({ provider: 'anthropic', model: 'claude-opus-4-6', status: 500 }, 'upstream said: x-api-key sk-ant-SECRET0123456789') }],
+      reply: byPhase({ propose: 'TOP-SECRET-ANSWER', revise: 'TOP-SECRET-ANSWER revised' }),
+    });
+    await new Consensus({ models: [leaky, ...models.slice(1)], rounds: 1, clock, logger }).ask('CONFIDENTIAL-QUESTION?');
+    const text = JSON.stringify(lines);
+    expect(lines.map((line) => line.message)).toContain('duh: run started');
+    expect(lines.some((line) => line.level === 'warn' && line.object['model'] === 'anthropic:claude-opus-4-6' && line.object['willRetry'] === true)).toBe(true);
+    expect(text).not.toContain('SECRET0123456789');
+    expect(text).not.toContain('CONFIDENTIAL-QUESTION');
+    expect(text).not.toContain('TOP-SECRET-ANSWER');
+  });
+});
