@@ -6,7 +6,7 @@
  */
 import type { ModelAdapter, ModelInfo, ModelRef } from './adapter.js';
 import { type Clock, systemClock } from './clock.js';
-import { CostLedger, EventEmitter, type RunContext } from './engine/context.js';
+import { CostLedger, RunEvents, type RunContext } from './engine/context.js';
 import { planConsensus, runConsensus } from './engine/consensus-run.js';
 import { AbortedError, InvalidOptionError, NotFoundError } from './errors.js';
 import type { ConsensusEvent } from './events.js';
@@ -227,7 +227,7 @@ export class Consensus {
       random: this.#random,
       logger: this.#logger,
       signal,
-      events: new EventEmitter(threadId, this.#clock, listeners, this.#logger),
+      events: new RunEvents(threadId, this.#clock, listeners, this.#logger),
       ledger: new CostLedger(settings.costLimitUsd, settings.costWarnUsd),
     };
     const result = signal.aborted ? Promise.reject(new AbortedError(signal.reason)) : runConsensus(context, cast);

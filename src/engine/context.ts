@@ -14,7 +14,7 @@ import type { StorageDriver } from '../storage.js';
 type Listener = (event: ConsensusEvent) => void;
 
 /** Stamps `v`, `seq`, `threadId` and `time` on each event and hands it to every listener. */
-export class EventEmitter {
+export class RunEvents {
   #seq = 0;
   readonly #threadId: string;
   readonly #clock: Clock;
@@ -94,6 +94,6 @@ export interface RunContext {
   random: () => number;
   logger: Logger;
   signal: AbortSignal;
-  events: EventEmitter;
+  events: RunEvents;
   ledger: CostLedger;
 }

@@ -16,6 +16,7 @@ import type {
   Usage,
 } from '../adapter.js';
 import { parseModelRef } from '../adapter.js';
+import { systemClock } from '../clock.js';
 import { AbortedError, InvalidOptionError, ProviderError, ProviderRateLimitError } from '../errors.js';
 
 /** One scripted reply. A string is shorthand for `{ text }`. */
@@ -83,20 +84,9 @@ export interface MockCall {
   outcome?: 'answered' | 'failed' | 'aborted';
 }
 
-const sleep = (ms: number, signal: AbortSignal | undefined) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new AbortedError(signal.reason));
-    if (ms <= 0) return resolve();
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortedError(signal?.reason));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Latency waits use real timers (so vitest fake timers work) and reject with AbortedError on abort. */
+const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
+  ms > 0 ? systemClock.sleep(ms, signal) : signal?.aborted ? Promise.reject(new AbortedError(signal.reason)) : Promise.resolve();
 
 const estimate = (chars: number) => Math.ceil(chars / 4);
 
