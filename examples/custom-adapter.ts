@@ -1,5 +1,5 @@
 // A model adapter for any OpenAI-compatible chat-completions server (OpenAI, Ollama, vLLM, LM Studio, ...),
-// written against the ModelAdapter contract in ~60 lines. duh's built-in adapters follow the same contract.
+// written against the ModelAdapter contract in about 80 lines. duh's built-in adapters follow the same contract.
 import { type GenerateRequest, type ModelAdapter, ProviderError, ProviderRateLimitError, type StreamPart } from 'duh';
 
 export interface CompatibleOptions {
@@ -10,10 +10,18 @@ export interface CompatibleOptions {
   prices?: { input: number; output: number }; // $ per million tokens
 }
 
+const isAbort = (error: unknown) => error instanceof Error && error.name === 'AbortError';
+
 export function openAICompatible(modelId: string, options: CompatibleOptions): ModelAdapter {
   const provider = options.provider ?? 'openai-compatible';
   const fields = { provider, model: modelId };
   const fetcher = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+
+  // Network failures (refused, reset, cut mid-stream) are worth retrying; duh retries `retryable` errors.
+  const network = (error: unknown): never => {
+    if (isAbort(error)) throw error;
+    throw new ProviderError({ ...fields, retryable: true }, `Network error: ${(error as Error).message}`, { cause: error });
+  };
 
   async function* stream(request: GenerateRequest, { signal }: { signal?: AbortSignal } = {}): AsyncGenerator<StreamPart> {
     const response = await fetcher(`${options.baseURL}/chat/completions`, {
@@ -25,22 +33,25 @@ export function openAICompatible(modelId: string, options: CompatibleOptions): M
         ...(request.responseFormat === 'json' ? { response_format: { type: 'json_object' } } : {}),
       }),
       ...(signal ? { signal } : {}),
-    });
+    }).catch(network);
     if (response.status === 429) {
-      const seconds = Number(response.headers.get('retry-after'));
+      const header = response.headers.get('retry-after');
+      const seconds = header === null ? NaN : Number(header);
       throw new ProviderRateLimitError({ ...fields, ...(Number.isFinite(seconds) ? { retryAfterMs: seconds * 1000 } : {}) });
     }
     if (!response.ok || !response.body) throw new ProviderError({ ...fields, status: response.status }, `HTTP ${response.status}: ${await response.text()}`);
     let usage = { inputTokens: 0, outputTokens: 0 };
     let finish: StreamPart | undefined;
     let buffer = '';
-    for await (const bytes of response.body.pipeThrough(new TextDecoderStream())) {
+    const text = response.body.pipeThrough(new TextDecoderStream());
+    for await (const bytes of (async function* () { try { yield* text; } catch (error) { network(error); } })()) {
       buffer += bytes;
       const lines = buffer.split('\n');
       buffer = lines.pop() ?? '';
       for (const line of lines) {
-        if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-        const chunk = JSON.parse(line.slice(6)) as {
+        const data = line.startsWith('data:') ? line.slice(5).trim() : '';
+        if (!data || data === '[DONE]') continue;
+        const chunk = JSON.parse(data) as {
           choices?: { delta?: { content?: string }; finish_reason?: string | null }[];
           usage?: { prompt_tokens: number; completion_tokens: number };
         };
@@ -48,7 +59,8 @@ export function openAICompatible(modelId: string, options: CompatibleOptions): M
         if (choice?.delta?.content) yield { type: 'text-delta', text: choice.delta.content };
         if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
         if (choice?.finish_reason) {
-          const reason = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'content_filter' ? 'content-filter' : 'stop';
+          const reasons = { length: 'length', content_filter: 'content-filter', tool_calls: 'tool-calls' } as const;
+          const reason = reasons[choice.finish_reason as keyof typeof reasons] ?? 'stop';
           finish = { type: 'finish', usage, finishReason: reason };
         }
       }

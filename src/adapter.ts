@@ -3,8 +3,8 @@
  *
  * A {@link ModelAdapter} is one model at one provider (`openai:gpt-5.2`). The engine knows nothing about
  * vendors: it calls `stream()` (or `generate()`) with provider-neutral messages and reads back text deltas,
- * usage and a normalised finish reason. Built-in adapters live under `duh/adapters/*`; write your own by
- * implementing this interface and check it with the conformance suite in `duh/testing`.
+ * usage and a normalised finish reason. Write your own by implementing this interface and check it with the
+ * conformance suite in `duh/testing`; built-in adapters (`duh/adapters/*`) are planned.
  *
  * Treat changes to this file as breaking: it is the contract every adapter implements.
  *

@@ -8,7 +8,7 @@ import type { ModelAdapter, ModelInfo, ModelRef } from './adapter.js';
 import { type Clock, systemClock } from './clock.js';
 import { CostLedger, RunEvents, type RunContext } from './engine/context.js';
 import { planConsensus, runConsensus } from './engine/consensus-run.js';
-import { AbortedError, InvalidOptionError, NotFoundError } from './errors.js';
+import { InvalidOptionError, NotFoundError } from './errors.js';
 import type { ConsensusEvent } from './events.js';
 import { uuidv7 } from './internal/ids.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -80,7 +80,9 @@ function limitOption(option: string, value: unknown, fallback: number, min: numb
  * @example
  * ```ts
  * import { Consensus } from 'duh';
- * const duh = new Consensus({ models: [openai('gpt-5.2'), anthropic('claude-opus-4-6'), google('gemini-3-pro-preview')] });
+ * import { demoPanel } from 'duh/testing';
+ * const duh = new Consensus({ models: demoPanel() }); // or your own ModelAdapter objects
+
  * const { decision, confidence, dissent } = await duh.ask('Should we shard by tenant or by region?');
  * ```
  */
@@ -125,7 +127,8 @@ export class Consensus {
    * @throws {ProviderError} when the proposer or reviser fails after retries and fallbacks
    * @throws {AllChallengersFailedError} when every challenger of a round fails
    * @throws {CostLimitError} when not even the first round fits `costLimitUsd`
-   * @throws {AbortedError} when `signal` aborts
+   * @throws {StorageError} when the storage driver cannot record the run
+   * @throws {AbortedError} when `signal` aborts (also when it was aborted before the call)
    */
   async ask(question: string, options: RunOptions = {}): Promise<ConsensusResult> {
     return this.#start(question, options, undefined).result;
@@ -230,7 +233,7 @@ export class Consensus {
       events: new RunEvents(threadId, this.#clock, listeners, this.#logger),
       ledger: new CostLedger(settings.costLimitUsd, settings.costWarnUsd),
     };
-    const result = signal.aborted ? Promise.reject(new AbortedError(signal.reason)) : runConsensus(context, cast);
+    const result = runConsensus(context, cast);
     return { threadId, result, abort: (reason?: unknown) => controller.abort(reason) };
   }
 }

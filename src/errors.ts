@@ -28,6 +28,7 @@ export type DuhErrorCode =
   | 'PROTOCOL'
   | 'STORAGE'
   | 'NOT_FOUND'
+  | 'STREAM_CONSUMED'
   | 'ABORTED';
 
 /** Options accepted by every {@link DuhError} constructor. */
@@ -254,27 +255,27 @@ export class PolicyDeniedError extends DuhError {
 }
 
 /**
- * The run's cost limit would be exceeded by the next call, so the run stopped before making it. Thrown only
- * when no decision was committed yet; otherwise the run ends with the last decision and
- * `stopReason: 'cost-limit'`.
+ * The run's cost limit could be crossed by the next round, so the run stopped before making any of its calls.
+ * Thrown only when no round was committed yet (not even round 1 fits); otherwise the run ends with the last
+ * decision and `stopReason: 'cost-limit'`.
  */
 export class CostLimitError extends DuhError {
   override name = 'CostLimitError';
   readonly limitUsd: number;
   readonly spentUsd: number;
-  /** Worst-case cost of the call(s) that were not made. */
-  readonly nextCallUsd: number;
+  /** Worst-case cost of the round that was not started. */
+  readonly nextRoundUsd: number;
 
-  constructor(limitUsd: number, spentUsd: number, nextCallUsd: number, options?: DuhErrorOptions) {
+  constructor(limitUsd: number, spentUsd: number, nextRoundUsd: number, options?: DuhErrorOptions) {
     super(
       'COST_LIMIT',
-      `Cost limit $${limitUsd.toFixed(4)} would be exceeded: $${spentUsd.toFixed(4)} spent and the next step may cost up to ` +
-        `$${nextCallUsd.toFixed(4)}. Raise \`costLimitUsd\`, lower \`maxOutputTokens\`, or use cheaper models.`,
+      `Cost limit $${limitUsd.toFixed(4)} would be exceeded: $${spentUsd.toFixed(4)} spent and the next round may cost up to ` +
+        `$${nextRoundUsd.toFixed(4)}. Raise \`costLimitUsd\`, lower \`maxOutputTokens\`, or use cheaper models.`,
       options,
     );
     this.limitUsd = limitUsd;
     this.spentUsd = spentUsd;
-    this.nextCallUsd = nextCallUsd;
+    this.nextRoundUsd = nextRoundUsd;
   }
 
   static override isInstance = guard<CostLimitError>('COST_LIMIT');
@@ -346,7 +347,7 @@ export class StorageError extends DuhError {
   static override isInstance = guard<StorageError>('STORAGE');
 }
 
-/** A thread (or other record) was not found, or an id prefix matched more than one. */
+/** A thread (or other record) was not found. (A prefix matching several threads is an `InvalidOptionError`.) */
 export class NotFoundError extends DuhError {
   override name = 'NotFoundError';
   readonly resource: string;

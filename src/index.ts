@@ -73,7 +73,7 @@ export {
 } from './errors.js';
 export type { DuhErrorCode, DuhErrorOptions, MemberFailure, ProviderErrorFields, SerializedError } from './errors.js';
 
-export { THREAD_STATUSES } from './storage.js';
+export { matchesRecall, THREAD_STATUSES, toRecallHit } from './storage.js';
 export type {
   NewThread,
   RecallHit,

@@ -21,7 +21,7 @@ export interface RetryOptions {
   maxRetries?: number;
   /** Delay before the first retry, doubled each time. @default 1000 */
   baseDelayMs?: number;
-  /** Upper bound on any delay, including a provider's `Retry-After`. @default 60000 */
+  /** Upper bound on any delay (applied after jitter), including a provider's `Retry-After`. @default 60000 */
   maxDelayMs?: number;
   /** Multiply backoff delays by a random factor in [0.5, 1.5) to spread retries out. @default true */
   jitter?: boolean;
@@ -54,9 +54,11 @@ export interface RunSettings {
   /** Time limit of one model call (each attempt), in milliseconds. @default 300000 */
   timeoutMs?: number;
   /**
-   * Hard limit on what one run may spend, in US dollars. Before each step duh reserves the step's worst case
-   * (prompt tokens + the full output budget at catalog prices) and stops instead of making a call that could
-   * cross the limit. Unset: no limit.
+   * Hard limit on what one run may spend, in US dollars. A round starts only when its worst case fits: every
+   * call's prompt counted at one token per UTF-8 byte (an upper bound for byte-level tokenizers) plus its full
+   * output budget, at catalog prices, with fallbacks priced at the dearest link. When round 1 does not fit the
+   * run throws `CostLimitError` before any call; when a later round does not fit, the run ends with the last
+   * decision and `stopReason: 'cost-limit'`. Unset: no limit.
    */
   costLimitUsd?: number;
   /** Emit one `cost-warning` event (and a log line) when a run's spend crosses this. @default 1 */
@@ -179,7 +181,7 @@ function knownRef(option: string, value: unknown, known: ReadonlySet<string>): M
 export function validateAdapter(option: string, model: unknown): ModelRef {
   const adapter = model as Partial<ModelAdapter> | null;
   const problem = (what: string) =>
-    new InvalidOptionError(option, model, `The \`${option}\` entry is not a duh model adapter: ${what}. Create models with an adapter factory such as \`openai('gpt-5.2')\` or \`new MockAdapter(...)\`.`);
+    new InvalidOptionError(option, model, `The \`${option}\` entry is not a duh model adapter: ${what}. Pass objects that implement ModelAdapter v1 (see docs/adapters.md), or \`new MockAdapter(...)\` from duh/testing.`);
   if (typeof adapter !== 'object' || adapter === null) throw problem(`received ${show(model)}`);
   if (adapter.specificationVersion !== 'v1') throw problem(`\`specificationVersion\` is ${show(adapter.specificationVersion)}, expected "v1"`);
   if (typeof adapter.provider !== 'string' || !adapter.provider || adapter.provider.includes(':')) throw problem('`provider` must be a non-empty string without ":"');
@@ -208,7 +210,7 @@ export function validateConsensusOptions(options: ConsensusOptions): {
     throw new InvalidOptionError(
       'models',
       options.models,
-      'The `models` option must list at least one model, e.g. `models: [openai("gpt-5.2"), anthropic("claude-opus-4-6")]`.',
+      'The `models` option must list at least one model adapter, e.g. `models: [myAdapter("gpt-5.2"), ...]` or `models: demoPanel()` from duh/testing.',
     );
   }
   const models = new Map<ModelRef, ModelAdapter>();
@@ -280,8 +282,12 @@ export function resolveRunSettings(
   const proposer = proposerValue === undefined ? undefined : knownRef('proposer', proposerValue, known);
   const challengersValue = pick('challengers');
   const challengers = challengersValue === undefined ? undefined : refList('challengers', challengersValue, known, false);
-  if (panel && !proposer && !panel.some((ref) => models.get(ref)?.info.proposerEligible)) {
-    throw new InvalidOptionError('panel', panel, `The \`panel\` option leaves no proposer-eligible model (${panel.join(', ')}). Add one, or pass \`proposer\`.`);
+  if (!proposer) {
+    const pool = panel ?? [...known];
+    if (!pool.some((ref) => models.get(ref as ModelRef)?.info.proposerEligible)) {
+      const option = panel ? 'panel' : 'models';
+      throw new InvalidOptionError(option, pool, `The \`${option}\` option leaves no proposer-eligible model (${pool.join(', ')}). Add one, or pass \`proposer\`.`);
+    }
   }
 
   const framings = pick('framings') ?? CHALLENGE_FRAMINGS;
@@ -289,9 +295,11 @@ export function resolveRunSettings(
     throw new InvalidOptionError('framings', framings, `The \`framings\` option must be a non-empty array of ${CHALLENGE_FRAMINGS.map(show).join(', ')}, received ${show(framings)}.`);
   }
 
-  const retryValue = pick('retry') ?? {};
-  if (typeof retryValue !== 'object' || retryValue === null) throw new InvalidOptionError('retry', retryValue, 'The `retry` option must be an object.');
-  const retry = { ...DEFAULTS.retry, ...retryValue };
+  for (const value of [defaults.retry, run.retry]) {
+    if (value !== undefined && (typeof value !== 'object' || value === null)) throw new InvalidOptionError('retry', value, 'The `retry` option must be an object.');
+  }
+  // Field by field: a run's `retry: { maxRetries: 0 }` keeps the constructor's delays.
+  const retry = { ...DEFAULTS.retry, ...defaults.retry, ...run.retry };
   integer('retry.maxRetries', retry.maxRetries, 0);
   number('retry.baseDelayMs', retry.baseDelayMs, 0);
   number('retry.maxDelayMs', retry.maxDelayMs, 0);

@@ -78,7 +78,7 @@ export interface RoundRecord {
   classification: Contribution | null;
   /** True when this round's challenges repeat the previous round's (mean max Jaccard ≥ threshold). */
   converged: boolean;
-  /** Challengers (and the classifier) that failed and were tolerated. */
+  /** Members that failed and were tolerated: challengers, the classifier, and models a fallback replaced. */
   failures: readonly MemberFailure[];
   /** Sum of every contribution's cost in this round. */
   costUsd: number;

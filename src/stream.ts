@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DuhError } from './errors.js';
+import { AbortedError, DuhError } from './errors.js';
 import type { ConsensusEvent } from './events.js';
 import type { ConsensusResult } from './record.js';
 
@@ -74,7 +74,7 @@ export class ConsensusStream implements AsyncIterable<ConsensusEvent> {
 
   #claim(): void {
     if (this.#consumed) {
-      throw new DuhError('INVALID_OPTION', 'This ConsensusStream was already consumed; iterate it or convert it once (start another run, or pass `onEvent` to fan events out).');
+      throw new DuhError('STREAM_CONSUMED', 'This ConsensusStream was already consumed; iterate it or convert it once (start another run, or pass `onEvent` to fan events out).');
     }
     this.#consumed = true;
   }
@@ -95,7 +95,7 @@ export class ConsensusStream implements AsyncIterable<ConsensusEvent> {
   }
 
   #stop(): void {
-    if (!this.#closed) this.#abort(new DuhError('ABORTED', 'The event stream was left before the run ended.'));
+    if (!this.#closed) this.#abort(new AbortedError('The event stream was left before the run ended.'));
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ConsensusEvent> {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { StorageError } from '../src/errors.js';
+import { InvalidOptionError, StorageError } from '../src/errors.js';
 import {
   matchesRecall,
   toRecallHit,
@@ -36,7 +36,7 @@ export interface MemoryStorageOptions {
 export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver {
   const { maxThreads } = options;
   if (maxThreads !== undefined && (!Number.isInteger(maxThreads) || maxThreads < 1)) {
-    throw new StorageError(DRIVER_NAME, `The \`maxThreads\` option must be a positive integer, received ${String(maxThreads)}.`);
+    throw new InvalidOptionError('maxThreads', maxThreads, `The \`maxThreads\` option must be a positive integer, received ${String(maxThreads)}.`);
   }
   // Insertion order is creation order, so iterating backwards is newest first.
   const threads = new Map<string, StoredThread>();

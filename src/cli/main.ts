@@ -27,8 +27,9 @@ Options
   --challenger-count <n>  how many challengers to select (default 2)
   --cost-limit <usd>      stop before a round that could cost more than this in total
   --json                  print the decision record as JSON (progress goes to stderr)
-  --demo                  run offline on scripted models (the default when no provider key is set)
-  --no-color              plain output even on a terminal
+  --demo                  run offline on scripted models (this release always does: provider
+                          adapters arrive with duh/adapters/*)
+  --no-color              no colours (also when NO_COLOR is set)
   -h, --help              this help
   -v, --version           print the version
 
@@ -105,7 +106,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return 2;
   }
   const question = rest.join(' ');
-  const live = io.stdout.isTTY === true && !values.json && !values['no-color'];
+  if (!question.trim()) {
+    io.stderr.write('Error: `duh ask` needs a question, e.g. duh ask "Should we shard by tenant or by region?"\n');
+    return 2;
+  }
+  const live = io.stdout.isTTY === true && !values.json;
+  const color = live && !values['no-color'] && (io.env['NO_COLOR'] ?? '') === '';
   const progressOut = values.json ? io.stderr : io.stdout;
   let renderer: ProgressRenderer | undefined;
   try {
@@ -128,12 +134,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 
     const stream = duh.stream(question, options);
     progressOut.write(`${selection.notice}\n`);
-    renderer = new ProgressRenderer(progressOut, live);
+    renderer = new ProgressRenderer(progressOut, { live, color });
     for await (const event of stream) renderer.handle(event);
     renderer.stop();
     const result = await stream.result;
     if (values.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else io.stdout.write(formatResult(result, { color: live, demo: selection.demo }));
+    else io.stdout.write(formatResult(result, { color, demo: selection.demo }));
     return 0;
   } catch (error) {
     renderer?.stop();

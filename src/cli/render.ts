@@ -54,11 +54,11 @@ export class ProgressRenderer {
   #roundStarted = 0;
   #roundModels = new Set<string>();
 
-  /** @param live true on a TTY: a redrawn status line and colour; false: plain lines. */
-  constructor(out: Output, live: boolean) {
+  /** `live` (a TTY): a redrawn status line instead of per-phase lines; `color`: ANSI colours. */
+  constructor(out: Output, { live, color }: { live: boolean; color: boolean }) {
     this.#out = out;
     this.#live = live;
-    this.#s = style(live);
+    this.#s = style(color);
     if (live) {
       this.#timer = setInterval(() => this.#draw(), 80);
       this.#timer.unref?.();

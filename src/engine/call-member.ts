@@ -39,11 +39,14 @@ export interface MemberCall {
   onEnd?: (contribution: Contribution) => void;
 }
 
-/** Delay before retry number `attempt` (0-based): `Retry-After` when given, else exponential backoff with jitter. */
+/**
+ * Delay before retry number `attempt` (0-based): the provider's `Retry-After` when given, else
+ * `baseDelayMs × 2^attempt` times a jitter factor in [0.5, 1.5); either way never more than `maxDelayMs`.
+ */
 export function retryDelay(attempt: number, error: ProviderError, retry: Required<RetryOptions>, random: () => number): number {
   if (error.retryAfterMs !== undefined) return Math.min(Math.max(0, error.retryAfterMs), retry.maxDelayMs);
-  const nominal = Math.min(retry.baseDelayMs * 2 ** attempt, retry.maxDelayMs);
-  return retry.jitter ? nominal * (0.5 + random()) : nominal;
+  const nominal = retry.baseDelayMs * 2 ** attempt;
+  return Math.min(retry.jitter ? nominal * (0.5 + random()) : nominal, retry.maxDelayMs);
 }
 
 /** The model chain of a call: the primary, then its fallbacks. */
@@ -62,7 +65,10 @@ export function worstCaseUsd(model: ModelAdapter, promptTokens: number, outputTo
   return costOf(model.info, { inputTokens: promptTokens, outputTokens });
 }
 
-/** Make the call; resolves to the contribution, or rejects once every retry and fallback failed. */
+/**
+ * Make the call; resolves to the contribution, or rejects once every retry and fallback failed. Each model of
+ * the chain that finally failed is added to `failures` (the caller decides whether the run survives it).
+ */
 export async function callMember(
   context: RunContext,
   call: MemberCall,
@@ -106,10 +112,8 @@ export async function callMember(
           await context.clock.sleep(delay!, context.signal);
           continue;
         }
-        if (next) {
-          failures.push({ model: ref, round: slot.round, phase: slot.phase, error: serialized });
-          break;
-        }
+        failures.push({ model: ref, round: slot.round, phase: slot.phase, error: serialized });
+        if (next) break;
         throw error;
       }
     }

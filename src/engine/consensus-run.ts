@@ -29,6 +29,7 @@ import type { ChallengeContribution, ConsensusResult, Contribution, RoundRecord,
 import type { StoredContribution, StoredTurn } from '../storage.js';
 import { callMember, chainOf, outputBudget, worstCaseUsd } from './call-member.js';
 import type { RunContext } from './context.js';
+import { utf8Length } from '../internal/text.js';
 
 /** Output budget of the taxonomy call (duh's value). */
 const TAXONOMY_MAX_TOKENS = 200;
@@ -68,14 +69,14 @@ export function planConsensus(context: Pick<RunContext, 'settings' | 'models'>):
 /** Upper bound on a round's cost, so a round starts only when it can finish within the limit. */
 function roundWorstCaseUsd(context: RunContext, cast: Cast, previous: PreviousRound | undefined): number {
   const { settings } = context;
-  // Characters are an upper bound on tokens for every tokenizer in use; outputs are bounded by their budgets.
+  // UTF-8 bytes bound prompt tokens (byte-level tokenizers); outputs are bounded by their budgets.
   const worstOver = (model: ModelAdapter, promptTokens: number, requested: number) =>
     Math.max(...chainOf(context, { model }).map((link) => worstCaseUsd(link, promptTokens, outputBudget(link, requested))));
   const budgetOf = (model: ModelAdapter, requested: number) =>
     Math.max(...chainOf(context, { model }).map((link) => outputBudget(link, requested)));
-  const systemChars = 2000;
-  const base = settings.question.length + systemChars;
-  const proposeIn = base + (previous ? previous.decision.length + previous.challenges.reduce((sum, text) => sum + text.length, 0) : 0);
+  const SYSTEM_PROMPT_BYTES = 2000; // our longest system prompt plus instructions is under 1,200 bytes
+  const base = utf8Length(settings.question) + SYSTEM_PROMPT_BYTES;
+  const proposeIn = base + (previous ? utf8Length(previous.decision) + previous.challenges.reduce((sum, text) => sum + utf8Length(text), 0) : 0);
   const proposalOut = budgetOf(cast.proposer.adapter, settings.maxOutputTokens);
   let total = worstOver(cast.proposer.adapter, proposeIn, settings.maxOutputTokens);
   let challengesOut = 0;
@@ -146,6 +147,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
 
   let created = false;
   try {
+    if (context.signal.aborted) throw new AbortedError(context.signal.reason);
     await store(context, 'create the thread', () =>
       context.storage.createThread({ id: context.threadId, question: settings.question, protocol: 'consensus', createdAt: iso(startedAt) }),
     );
@@ -217,10 +219,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
         }),
       );
       if (context.signal.aborted) throw new AbortedError(context.signal.reason);
-      settled.forEach((outcome, index) => {
-        if (outcome.status === 'fulfilled') challenges.push(outcome.value);
-        else roundFailures.push({ model: cast.challengers[index]!.ref, round, phase: 'challenge', error: serializeError(outcome.reason) });
-      });
+      for (const outcome of settled) if (outcome.status === 'fulfilled') challenges.push(outcome.value);
       if (challenges.length === 0) {
         throw new AllChallengersFailedError(round, roundFailures.filter((failure) => failure.phase === 'challenge'));
       }
@@ -278,8 +277,8 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
           );
           taxonomy = parseTaxonomy(classification.text);
         } catch (error) {
+          // A failed classification only costs the taxonomy (confidence falls back to the default cap).
           if (context.signal.aborted) throw error;
-          roundFailures.push({ model: cast.classifier.ref, round, phase: 'commit', error: serializeError(error) });
         }
       }
       const confidence = computeConfidence(rigor, taxonomy);

@@ -7,6 +7,7 @@
 import type { ModelAdapter, ModelRef } from '../adapter.js';
 import type { Clock } from '../clock.js';
 import type { ConsensusEvent, EventPayload } from '../events.js';
+import { serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ResolvedRun } from '../options.js';
 import type { StorageDriver } from '../storage.js';
@@ -35,7 +36,7 @@ export class RunEvents {
         listener(event);
       } catch (error) {
         // A listener's bug must not break the run; say so once per failure.
-        this.#logger.warn({ threadId: this.#threadId, eventType: event.type, err: String(error) }, 'duh: an onEvent listener threw; ignored');
+        this.#logger.warn({ threadId: this.#threadId, eventType: event.type, err: serializeError(error).message }, 'duh: an onEvent listener threw; ignored');
       }
     }
   }

@@ -4,7 +4,7 @@
  * - {@link MockAdapter}: a scripted model (canned or computed replies, usage, latency, streamed chunks,
  *   injected failures) that records every request.
  * - {@link ManualClock}: a clock that waits only when told, for retry and timeout tests.
- * - {@link demoPanel}: five scripted models with real catalog names and prices that stage a believable debate;
+ * - {@link demoPanel}: four scripted models with real catalog names and prices that stage a believable debate;
  *   the CLI's offline demo runs on it.
  *
  * @module

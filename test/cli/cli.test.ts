@@ -73,7 +73,6 @@ describe('duh ask', () => {
   it.each([
     [['ask', QUESTION, '--rounds', '0'], /The `rounds` option must be an integer >= 1, received 0/],
     [['ask', QUESTION, '--rounds', 'two'], /--rounds must be an integer/],
-    [['ask', '  '], /The question must be a non-empty string/],
     [['ask', QUESTION, '--panel', 'nope:model'], /`panel\[0\]` option names "nope:model"/],
     [['ask', QUESTION, '--protocol', 'voting'], /not available in this release yet/],
     [['ask', QUESTION, '--cost-limit=-1'], /`costLimitUsd` option must be a number >= 0/],
@@ -88,6 +87,21 @@ describe('duh ask', () => {
     const t = io();
     expect(await main(['ask', QUESTION, '--cost-limit', '0.01'], t.io)).toBe(1);
     expect(t.err()).toMatch(/Cost limit \$0\.0100 would be exceeded/);
+  });
+
+  it('treats a missing question as a usage error (exit 2)', async () => {
+    const t = io();
+    expect(await main(['ask', '  '], t.io)).toBe(2);
+    expect(t.err()).toContain('`duh ask` needs a question');
+  });
+
+  it('honours NO_COLOR and --no-color on a TTY, keeping the live status line', async () => {
+    for (const [env, argv] of [[{ NO_COLOR: '1' }, []], [{}, ['--no-color']]] as const) {
+      const t = io({ ...env }, true);
+      expect(await main(['ask', QUESTION, '--rounds', '1', ...argv], t.io)).toBe(0);
+      expect(t.out()).not.toContain('\x1b[3'); // no colour codes
+      expect(t.out()).toContain('\r\x1b[2K'); // the status line is still redrawn
+    }
   });
 
   it('prints help, and rejects unknown commands and flags with exit code 2', async () => {

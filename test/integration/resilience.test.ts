@@ -53,12 +53,21 @@ describe('retries', () => {
       retry: { maxRetries: 3, baseDelayMs: 1000, maxDelayMs: 3000 },
     });
     const result = await duh.ask(QUESTION);
-    // attempt 0: 1000 × 0.5; attempt 1: 2000 × 1.0; attempt 2: min(4000, 3000) × 1.49
+    // attempt 0: 1000 × 0.5; attempt 1: 2000 × 1.0; attempt 2: min(4000 × 1.49, 3000): the cap holds after jitter
     const retrySleeps = clock.sleeps.filter((ms) => ms !== 300_000);
     expect(retrySleeps[0]).toBeCloseTo(500, 6);
     expect(retrySleeps[1]).toBeCloseTo(2000, 6);
-    expect(retrySleeps[2]).toBeCloseTo(4470, 6);
+    expect(retrySleeps[2]).toBe(3000);
     expect(result.rounds[0]!.proposal.attempts).toBe(4);
+  });
+
+  it('merges a run\'s retry options field by field over the constructor\'s', async () => {
+    const clock = new ManualClock({ autoAdvance: true });
+    const { models } = trio();
+    const flaky = new MockAdapter({ ref: 'anthropic:claude-opus-4-6', info: models[0]!.info, script: [{ serverError: { status: 503 } }], reply: 'ok' });
+    const duh = new Consensus({ models: [flaky, ...models.slice(1)], rounds: 1, clock, retry: { baseDelayMs: 200, jitter: false, maxRetries: 0 } });
+    await duh.ask(QUESTION, { retry: { maxRetries: 1 } });
+    expect(clock.sleeps.filter((ms) => ms !== 300_000)).toEqual([200]);
   });
 
   it('does not retry non-retryable errors', async () => {
@@ -132,6 +141,16 @@ describe('fallbacks', () => {
     const challenge = result.rounds[0]!.challenges[0]!;
     expect(challenge).toMatchObject({ model: 'mistral:mistral-large-latest', fallbackFor: challengerA.ref, attempts: 3, framing: 'flaw' });
     expect(result.failures.map((failure) => failure.model)).toEqual([challengerA.ref]);
+  });
+
+  it('lists each model of a challenger chain that failed once, and the run goes on without it', async () => {
+    const clock = new ManualClock({ autoAdvance: true });
+    const { models, challengerA } = trio();
+    const broken = new MockAdapter({ ref: challengerA.ref, info: challengerA.info, reply: { serverError: { status: 500 } } });
+    const backup = new MockAdapter({ ref: 'mistral:mistral-large-latest', reply: { serverError: { status: 502 } } });
+    const result = await new Consensus({ models: [models[0]!, broken, models[2]!], fallbacks: { [challengerA.ref]: [backup] }, rounds: 1, clock, retry: { maxRetries: 0 } }).ask(QUESTION);
+    expect(result.failures.map((failure) => [failure.model, failure.error.status])).toEqual([[challengerA.ref, 500], ['mistral:mistral-large-latest', 502]]);
+    expect(result.rounds[0]!.challenges.map((challenge) => challenge.model)).toEqual(['google:gemini-3-pro-preview']);
   });
 
   it('rejects fallbacks keyed by an unknown model', () => {
@@ -219,11 +238,15 @@ describe('abort', () => {
     await expect(run).rejects.toSatisfy((error: unknown) => AbortedError.isInstance(error));
   });
 
-  it('an already-aborted signal rejects without calling any model', async () => {
+  it('an already-aborted signal rejects without calling any model or storing anything, and still ends the events with error', async () => {
     const { models, proposer } = trio();
-    const error = await new Consensus({ models }).ask(QUESTION, { signal: AbortSignal.abort() }).catch((caught: unknown) => caught);
+    const duh = new Consensus({ models });
+    const error = await duh.ask(QUESTION, { signal: AbortSignal.abort() }).catch((caught: unknown) => caught);
     expect(AbortedError.isInstance(error)).toBe(true);
     expect(proposer.calls).toHaveLength(0);
+    const events = await collect(duh.stream(QUESTION, { signal: AbortSignal.abort() }));
+    expect(events.map((event) => event.type)).toEqual(['run-start', 'error']);
+    expect((await duh.threads.list()).total).toBe(0);
   });
 
   it('leaving the event loop early aborts the run', async () => {
@@ -332,7 +355,7 @@ describe('events', () => {
     }
     expect(types[0]).toBe('run-start');
     expect(types.at(-1)).toBe('run-end');
-    expect(() => stream[Symbol.asyncIterator]()).toThrow(/already consumed/);
+    expect(() => stream[Symbol.asyncIterator]()).toThrow(expect.objectContaining({ code: 'STREAM_CONSUMED', message: expect.stringMatching(/already consumed/) }));
     await expect(stream.result).resolves.toMatchObject({ rounds: [expect.anything()] });
   });
 

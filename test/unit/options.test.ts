@@ -40,6 +40,7 @@ describe('constructor options', () => {
     ['duplicate model', () => { const [a] = models(); return { models: [a!, a!] }; }, 'models[1]', /twice/],
     ['not an adapter', () => ({ models: [{ provider: 'x' }] as never }), 'models[0]', /not a duh model adapter/],
     ['bad price', () => ({ models: [new MockAdapter({ ref: 'a:b', info: { inputPricePerMTok: -1 } })] }), 'models[0]', /inputPricePerMTok/],
+    ['models without a proposer-eligible one', () => ({ models: [new MockAdapter({ ref: 'perplexity:sonar', info: { proposerEligible: false } })] }), 'models', /no proposer-eligible model \(perplexity:sonar\)/],
     ['onEvent not a function', () => ({ models: models(), onEvent: 'x' as never }), 'onEvent', /must be a function/],
   ])('rejects %s, naming the option', (_case, options, option, message) => {
     const error = invalid(() => new Consensus(options()));
