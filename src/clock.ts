@@ -12,6 +12,8 @@ export interface Clock {
   now(): number;
   /** Resolve after `ms`; reject with an {@link AbortedError} as soon as `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Call `callback` after `ms` unless the returned function is called first (used for per-call timeouts). */
+  setTimer(ms: number, callback: () => void): () => void;
 }
 
 /** The real clock: `Date.now()` and `setTimeout`. */
@@ -30,5 +32,9 @@ export const systemClock: Clock = {
       }, ms);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  },
+  setTimer(ms: number, callback: () => void): () => void {
+    const timer = setTimeout(callback, ms);
+    return () => clearTimeout(timer);
   },
 };

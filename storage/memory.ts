@@ -26,6 +26,14 @@ import {
 
 const DRIVER_NAME = 'memory';
 
+// Copies that share the (immutable) strings: far cheaper than structuredClone, which copies every text.
+const copyTurn = (turn: StoredTurn): StoredTurn => ({
+  ...turn,
+  contributions: turn.contributions.map((contribution) => ({ ...contribution })),
+  decision: turn.decision ? { ...turn.decision, taxonomy: turn.decision.taxonomy ? { ...turn.decision.taxonomy } : null } : null,
+});
+const copyThread = (thread: StoredThread): StoredThread => ({ ...thread, turns: thread.turns.map(copyTurn) });
+
 /** Options for {@link memoryStorage}. */
 export interface MemoryStorageOptions {
   /** Keep at most this many threads; the oldest are dropped first. Default: unlimited. */
@@ -55,7 +63,10 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
     async createThread(thread: NewThread): Promise<void> {
       if (threads.has(thread.id)) throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`);
       threads.set(thread.id, {
-        ...structuredClone(thread),
+        id: thread.id,
+        question: thread.question,
+        protocol: thread.protocol,
+        createdAt: thread.createdAt,
         status: 'active',
         updatedAt: thread.createdAt,
         error: null,
@@ -72,7 +83,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
       if (thread.turns.some((existing) => existing.roundNumber === turn.roundNumber)) {
         throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` already has round ${turn.roundNumber}; rounds are written once.`);
       }
-      threads.set(threadId, { ...thread, updatedAt: turn.completedAt, turns: [...thread.turns, structuredClone(turn)] });
+      threads.set(threadId, { ...thread, updatedAt: turn.completedAt, turns: [...thread.turns, copyTurn(turn)] });
     },
 
     async finishThread(threadId, outcome): Promise<void> {
@@ -82,7 +93,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
 
     async getThread(id: string): Promise<StoredThread | null> {
       const thread = threads.get(id);
-      return thread ? structuredClone(thread) : null;
+      return thread ? copyThread(thread) : null;
     },
 
     async listThreads(query: ThreadQuery): Promise<ThreadPage> {

@@ -147,25 +147,32 @@ async function attempt(
     temperature: call.temperature,
     ...(call.responseFormat ? { responseFormat: call.responseFormat } : {}),
   };
-  const timeout = new AbortController();
-  const timer = new AbortController();
+  // One controller per attempt, aborted by the run's signal or by the timeout; the adapter gets its signal.
+  const controller = new AbortController();
+  const { signal } = controller;
   let timedOut = false;
-  context.clock.sleep(context.settings.timeoutMs, timer.signal).then(
-    () => {
-      timedOut = true;
-      timeout.abort(new Error('timeout'));
-    },
-    () => {}, // cancelled because the attempt ended
-  );
-  const signal = AbortSignal.any([context.signal, timeout.signal]);
+  const onRunAbort = () => controller.abort(context.signal.reason);
+  if (context.signal.aborted) onRunAbort();
+  else context.signal.addEventListener('abort', onRunAbort, { once: true });
+  const cancelTimer = context.clock.setTimer(context.settings.timeoutMs, () => {
+    timedOut = true;
+    controller.abort(new Error('timeout'));
+  });
+  // Settles (rejects) only on abort: raced against each read, so an adapter that ignores its signal cannot hang us.
+  let rejectOnAbort: ((reason: unknown) => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => (rejectOnAbort = reject));
+  aborted.catch(() => {});
+  const onAbort = () => rejectOnAbort?.(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
   const started = context.clock.now();
   let text = '';
   let finish: Extract<StreamPart, { type: 'finish' }> | undefined;
   try {
+    if (signal.aborted) throw signal.reason;
     const iterator = model.stream(request, { signal })[Symbol.asyncIterator]();
     try {
       for (;;) {
-        const next = await untilAborted(iterator.next(), signal);
+        const next = await Promise.race([iterator.next(), aborted]);
         if (next.done) break;
         const part = next.value;
         if (part.type === 'text-delta') {
@@ -185,7 +192,9 @@ async function attempt(
     }
     throw error;
   } finally {
-    timer.abort();
+    cancelTimer();
+    context.signal.removeEventListener('abort', onRunAbort);
+    signal.removeEventListener('abort', onAbort);
   }
   if (!finish) throw new TruncationError({ provider: model.provider, model: model.modelId }, text);
   if (finish.finishReason === 'error') {
@@ -239,23 +248,4 @@ async function attempt(
     context.logger.warn({ threadId: context.threadId, totalUsd: context.ledger.spentUsd, warnUsd: context.ledger.warnUsd }, `duh: ${message}`);
   }
   return contribution;
-}
-
-/** Resolve with `promise`, or reject as soon as `signal` aborts (even if the adapter ignores the signal). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

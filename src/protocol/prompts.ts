@@ -10,6 +10,14 @@ import type { ChallengeFraming } from '../record.js';
 /** "Today's date is YYYY-MM-DD." plus an instruction to anchor time-sensitive claims in it (UTC date). */
 export function dateGrounding(now: Date): string {
   const day = now.toISOString().slice(0, 10);
+  if (day === lastGrounding.day) return lastGrounding.text;
+  lastGrounding = { day, text: groundingFor(day) };
+  return lastGrounding.text;
+}
+
+let lastGrounding = { day: '', text: '' };
+
+function groundingFor(day: string): string {
   return (
     `Today's date is ${day}. Anchor anything time-sensitive (timeframes, technologies, markets, prices, costs) ` +
     'to this date and use concrete, current information rather than what was true years ago.'
@@ -18,6 +26,17 @@ export function dateGrounding(now: Date): string {
 
 /** Tells the model its reply budget (with thousands separators) and to finish on a complete thought. */
 export function tokenBudgetNote(maxOutputTokens: number): string {
+  let note = budgetNotes.get(maxOutputTokens);
+  if (note === undefined) {
+    note = budgetNoteFor(maxOutputTokens);
+    if (budgetNotes.size < 64) budgetNotes.set(maxOutputTokens, note);
+  }
+  return note;
+}
+
+const budgetNotes = /*@__PURE__*/ new Map<number, string>();
+
+function budgetNoteFor(maxOutputTokens: number): string {
   return (
     `\n\nYour reply has a budget of about ${maxOutputTokens.toLocaleString('en-US')} tokens. ` +
     'Be thorough but concise: lead with the points that matter most, and end on a complete thought rather than being cut off.'

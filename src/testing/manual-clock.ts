@@ -42,7 +42,7 @@ export class ManualClock implements Clock {
   #timers: Timer[] = [];
   #scheduled = false;
   readonly #autoAdvance: boolean;
-  /** Every sleep requested, in milliseconds, in order (including ones later cancelled). */
+  /** Every sleep and timer requested, in milliseconds, in order (including ones later cancelled). */
   readonly sleeps: number[] = [];
 
   constructor(options: ManualClockOptions = {}) {
@@ -57,6 +57,16 @@ export class ManualClock implements Clock {
   /** Sleeps not yet fired or cancelled. */
   get pending(): number {
     return this.#timers.length;
+  }
+
+  setTimer(ms: number, callback: () => void): () => void {
+    this.sleeps.push(ms);
+    const timer: Timer = { at: this.#now + Math.max(0, ms), order: this.#order++, resolve: callback };
+    this.#timers.push(timer);
+    this.#schedule();
+    return () => {
+      this.#timers = this.#timers.filter((candidate) => candidate !== timer);
+    };
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
