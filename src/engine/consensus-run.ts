@@ -173,6 +173,8 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       revision = undefined;
       const roundFailures: MemberFailure[] = [];
       events.emit({ type: 'round-start', round, maxRounds: settings.rounds });
+      // Date grounding for this round's prompts (one Date per round, not per call).
+      const roundDate = new Date(clock.now());
 
       // PROPOSE
       machine.transition('propose');
@@ -182,7 +184,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
         {
           slot: { round, phase: 'propose', role: 'proposer', index: 0 },
           model: cast.proposer.adapter,
-          messages: (maxOutputTokens) => buildProposeMessages({ question: settings.question, now: new Date(clock.now()), maxOutputTokens, previous }),
+          messages: (maxOutputTokens) => buildProposeMessages({ question: settings.question, now: roundDate, maxOutputTokens, previous }),
           maxOutputTokens: settings.maxOutputTokens,
           temperature: settings.temperature,
         },
@@ -205,7 +207,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
               model: challenger.adapter,
               framing,
               messages: (maxOutputTokens) =>
-                buildChallengeMessages({ question: settings.question, proposal: proposalText, framing, now: new Date(clock.now()), maxOutputTokens }),
+                buildChallengeMessages({ question: settings.question, proposal: proposalText, framing, now: roundDate, maxOutputTokens }),
               maxOutputTokens: settings.maxOutputTokens,
               temperature: settings.temperature,
               onEnd: (contribution) => {
@@ -243,7 +245,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
               question: settings.question,
               proposal: proposalText,
               challenges: acceptedChallenges.map((challenge) => ({ model: challenge.model, text: challenge.text })),
-              now: new Date(clock.now()),
+              now: roundDate,
               maxOutputTokens,
             }),
           maxOutputTokens: settings.maxOutputTokens,
