@@ -13,7 +13,7 @@
 
 const MARKER = Symbol.for('duh.error');
 
-/** Stable machine-readable error codes, one per class. */
+/** Stable machine-readable error codes: one per class, plus `STREAM_CONSUMED` (a plain `DuhError`). */
 export type DuhErrorCode =
   | 'INVALID_OPTION'
   | 'PROVIDER'
@@ -281,7 +281,10 @@ export class CostLimitError extends DuhError {
   static override isInstance = guard<CostLimitError>('COST_LIMIT');
 }
 
-/** Not enough usable models for the requested protocol (no proposer-eligible model, empty panel, ...). */
+/**
+ * Not enough usable models (no proposer-eligible model, an empty pool). `Consensus` reports these cases earlier as
+ * `InvalidOptionError`; the selection functions throw this when used on their own.
+ */
 export class InsufficientModelsError extends DuhError {
   override name = 'InsufficientModelsError';
 

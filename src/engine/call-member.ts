@@ -60,7 +60,7 @@ export function outputBudget(model: ModelAdapter, requested: number): number {
   return Math.min(requested, model.info.maxOutputTokens);
 }
 
-/** Worst-case cost of a call on `model`: prompt characters as an upper bound on tokens, plus the whole output budget. */
+/** Worst-case cost of a call on `model`, given an upper bound on its prompt tokens and its whole output budget. */
 export function worstCaseUsd(model: ModelAdapter, promptTokens: number, outputTokens: number): number {
   return costOf(model.info, { inputTokens: promptTokens, outputTokens });
 }

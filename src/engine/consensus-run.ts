@@ -317,6 +317,8 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
         createdAt: iso(completedAt),
         completedAt: iso(completedAt),
       };
+      // An abort that lands after the round's last call still cancels the run (nothing more is stored).
+      if (context.signal.aborted) throw new AbortedError(context.signal.reason);
       await store(context, `save round ${round}`, () => context.storage.appendTurn(context.threadId, turn));
       events.emit({ type: 'phase-end', round, phase: 'commit' });
       events.emit({ type: 'round-end', round, converged, costUsd: record.costUsd });
@@ -326,6 +328,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       }
     }
 
+    if (context.signal.aborted) throw new AbortedError(context.signal.reason);
     machine.transition('complete');
     const last = rounds.at(-1)!;
     const endedAt = clock.now();

@@ -206,6 +206,7 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
         const [okRead, badRead] = [await driver.getThread(ok), await driver.getThread(bad)];
         check(okRead?.status === 'complete' && okRead.error === null && okRead.updatedAt === at(5), `unexpected ${json(okRead)}`);
         check(badRead?.status === 'failed' && badRead.error === 'boom', `unexpected ${json(badRead)}`);
+        await rejectsWithStorageError(driver.finishThread(id(), { status: 'complete', at: at(7) }), 'finishing an unknown thread');
       },
     },
     {

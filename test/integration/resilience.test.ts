@@ -391,3 +391,17 @@ describe('logging', () => {
     expect(text).not.toContain('TOP-SECRET-ANSWER');
   });
 });
+
+describe('late abort', () => {
+  it('leaving the stream on the final commit still aborts: the run rejects and the thread is failed', async () => {
+    const { models } = trio();
+    const duh = new Consensus({ models, rounds: 1 });
+    const stream = duh.stream(QUESTION);
+    for await (const event of stream) if (event.type === 'commit') break;
+    await expect(stream.result).rejects.toSatisfy((error: unknown) => AbortedError.isInstance(error));
+    const thread = await duh.threads.get(stream.threadId);
+    expect(thread.status).toBe('failed');
+    // The consumer reads events a little behind the engine: a round already written when the abort lands is kept.
+    expect(thread.turns.length).toBeLessThanOrEqual(1);
+  });
+});
