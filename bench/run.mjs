@@ -1,0 +1,45 @@
+// `npm run bench`: G1 (cold import), G6 (overhead per round), G7 (CPU per round) from performance.md §6.
+// Every figure is reported against a baseline measured in this same run. Timings never fail the bench: the
+// PASS/MISS words are informational, and the process exits 0 unless something crashes.
+import { benchImport } from './g1-import.mjs';
+import { benchOverhead } from './g6-overhead.mjs';
+import { benchCpu } from './g7-cpu.mjs';
+import { verdict } from './lib.mjs';
+import { existsSync } from 'node:fs';
+
+if (!existsSync(new URL('../dist/index.mjs', import.meta.url)) || !existsSync(new URL('../dist/testing.mjs', import.meta.url))) {
+  console.error('bench: dist/ is missing; build first (`npm run build`, or use `npm run bench`, which builds).');
+  process.exit(1);
+}
+
+const quick = process.env.BENCH_QUICK === '1';
+const log = (line) => process.stderr.write(`${line}\n`);
+const started = performance.now();
+
+console.log(`duh bench — Node ${process.version} (${process.execPath}), ${process.platform}/${process.arch}${quick ? ', BENCH_QUICK=1' : ''}`);
+console.log('Ratios are against baselines measured in this run; medians in ms/µs are for orientation only.\n');
+
+const sections = [];
+const run = async (name, fn) => {
+  const t0 = performance.now();
+  log(`[bench] ${name}…`);
+  const section = await fn();
+  console.log(section.text);
+  console.log(`(${name} took ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  sections.push(section);
+};
+
+await run('G1', () => benchImport({ samples: quick ? 5 : 15 }));
+await run('G6', () => benchOverhead({ reps: quick ? 6 : 30, warmup: quick ? 1 : 3, jitWarmup: quick ? 50 : 200 }));
+await run('G7', () =>
+  benchCpu(quick ? { runs: { 3: 300, 10: 100 }, warmup: { 3: 50, 10: 20 }, floorRuns: 3000, passes: 1 } : {}),
+);
+
+const goals = sections.flatMap((section) => section.goals);
+const labelWidth = Math.max(...goals.map((g) => `${g.id} ${g.label}`.length));
+const valueWidth = Math.max(...goals.map((g) => g.value.length));
+console.log('Summary (informational; PASS/MISS never fails the bench)');
+for (const g of goals) {
+  console.log(`${`${g.id} ${g.label}`.padEnd(labelWidth)} = ${g.value.padStart(valueWidth)}  (goal ${g.target})  ${verdict(g.ok)}`);
+}
+console.log(`\nTotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
