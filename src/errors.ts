@@ -29,6 +29,7 @@ export type DuhErrorCode =
   | 'STORAGE'
   | 'NOT_FOUND'
   | 'STREAM_CONSUMED'
+  | 'MISSING_DEPENDENCY'
   | 'ABORTED';
 
 /** Options accepted by every {@link DuhError} constructor. */
@@ -79,6 +80,8 @@ export interface SerializedError {
   message: string;
   /** Whether trying again may succeed (provider errors only). */
   retryable?: boolean;
+  /** What went wrong at the provider (provider errors only). */
+  kind?: ProviderErrorKind;
   /** Provider and model involved, when known. */
   provider?: string;
   model?: string;
@@ -111,7 +114,24 @@ export class InvalidOptionError extends DuhError {
 }
 
 /** Fields describing the provider call that failed. */
+/** What went wrong at the provider, normalised across providers. */
+export type ProviderErrorKind =
+  | 'auth'
+  | 'bad-request'
+  | 'model-not-found'
+  | 'rate-limit'
+  | 'overloaded'
+  | 'server'
+  | 'timeout'
+  | 'network'
+  | 'content-filter'
+  | 'truncated'
+  | 'circuit-open'
+  | 'unknown';
+
 export interface ProviderErrorFields {
+  /** What went wrong, normalised. Defaults from `status`. */
+  kind?: ProviderErrorKind;
   /** Provider name (`openai`, `anthropic`, ...). */
   provider: string;
   /** Model id within the provider (`gpt-5.2`). */
@@ -132,6 +152,7 @@ export interface ProviderErrorFields {
  */
 export class ProviderError extends DuhError {
   override name = 'ProviderError';
+  readonly kind: ProviderErrorKind;
   readonly provider: string;
   readonly model: string;
   readonly status: number | undefined;
@@ -141,6 +162,7 @@ export class ProviderError extends DuhError {
 
   constructor(fields: ProviderErrorFields, message: string, options?: DuhErrorOptions & { code?: DuhErrorCode }) {
     super(options?.code ?? 'PROVIDER', `[${fields.provider}:${fields.model}] ${message}`, options);
+    this.kind = fields.kind ?? kindOfStatus(fields.status);
     this.provider = fields.provider;
     this.model = fields.model;
     this.status = fields.status;
@@ -157,10 +179,23 @@ export class ProviderError extends DuhError {
   static override isInstance = guard<ProviderError>(['PROVIDER', 'PROVIDER_RATE_LIMIT', 'PROVIDER_TIMEOUT', 'TRUNCATED']);
 
   override toJSON(): SerializedError {
-    const json: SerializedError = { ...super.toJSON(), retryable: this.retryable, provider: this.provider, model: this.model };
+    const json: SerializedError = { ...super.toJSON(), kind: this.kind, retryable: this.retryable, provider: this.provider, model: this.model };
     if (this.status !== undefined) json.status = this.status;
     return json;
   }
+}
+
+/** The error kind an HTTP status implies. */
+export function kindOfStatus(status: number | undefined): ProviderErrorKind {
+  if (status === undefined) return 'unknown';
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 404) return 'model-not-found';
+  if (status === 408) return 'timeout';
+  if (status === 429) return 'rate-limit';
+  if (status === 503 || status === 529) return 'overloaded';
+  if (status >= 500) return 'server';
+  if (status >= 400) return 'bad-request';
+  return 'unknown';
 }
 
 /** Statuses that are worth retrying: timeouts, conflicts, rate limits and server errors. */
@@ -175,7 +210,7 @@ export class ProviderRateLimitError extends ProviderError {
   constructor(fields: Omit<ProviderErrorFields, 'retryable'>, message?: string, options?: DuhErrorOptions) {
     const wait = fields.retryAfterMs === undefined ? '' : ` (retry after ${(fields.retryAfterMs / 1000).toFixed(1)} s)`;
     super(
-      { status: 429, ...fields, retryable: true },
+      { status: 429, ...fields, kind: 'rate-limit', retryable: true },
       message ?? `Rate limited by the provider${wait}. duh retries automatically; raise \`retry.maxRetries\` or lower concurrency if this persists.`,
       { ...options, code: 'PROVIDER_RATE_LIMIT' },
     );
@@ -191,7 +226,7 @@ export class ProviderTimeoutError extends ProviderError {
 
   constructor(fields: Omit<ProviderErrorFields, 'retryable'> & { timeoutMs: number }, options?: DuhErrorOptions) {
     super(
-      { ...fields, retryable: true },
+      { ...fields, kind: 'timeout', retryable: true },
       `No complete answer within ${fields.timeoutMs} ms. Raise the \`timeoutMs\` option or lower \`maxOutputTokens\`.`,
       { ...options, code: 'PROVIDER_TIMEOUT' },
     );
@@ -206,20 +241,39 @@ export class ProviderTimeoutError extends ProviderError {
  * received so far is kept in `partialText`. Retryable. (An answer cut by the token limit is not an error: it
  * is a contribution with `truncated: true`.)
  */
-export class TruncationError extends ProviderError {
-  override name = 'TruncationError';
+export class TruncatedStreamError extends ProviderError {
+  override name = 'TruncatedStreamError';
   readonly partialText: string;
 
   constructor(fields: Omit<ProviderErrorFields, 'retryable'>, partialText: string, options?: DuhErrorOptions) {
     super(
-      { ...fields, retryable: true },
+      { ...fields, kind: 'truncated', retryable: true },
       `The answer stream ended without a finish signal after ${partialText.length} characters; the connection was probably cut.`,
       { ...options, code: 'TRUNCATED' },
     );
     this.partialText = partialText;
   }
 
-  static override isInstance = guard<TruncationError>('TRUNCATED');
+  static override isInstance = guard<TruncatedStreamError>('TRUNCATED');
+}
+
+/** An optional peer dependency (a provider SDK, a database driver) is not installed. */
+export class MissingDependencyError extends DuhError {
+  override name = 'MissingDependencyError';
+  /** The npm package to install. */
+  readonly packageName: string;
+
+  constructor(packageName: string, usedBy: string, alternative?: string, options?: DuhErrorOptions) {
+    super(
+      'MISSING_DEPENDENCY',
+      `${usedBy} needs the \`${packageName}\` package, which is not installed. Run \`npm install ${packageName}\`` +
+        `${alternative ? `, or ${alternative}` : ''}.`,
+      options,
+    );
+    this.packageName = packageName;
+  }
+
+  static override isInstance = guard<MissingDependencyError>('MISSING_DEPENDENCY');
 }
 
 /** A duh rate limit (token bucket) refused the run. Reserved for the limiter; carries when to retry. */

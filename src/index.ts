@@ -59,6 +59,8 @@ export {
   InsufficientModelsError,
   InvalidOptionError,
   isRetryableStatus,
+  kindOfStatus,
+  MissingDependencyError,
   NotFoundError,
   PolicyDeniedError,
   ProtocolError,
@@ -69,9 +71,9 @@ export {
   redactSecrets,
   serializeError,
   StorageError,
-  TruncationError,
+  TruncatedStreamError,
 } from './errors.js';
-export type { DuhErrorCode, DuhErrorOptions, MemberFailure, ProviderErrorFields, SerializedError } from './errors.js';
+export type { DuhErrorCode, DuhErrorOptions, MemberFailure, ProviderErrorFields, ProviderErrorKind, SerializedError } from './errors.js';
 
 export { matchesRecall, THREAD_STATUSES, toRecallHit } from './storage.js';
 export type {

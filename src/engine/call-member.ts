@@ -13,7 +13,7 @@ import {
   ProviderError,
   ProviderTimeoutError,
   serializeError,
-  TruncationError,
+  TruncatedStreamError,
 } from '../errors.js';
 import type { MemberRef } from '../events.js';
 import type { RetryOptions } from '../options.js';
@@ -196,7 +196,7 @@ async function attempt(
     context.signal.removeEventListener('abort', onRunAbort);
     signal.removeEventListener('abort', onAbort);
   }
-  if (!finish) throw new TruncationError({ provider: model.provider, model: model.modelId }, text);
+  if (!finish) throw new TruncatedStreamError({ provider: model.provider, model: model.modelId }, text);
   if (finish.finishReason === 'error') {
     throw new ProviderError({ provider: model.provider, model: model.modelId, retryable: true }, 'The provider ended the answer with an error.');
   }

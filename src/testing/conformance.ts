@@ -15,7 +15,7 @@
  * @module
  */
 import { FINISH_REASONS, type ModelAdapter, type StreamPart } from '../adapter.js';
-import { StorageError } from '../errors.js';
+import { ProviderError, StorageError } from '../errors.js';
 import { validateAdapter } from '../options.js';
 import type { StorageDriver, StoredTurn } from '../storage.js';
 
@@ -31,8 +31,31 @@ function check(condition: unknown, message: string): asserts condition {
 
 const json = (value: unknown) => JSON.stringify(value);
 
+/**
+ * Failure scenarios an adapter test can stage on its backend (msw handlers, a local server). Each function
+ * arranges the backend so that the **next** request gets that answer; the suite then checks the mapping.
+ */
+export interface AdapterScenarios {
+  /** HTTP 429 with `Retry-After: 2` (seconds) → a retryable `rate-limit` error with `retryAfterMs` 2000. */
+  rateLimit?: () => void | Promise<void>;
+  /** HTTP 500 → a retryable `server` error. */
+  serverError?: () => void | Promise<void>;
+  /** The provider's "overloaded" answer (503, or Anthropic's 529) → a retryable `overloaded` error. */
+  overloaded?: () => void | Promise<void>;
+  /** HTTP 401 → a non-retryable `auth` error. */
+  unauthorized?: () => void | Promise<void>;
+  /** A stream cut after some text, without the provider's final event → never a success. */
+  cutStream?: () => void | Promise<void>;
+  /** An answer stopped by the token limit → finish reason `length`. */
+  length?: () => void | Promise<void>;
+  /** An answer blocked by the provider's safety filter → finish reason `content-filter` (or a `content-filter` error). */
+  contentFilter?: () => void | Promise<void>;
+}
+
 /** Options for {@link modelAdapterConformance}. */
 export interface ModelAdapterConformanceOptions {
+  /** Backend failure scenarios to check the error mapping with; each one present adds cases. */
+  scenarios?: AdapterScenarios;
   /** A fresh adapter per case, answering any short prompt normally. */
   create: () => ModelAdapter | Promise<ModelAdapter>;
   /** The prompt to send. @default 'Reply with the single word: ok' */
@@ -60,7 +83,94 @@ export function modelAdapterConformance(options: ModelAdapterConformanceOptions)
     for await (const part of adapter.stream(request, signal ? { signal } : {})) parts.push(part);
     return parts;
   };
+  const failure = async (run: () => Promise<unknown>, what: string): Promise<ProviderError> => {
+    const error = await run().then(() => undefined, (caught: unknown) => caught);
+    check(error !== undefined, `${what} must reject`);
+    check(ProviderError.isInstance(error), `${what} must reject with a ProviderError (or subclass), got ${String(error)}`);
+    return error;
+  };
+  const scenarios = options.scenarios ?? {};
+  const scenarioCases: ConformanceCase[] = [];
+  const expectError = (name: keyof AdapterScenarios, description: string, verify: (error: ProviderError) => void) => {
+    const arrange = scenarios[name];
+    if (!arrange) return;
+    scenarioCases.push({
+      name: `${description} (generate and stream)`,
+      run: async () => {
+        for (const method of ['generate', 'stream'] as const) {
+          await arrange();
+          const adapter = await options.create();
+          const error = await failure(() => (method === 'generate' ? adapter.generate(request) : drain(adapter)), `${method}() after ${name}`);
+          verify(error);
+        }
+      },
+    });
+  };
+  expectError('rateLimit', 'maps HTTP 429 to a retryable rate-limit error carrying Retry-After', (error) => {
+    check(error.kind === 'rate-limit' && error.retryable, `expected kind rate-limit and retryable, got ${error.kind}/${error.retryable}`);
+    check(error.retryAfterMs === 2000, `expected retryAfterMs 2000 from Retry-After: 2, got ${String(error.retryAfterMs)}`);
+  });
+  expectError('serverError', 'maps HTTP 500 to a retryable server error', (error) => {
+    check(error.retryable && error.kind === 'server', `expected a retryable server error, got ${error.kind}/${error.retryable}`);
+  });
+  expectError('overloaded', 'maps "overloaded" to a retryable overloaded error', (error) => {
+    check(error.retryable && error.kind === 'overloaded', `expected a retryable overloaded error, got ${error.kind}/${error.retryable}`);
+  });
+  expectError('unauthorized', 'maps HTTP 401 to a non-retryable auth error', (error) => {
+    check(!error.retryable && error.kind === 'auth', `expected a non-retryable auth error, got ${error.kind}/${error.retryable}`);
+  });
+  if (scenarios.cutStream) {
+    const arrange = scenarios.cutStream;
+    scenarioCases.push({
+      name: 'never reports a cut stream as a success',
+      run: async () => {
+        await arrange();
+        const streamed = await drain(await options.create()).then(
+          (parts) => ({ parts }),
+          (error: unknown) => ({ error }),
+        );
+        if ('parts' in streamed) {
+          check(!streamed.parts.some((part) => part.type === 'finish'), 'a cut stream must not yield a finish part');
+        } else {
+          check(ProviderError.isInstance(streamed.error) && streamed.error.retryable, `a cut stream must end without finish or throw a retryable ProviderError, got ${String(streamed.error)}`);
+        }
+        await arrange();
+        const adapter = await options.create();
+        const error = await failure(() => adapter.generate(request), 'generate() on a cut stream');
+        check(error.retryable, 'a cut stream is worth retrying');
+      },
+    });
+  }
+  const expectFinish = (name: 'length' | 'contentFilter', reason: 'length' | 'content-filter') => {
+    const arrange = scenarios[name];
+    if (!arrange) return;
+    scenarioCases.push({
+      name: `reports finish reason "${reason}" (generate and stream)`,
+      run: async () => {
+        await arrange();
+        const adapter = await options.create();
+        const outcome = await adapter.generate(request).then((result) => result.finishReason, (error: unknown) => error);
+        if (reason === 'content-filter' && ProviderError.isInstance(outcome)) {
+          check(outcome.kind === 'content-filter', `a blocked answer must be finish reason content-filter or a content-filter error, got ${outcome.kind}`);
+        } else {
+          check(outcome === reason, `generate() must report ${reason}, got ${String(outcome)}`);
+        }
+        await arrange();
+        const parts = await drain(await options.create()).catch((error: unknown) => error);
+        if (Array.isArray(parts)) {
+          const finish = parts.find((part) => part.type === 'finish');
+          check(finish?.type === 'finish' && finish.finishReason === reason, `stream() must finish with ${reason}, got ${json(finish)}`);
+        } else {
+          check(reason === 'content-filter' && ProviderError.isInstance(parts) && parts.kind === 'content-filter', `stream() failed: ${String(parts)}`);
+        }
+      },
+    });
+  };
+  expectFinish('length', 'length');
+  expectFinish('contentFilter', 'content-filter');
+
   return [
+    ...scenarioCases,
     {
       name: 'declares specificationVersion "v1", provider, modelId and valid catalog info',
       run: async () => {

@@ -16,4 +16,4 @@ export type { ManualClockOptions } from './manual-clock.js';
 export { demoPanel } from './demo-panel.js';
 export type { DemoPanelOptions } from './demo-panel.js';
 export { modelAdapterConformance, storageDriverConformance } from './conformance.js';
-export type { ConformanceCase, ModelAdapterConformanceOptions, StorageDriverConformanceOptions } from './conformance.js';
+export type { AdapterScenarios, ConformanceCase, ModelAdapterConformanceOptions, StorageDriverConformanceOptions } from './conformance.js';
