@@ -83,6 +83,8 @@ export interface Usage {
   cacheReadTokens?: number;
   /** Input tokens written to the provider's prompt cache, when reported. */
   cacheWriteTokens?: number;
+  /** Output tokens spent on hidden reasoning (already included in `outputTokens`), when reported. */
+  reasoningTokens?: number;
 }
 
 /** The whole answer of a non-streaming call. */
