@@ -6,6 +6,7 @@
  */
 import type { ModelAdapter, ModelInfo, ModelRef } from './adapter.js';
 import { type Clock, systemClock } from './clock.js';
+import { CircuitBreakers, type CircuitStatus } from './engine/circuit-breaker.js';
 import { CostLedger, RunEvents, type RunContext } from './engine/context.js';
 import { planConsensus, runConsensus } from './engine/consensus-run.js';
 import { InvalidOptionError, NotFoundError } from './errors.js';
@@ -95,13 +96,16 @@ export class Consensus {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #onEvent: ((event: ConsensusEvent) => void) | undefined;
+  readonly #breakers: CircuitBreakers | undefined;
 
   /** @throws {InvalidOptionError} naming the first bad option. */
   constructor(options: ConsensusOptions) {
     const { models, fallbacks } = validateConsensusOptions(options);
     this.#models = models;
     this.#fallbacks = fallbacks;
-    const { models: _models, fallbacks: _fallbacks, storage, logger, onEvent, clock, random, ...defaults } = options;
+    const { models: _models, fallbacks: _fallbacks, storage, logger, onEvent, clock, random, circuitBreaker, ...defaults } = options;
+    this.#breakers =
+      circuitBreaker === false ? undefined : new CircuitBreakers({ failureThreshold: 5, cooldownMs: 30_000, ...circuitBreaker });
     this.#defaults = defaults;
     this.#storage = storage ?? memoryStorage();
     this.#logger = logger ?? silentLogger;
@@ -113,6 +117,11 @@ export class Consensus {
   /** The catalog facts of every model, in the order given. */
   get models(): readonly (ModelInfo & { ref: ModelRef })[] {
     return [...this.#models].map(([ref, adapter]) => ({ ...adapter.info, ref }));
+  }
+
+  /** The circuit of every model that has failed lately (closed circuits with no failures are not listed). */
+  get circuits(): CircuitStatus[] {
+    return this.#breakers?.snapshot() ?? [];
   }
 
   /** The storage driver runs are kept in. */
@@ -232,6 +241,7 @@ export class Consensus {
       signal,
       events: new RunEvents(threadId, this.#clock, listeners, this.#logger),
       ledger: new CostLedger(settings.costLimitUsd, settings.costWarnUsd),
+      breakers: this.#breakers,
     };
     const result = runConsensus(context, cast);
     return { threadId, result, abort: (reason?: unknown) => controller.abort(reason) };

@@ -13,6 +13,7 @@
  * | `phase-start` / `phase-end` | around propose, challenge, revise and commit |
  * | `member-start` / `member-delta` / `member-end` | one model call: start, each text delta, the finished contribution |
  * | `member-error` | a call failed; `willRetry` / `fallbackTo` say what happens next |
+ * | `circuit-state` | a model's circuit breaker opened, went half-open or closed |
  * | `challenge` | a challenge was accepted, with its framing and sycophancy flag |
  * | `commit` | a round's decision, confidence, rigor and dissent |
  * | `cost` / `cost-warning` | spend after each call; the warning fires once when `costWarnUsd` is crossed |
@@ -112,6 +113,7 @@ export interface MemberEndEvent extends EventBase, MemberRef {
   truncated: boolean;
   attempts: number;
   fallbackFor?: ModelRef;
+  providerMetadata?: Readonly<Record<string, unknown>>;
 }
 
 export interface MemberErrorEvent extends EventBase, MemberRef {
@@ -125,6 +127,18 @@ export interface MemberErrorEvent extends EventBase, MemberRef {
   fallbackTo?: ModelRef;
   /** Nothing more will be tried for this member; the run continues without it when it can. */
   final: boolean;
+}
+
+/** A model's circuit breaker changed state (shared by every run of the same `Consensus`). */
+export interface CircuitStateEvent extends EventBase {
+  type: 'circuit-state';
+  model: ModelRef;
+  state: 'closed' | 'open' | 'half-open';
+  previous: 'closed' | 'open' | 'half-open';
+  /** Consecutive outage-type failures counted. */
+  failures: number;
+  /** When an open circuit lets a probe through (ms since the epoch); null otherwise. */
+  retryAt: number | null;
 }
 
 export interface ChallengeEvent extends EventBase {
@@ -194,6 +208,7 @@ export type ConsensusEvent =
   | MemberDeltaEvent
   | MemberEndEvent
   | MemberErrorEvent
+  | CircuitStateEvent
   | ChallengeEvent
   | CommitEvent
   | RoundEndEvent

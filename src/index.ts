@@ -15,6 +15,7 @@
 export { Consensus, MIN_ID_PREFIX } from './consensus.js';
 export type { ListThreadsOptions, RecallOptions, ThreadsApi } from './consensus.js';
 export { ConsensusStream } from './stream.js';
+export type { CircuitBreakerOptions, CircuitState, CircuitStatus } from './engine/circuit-breaker.js';
 export { DEFAULTS } from './options.js';
 export type { ConsensusOptions, RetryOptions, RunOptions, RunSettings } from './options.js';
 

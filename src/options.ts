@@ -14,6 +14,7 @@ import type { ConsensusEvent } from './events.js';
 import type { Logger } from './logger.js';
 import { CHALLENGE_FRAMINGS, type ChallengeFraming, type ProtocolName } from './record.js';
 import type { StorageDriver } from './storage.js';
+import type { CircuitBreakerOptions } from './engine/circuit-breaker.js';
 
 /** Retries of failed model calls (exponential backoff with jitter; `Retry-After` honoured). */
 export interface RetryOptions {
@@ -84,6 +85,13 @@ export interface ConsensusOptions extends RunSettings {
   clock?: Clock;
   /** Random numbers in [0, 1) for retry jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Per-model circuit breakers shared by every run of this engine: after `failureThreshold` consecutive outage
+   * failures (5xx, overloaded, network, timeout, cut stream) a model is skipped at once in favour of its fallback
+   * until `cooldownMs` passes and a probe succeeds. `false` turns them off.
+   * @default { failureThreshold: 5, cooldownMs: 30000 }
+   */
+  circuitBreaker?: CircuitBreakerOptions | false;
 }
 
 /** Options for one run (`ask()` / `stream()`), overriding the constructor's settings. */
@@ -243,6 +251,14 @@ export function validateConsensusOptions(options: ConsensusOptions): {
     if (fn !== undefined && (typeof fn !== 'object' || fn === null)) {
       throw new InvalidOptionError(option, fn, `The \`${option}\` option must be an object, received ${show(fn)}.`);
     }
+  }
+  if (options.circuitBreaker !== undefined && options.circuitBreaker !== false) {
+    if (typeof options.circuitBreaker !== 'object' || options.circuitBreaker === null) {
+      throw new InvalidOptionError('circuitBreaker', options.circuitBreaker, 'The `circuitBreaker` option must be an object or false.');
+    }
+    const { failureThreshold, cooldownMs } = options.circuitBreaker;
+    if (failureThreshold !== undefined) integer('circuitBreaker.failureThreshold', failureThreshold, 1);
+    if (cooldownMs !== undefined) number('circuitBreaker.cooldownMs', cooldownMs, 0);
   }
   for (const option of ['onEvent', 'random'] as const) {
     if (options[option] !== undefined && typeof options[option] !== 'function') {

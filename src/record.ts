@@ -39,6 +39,8 @@ export interface Contribution {
   truncated: boolean;
   /** Attempts made, retries and fallbacks included (1 = first try succeeded). */
   attempts: number;
+  /** Provider extras reported with the answer (e.g. Perplexity citations); never secrets. */
+  providerMetadata?: Readonly<Record<string, unknown>>;
 }
 
 /** A challenger's contribution, with its framing and sycophancy flag. */

@@ -33,6 +33,8 @@ export interface StoredContribution {
   truncated: boolean;
   framing?: ChallengeFraming;
   sycophantic?: boolean;
+  /** Provider extras (e.g. Perplexity citations). */
+  providerMetadata?: Readonly<Record<string, unknown>>;
 }
 
 /** A stored decision. */

@@ -18,6 +18,7 @@ import {
 import type { MemberRef } from '../events.js';
 import type { RetryOptions } from '../options.js';
 import type { ChallengeFraming, Contribution } from '../record.js';
+import type { CircuitChange } from './circuit-breaker.js';
 import type { RunContext } from './context.js';
 
 /** A member call to make. */
@@ -84,12 +85,19 @@ export async function callMember(
     for (let retryIndex = 0; ; retryIndex++) {
       attempts++;
       if (context.signal.aborted) throw new AbortedError(context.signal.reason);
-      context.events.emit({ type: 'member-start', ...slot, attempt: attempts, ...(call.framing ? { framing: call.framing } : {}) });
+      const onCircuitChange = (change: CircuitChange) => context.events.emit({ type: 'circuit-state', ...change });
+      // An open circuit fails the call at once (no member-start: nothing is sent) so the fallback answers.
+      const circuitOpen = context.breakers?.acquire(ref, context.clock.now(), onCircuitChange);
       try {
-        return await attempt(context, call, model, slot, attempts, link > 0 ? modelRef(chain[0]!) : undefined);
+        if (circuitOpen) throw circuitOpen;
+        context.events.emit({ type: 'member-start', ...slot, attempt: attempts, ...(call.framing ? { framing: call.framing } : {}) });
+        const contribution = await attempt(context, call, model, slot, attempts, link > 0 ? modelRef(chain[0]!) : undefined);
+        context.breakers?.success(ref, onCircuitChange);
+        return contribution;
       } catch (caught) {
         if (context.signal.aborted) throw new AbortedError(context.signal.reason);
         const error = toProviderError(caught, model);
+        if (!circuitOpen) context.breakers?.failure(ref, error, context.clock.now(), onCircuitChange);
         const canRetry = error.retryable && retryIndex < retry.maxRetries;
         const next = canRetry ? undefined : chain[link + 1];
         const delay = canRetry ? retryDelay(retryIndex, error, retry, context.random) : undefined;
@@ -213,6 +221,7 @@ async function attempt(
     truncated: finish.finishReason === 'length',
     attempts,
     ...(fallbackFor ? { fallbackFor } : {}),
+    ...(finish.providerMetadata ? { providerMetadata: finish.providerMetadata } : {}),
   };
   const crossedWarning = context.ledger.record(slot.round, slot.model, costUsd);
   context.events.emit({
@@ -226,6 +235,7 @@ async function attempt(
     truncated: contribution.truncated,
     attempts,
     ...(fallbackFor ? { fallbackFor } : {}),
+    ...(finish.providerMetadata ? { providerMetadata: finish.providerMetadata } : {}),
   });
   call.onEnd?.(contribution);
   context.events.emit({

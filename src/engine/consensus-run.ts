@@ -100,6 +100,7 @@ function toStored(contribution: Contribution | ChallengeContribution): StoredCon
     latencyMs: contribution.latencyMs,
     finishReason: contribution.finishReason,
     truncated: contribution.truncated,
+    ...(contribution.providerMetadata ? { providerMetadata: contribution.providerMetadata } : {}),
   };
   if ('framing' in contribution) {
     stored.framing = contribution.framing;

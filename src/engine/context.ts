@@ -11,6 +11,7 @@ import { serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ResolvedRun } from '../options.js';
 import type { StorageDriver } from '../storage.js';
+import type { CircuitBreakers } from './circuit-breaker.js';
 
 type Listener = (event: ConsensusEvent) => void;
 
@@ -97,4 +98,6 @@ export interface RunContext {
   signal: AbortSignal;
   events: RunEvents;
   ledger: CostLedger;
+  /** Per-model circuit breakers shared by the engine's runs; undefined when disabled. */
+  breakers: CircuitBreakers | undefined;
 }
