@@ -11,6 +11,13 @@ export const entries = {
   index: 'src/index.ts',
   testing: 'src/testing/index.ts',
   'storage/memory': 'storage/memory.ts',
+  'adapters/openai': 'adapters/openai.ts',
+  'adapters/anthropic': 'adapters/anthropic.ts',
+  'adapters/google': 'adapters/google.ts',
+  'adapters/mistral': 'adapters/mistral.ts',
+  'adapters/perplexity': 'adapters/perplexity.ts',
+  'adapters/openai-compatible': 'adapters/openai-compatible.ts',
+  'adapters/ai-sdk': 'adapters/ai-sdk.ts',
   /** The `duh` bin; not a subpath export. */
   cli: 'src/cli/main.ts',
 } as const;

@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^duh$/, replacement: source('./src/index.ts') },
       { find: /^duh\/testing$/, replacement: source('./src/testing/index.ts') },
       { find: /^duh\/storage\/memory$/, replacement: source('./storage/memory.ts') },
+      { find: /^duh\/adapters\/([a-z-]+)$/, replacement: source('./adapters/$1.ts') },
     ],
   },
   test: {

@@ -77,7 +77,9 @@ export interface CallOptions {
 
 /** Token usage of one call. */
 export interface Usage {
+  /** Every input token, cached ones included (`cacheReadTokens` / `cacheWriteTokens` break them down). */
   inputTokens: number;
+  /** Every output token, hidden reasoning included. */
   outputTokens: number;
   /** Input tokens served from the provider's prompt cache, when reported. */
   cacheReadTokens?: number;

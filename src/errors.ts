@@ -444,7 +444,7 @@ export function serializeError(error: unknown): SerializedError {
 }
 
 const SECRET_PATTERNS: readonly RegExp[] = [
-  /\b(sk|pk|rk)-[A-Za-z0-9_-]{8,}/g, // OpenAI / Anthropic style keys (sk-..., sk-ant-...)
+  /\b(sk|pk|rk|pplx)-[A-Za-z0-9_-]{8,}/g, // OpenAI / Anthropic / Perplexity style keys (sk-..., sk-ant-..., pplx-...)
   /\bAIza[0-9A-Za-z_-]{20,}/g, // Google API keys
   /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, // Authorization header values
   /([?&](?:key|api_key|apikey|token|access_token)=)[^&\s"']+/gi, // secrets in query strings

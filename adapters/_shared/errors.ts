@@ -77,5 +77,7 @@ export function networkError(fields: CallFields, cause: unknown): ProviderError 
 
 /** True for the errors a fetch or SDK throws when its signal aborts. */
 export function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || error.name === 'APIUserAbortError' || error.name === 'AbortedError');
+  if (!(error instanceof Error)) return false;
+  // The openai SDK's errors all have name 'Error'; its abort error is recognisable only by its class name.
+  return ['AbortError', 'APIUserAbortError', 'AbortedError'].includes(error.name) || error.constructor?.name === 'APIUserAbortError';
 }

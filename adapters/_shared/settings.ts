@@ -35,16 +35,18 @@ export function env(name: string): string | undefined {
 }
 
 /**
- * The API key to use: the `apiKey` setting, else the environment variable. Throws an `InvalidOptionError` that
- * says where to put the key when neither is set. Call it on first use, never at import.
+ * The API key to use: the `apiKey` setting, else the first environment variable that is set. Throws an
+ * `InvalidOptionError` that says where to put the key when none is. Call it on first use, never at import.
  */
-export function resolveApiKey(apiKey: string | undefined, envVariable: string, providerName: string): string {
-  const key = apiKey ?? env(envVariable);
+export function resolveApiKey(apiKey: string | undefined, envVariables: string | readonly string[], providerName: string): string {
+  const names = typeof envVariables === 'string' ? [envVariables] : envVariables;
+  let key = apiKey;
+  for (const name of names) key ??= env(name);
   if (!key) {
     throw new InvalidOptionError(
       'apiKey',
       undefined,
-      `${providerName} API key is missing. Pass it with the \`apiKey\` option or set the ${envVariable} environment variable.`,
+      `${providerName} API key is missing. Pass it with the \`apiKey\` option or set the ${names.join(' or ')} environment variable.`,
     );
   }
   return key;

@@ -74,25 +74,25 @@ describe('package exports', () => {
   });
 });
 
-describe('core bundle', () => {
-  /** Every file the ESM core entry reaches through static imports, and every bare specifier it imports. */
-  function graph(entry: string) {
-    const files = new Set<string>();
-    const bare = new Set<string>();
-    const visit = (file: string) => {
-      if (files.has(file)) return;
-      files.add(file);
-      const source = readFileSync(file, 'utf8');
-      for (const match of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|(?:^|\n)\s*import\s*["']([^"']+)["']/g)) {
-        const specifier = match[1] ?? match[2]!;
-        if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
-        else bare.add(specifier);
-      }
-    };
-    visit(join(root, entry));
-    return { files, bare };
-  }
+/** Every file the ESM core entry reaches through static imports, and every bare specifier it imports. */
+function graph(entry: string) {
+  const files = new Set<string>();
+  const bare = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    const source = readFileSync(file, 'utf8');
+    for (const match of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|(?:^|\n)\s*import\s*["']([^"']+)["']/g)) {
+      const specifier = match[1] ?? match[2]!;
+      if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
+      else bare.add(specifier);
+    }
+  };
+  visit(join(root, entry));
+  return { files, bare };
+}
 
+describe('core bundle', () => {
   it('imports no package and no Node builtin at all (no SDK, driver, zod or fetch client at import)', () => {
     const { bare } = graph('dist/index.mjs');
     expect([...bare]).toEqual([]);
@@ -108,6 +108,31 @@ describe('core bundle', () => {
     // Test doubles and the CLI stay out of the core.
     for (const identifier of ['class MockAdapter', 'function demoPanel', 'parseArgs']) {
       expect(source.includes(identifier), identifier).toBe(false);
+    }
+  });
+});
+
+describe('adapter bundles', () => {
+  const PEERS: Record<string, string | undefined> = {
+    openai: 'openai',
+    perplexity: 'openai',
+    'openai-compatible': 'openai',
+    anthropic: '@anthropic-ai/sdk',
+    google: '@google/genai',
+    mistral: '@mistralai/mistralai',
+    'ai-sdk': undefined, // types only: no runtime import at all
+  };
+
+  it('load their SDK only through a lazy import(), and declare it as an optional peer', () => {
+    const manifest = pkg as unknown as { peerDependencies: Record<string, string>; peerDependenciesMeta: Record<string, { optional: boolean }> };
+    for (const [name, peer] of Object.entries(PEERS)) {
+      const { files, bare } = graph(`dist/adapters/${name}.mjs`);
+      expect([...bare], name).toEqual([]);
+      // Comments may show `import('openai')` as an example; only code counts.
+      const source = [...files].map((file) => readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '')).join('\n');
+      const dynamic = [...new Set([...source.matchAll(/import\(\s*["']([^"']+)["']\s*\)/g)].map((match) => match[1]))];
+      expect(dynamic, name).toEqual(peer ? [peer] : []);
+      if (peer) expect(manifest.peerDependenciesMeta[peer]?.optional, peer).toBe(true);
     }
   });
 });
