@@ -105,3 +105,12 @@ describe('README', () => {
     expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toMatch(/\nnpm test\n/);
   });
 });
+
+describe('examples/real-providers.ts', () => {
+  it('builds an engine over the real adapters without touching any SDK or key', async () => {
+    const { createEngine } = await import('../examples/real-providers.js');
+    const duh = createEngine();
+    expect(duh.models.map((model) => model.ref)).toEqual(['openai:gpt-5.2', 'anthropic:claude-opus-4-6', 'google:gemini-3-pro-preview']);
+    expect(duh.models[1]).toMatchObject({ inputPricePerMTok: 5, outputPricePerMTok: 25, maxOutputTokens: 128_000 });
+  });
+});

@@ -27,8 +27,7 @@ Options
   --challenger-count <n>  how many challengers to select (default 2)
   --cost-limit <usd>      stop before a round that could cost more than this in total
   --json                  print the decision record as JSON (progress goes to stderr)
-  --demo                  run offline on scripted models (this release always does: provider
-                          adapters arrive with duh/adapters/*)
+  --demo                  run offline on scripted models (the default when no provider key is set)
   --no-color              no colours (also when NO_COLOR is set)
   -h, --help              this help
   -v, --version           print the version

@@ -1,14 +1,35 @@
 /**
- * Which models the CLI runs on. Provider adapters (`duh/adapters/*`) plug in here; until a key for a provider
- * with an adapter is found, the CLI runs the offline demo on scripted models and says so.
+ * Which models the CLI runs on: every catalog model of each provider whose API key is set (as duh does), or
+ * the offline demo on scripted models when no key is set or `--demo` is given.
  *
  * @module
  */
+import { anthropic } from '../../adapters/anthropic.js';
+import { google } from '../../adapters/google.js';
+import { mistral } from '../../adapters/mistral.js';
+import { openai } from '../../adapters/openai.js';
+import { perplexity } from '../../adapters/perplexity.js';
 import type { ModelAdapter } from '../adapter.js';
 import { demoPanel, type DemoPanelOptions } from '../testing/demo-panel.js';
 
-/** The environment variables that hold provider keys (duh's names). */
-export const PROVIDER_KEY_VARIABLES = ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GOOGLE_API_KEY', 'MISTRAL_API_KEY', 'PERPLEXITY_API_KEY'] as const;
+/** A provider the CLI can use, the environment variables that enable it, and its catalog models. */
+interface CliProvider {
+  name: string;
+  variables: readonly string[];
+  provider: { (modelId: string): ModelAdapter; models(): string[] };
+}
+
+/** Providers in duh's registration order (which breaks price ties in selection). */
+const PROVIDERS: readonly CliProvider[] = [
+  { name: 'anthropic', variables: ['ANTHROPIC_API_KEY'], provider: anthropic },
+  { name: 'openai', variables: ['OPENAI_API_KEY'], provider: openai },
+  { name: 'google', variables: ['GOOGLE_API_KEY', 'GEMINI_API_KEY'], provider: google },
+  { name: 'mistral', variables: ['MISTRAL_API_KEY'], provider: mistral },
+  { name: 'perplexity', variables: ['PERPLEXITY_API_KEY'], provider: perplexity },
+];
+
+/** The environment variables that hold provider keys. */
+export const PROVIDER_KEY_VARIABLES: readonly string[] = PROVIDERS.flatMap((entry) => entry.variables);
 
 /** The models to run on, and what to tell the user about them. */
 export interface ModelSelection {
@@ -20,25 +41,26 @@ export interface ModelSelection {
 }
 
 /**
- * Pick the CLI's models from the environment. Only the variable *names* are read here; key values never leave
- * the environment.
+ * Pick the CLI's models from the environment. Only the variable *names* are reported; key values stay in the
+ * environment, where each adapter reads its own on first use.
  */
 export function selectModels(env: Readonly<Record<string, string | undefined>>, options: { demo: boolean; demoPanel?: DemoPanelOptions }): ModelSelection {
-  const models = demoPanel(options.demoPanel);
-  if (options.demo) return { models, demo: true, notice: 'Offline demo: scripted models (--demo); no provider is called and nothing is billed.' };
-  const found = PROVIDER_KEY_VARIABLES.filter((name) => (env[name] ?? '').trim() !== '');
-  if (found.length === 0) {
+  if (options.demo) {
+    return { models: demoPanel(options.demoPanel), demo: true, notice: 'Offline demo: scripted models (--demo); no provider is called and nothing is billed.' };
+  }
+  const enabled = PROVIDERS.filter((entry) => entry.variables.some((name) => (env[name] ?? '').trim() !== ''));
+  if (enabled.length === 0) {
     return {
-      models,
+      models: demoPanel(options.demoPanel),
       demo: true,
       notice: `Offline demo: no provider key is set (${PROVIDER_KEY_VARIABLES.join(', ')}), so duh runs on scripted models; nothing is billed.`,
     };
   }
+  const models = enabled.flatMap((entry) => entry.provider.models().map((modelId) => entry.provider(modelId)));
+  const found = enabled.flatMap((entry) => entry.variables.filter((name) => (env[name] ?? '').trim() !== ''));
   return {
     models,
-    demo: true,
-    notice:
-      `Offline demo: found ${found.join(', ')}, but this release ships no provider adapters yet (they arrive as duh/adapters/*), ` +
-      'so duh runs on scripted models; nothing is called or billed.',
+    demo: false,
+    notice: `Live run on ${enabled.map((entry) => entry.name).join(', ')} (keys from ${found.join(', ')}); provider prices apply.`,
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../src/cli/main.js';
+import { selectModels } from '../../src/cli/models.js';
 
 function io(env: Record<string, string> = {}, isTTY = false) {
   let stdout = '';
@@ -44,11 +45,17 @@ describe('duh ask', () => {
     expect(t.err()).toContain('Offline demo');
   });
 
-  it('names the provider key variables it found but never their values', async () => {
-    const t = io({ OPENAI_API_KEY: 'sk-test-SUPERSECRETVALUE123' });
-    expect(await main(['ask', QUESTION, '--rounds', '1'], t.io)).toBe(0);
-    expect(t.out()).toContain('found OPENAI_API_KEY');
-    expect(t.out() + t.err()).not.toContain('SUPERSECRET');
+  it('uses every catalog model of each provider whose key is set, naming the variables but never the values', () => {
+    const selection = selectModels({ OPENAI_API_KEY: 'sk-test-SUPERSECRETVALUE123', GEMINI_API_KEY: 'AIzaSECRETSECRETSECRETSECRET' }, { demo: false });
+    expect(selection.demo).toBe(false);
+    expect(selection.models.map((model) => `${model.provider}:${model.modelId}`)).toEqual([
+      'openai:gpt-5.2', 'openai:gpt-5-mini', 'openai:o3',
+      'google:gemini-3-pro-preview', 'google:gemini-3-flash-preview', 'google:gemini-2.5-pro', 'google:gemini-2.5-flash',
+    ]);
+    expect(selection.notice).toBe('Live run on openai, google (keys from OPENAI_API_KEY, GEMINI_API_KEY); provider prices apply.');
+    expect(selection.notice).not.toContain('SECRET');
+    expect(selectModels({ OPENAI_API_KEY: 'x' }, { demo: true }).demo).toBe(true);
+    expect(selectModels({ OPENAI_API_KEY: '  ' }, { demo: false }).demo).toBe(true);
   });
 
   it('draws a live status line with colour on a TTY', async () => {
