@@ -97,8 +97,9 @@ export async function callMember(
       } catch (caught) {
         if (context.signal.aborted) throw new AbortedError(context.signal.reason);
         const error = toProviderError(caught, model);
-        if (!circuitOpen) context.breakers?.failure(ref, error, context.clock.now(), onCircuitChange);
-        const canRetry = error.retryable && retryIndex < retry.maxRetries;
+        // A failure that opens the circuit ends this model's retries: the fallback answers instead.
+        const opened = !circuitOpen && (context.breakers?.failure(ref, error, context.clock.now(), onCircuitChange) ?? false);
+        const canRetry = error.retryable && retryIndex < retry.maxRetries && !opened;
         const next = canRetry ? undefined : chain[link + 1];
         const delay = canRetry ? retryDelay(retryIndex, error, retry, context.random) : undefined;
         const serialized = serializeError(error);

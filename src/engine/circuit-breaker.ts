@@ -93,13 +93,16 @@ export class CircuitBreakers {
     if (previous !== 'closed') onChange({ model, state: 'closed', previous, failures: 0, retryAt: null });
   }
 
-  /** Record a failed call; outage-type failures count towards opening the circuit. */
-  failure(model: ModelRef, error: unknown, now: number, onChange: (change: CircuitChange) => void): void {
+  /**
+   * Record a failed call; outage-type failures count towards opening the circuit. Returns true when the circuit
+   * is open afterwards (so retrying the same model now is pointless).
+   */
+  failure(model: ModelRef, error: unknown, now: number, onChange: (change: CircuitChange) => void): boolean {
     if (!ProviderError.isInstance(error) || !OUTAGE_KINDS.has(error.kind)) {
       // Not an outage: release a probe slot without judging the provider.
       const circuit = this.#circuits.get(model);
       if (circuit) circuit.probing = false;
-      return;
+      return false;
     }
     const circuit = this.#circuits.get(model) ?? { state: 'closed' as CircuitState, failures: 0, retryAt: 0, probing: false };
     this.#circuits.set(model, circuit);
@@ -111,6 +114,7 @@ export class CircuitBreakers {
       circuit.probing = false;
       onChange({ model, state: 'open', previous, failures: circuit.failures, retryAt: circuit.retryAt });
     }
+    return circuit.state === 'open';
   }
 
   /** Every circuit that is not plainly closed with no failures. */

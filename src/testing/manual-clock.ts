@@ -11,6 +11,8 @@ interface Timer {
   at: number;
   order: number;
   resolve: () => void;
+  /** `sleep` = a deliberate wait (backoff, Retry-After); `timer` = a guard such as a per-call timeout. */
+  kind: 'sleep' | 'timer';
 }
 
 /** Options for {@link ManualClock}. */
@@ -18,10 +20,13 @@ export interface ManualClockOptions {
   /** Start time, ms since the epoch. @default Date.UTC(2026, 0, 15) */
   start?: number;
   /**
-   * When the process is otherwise idle (no pending microtasks), jump to the earliest pending sleep and fire it.
-   * Runs with retries and timeouts then finish at once while `now()` moves as if they had waited. @default false
+   * Fire waits without real waiting. `true`: each time pending work settles (after microtasks and one turn of
+   * the event loop), jump to the earliest pending **sleep** (retry backoff, `Retry-After`) and fire it; guard
+   * timers such as per-call timeouts only fire through {@link ManualClock.advance}. This is safe with real
+   * adapters, whose I/O spans many event-loop turns. `'all'`: timers auto-fire too, which suits scripted models
+   * only (a hanging `MockAdapter` then times out at once). @default false
    */
-  autoAdvance?: boolean;
+  autoAdvance?: boolean | 'all';
 }
 
 /**
@@ -41,7 +46,7 @@ export class ManualClock implements Clock {
   #order = 0;
   #timers: Timer[] = [];
   #scheduled = false;
-  readonly #autoAdvance: boolean;
+  readonly #autoAdvance: boolean | 'all';
   /** Every sleep and timer requested, in milliseconds, in order (including ones later cancelled). */
   readonly sleeps: number[] = [];
 
@@ -61,7 +66,7 @@ export class ManualClock implements Clock {
 
   setTimer(ms: number, callback: () => void): () => void {
     this.sleeps.push(ms);
-    const timer: Timer = { at: this.#now + Math.max(0, ms), order: this.#order++, resolve: callback };
+    const timer: Timer = { at: this.#now + Math.max(0, ms), order: this.#order++, resolve: callback, kind: 'timer' };
     this.#timers.push(timer);
     this.#schedule();
     return () => {
@@ -73,7 +78,7 @@ export class ManualClock implements Clock {
     this.sleeps.push(ms);
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortedError(signal.reason));
-      const timer: Timer = { at: this.#now + Math.max(0, ms), order: this.#order++, resolve };
+      const timer: Timer = { at: this.#now + Math.max(0, ms), order: this.#order++, resolve, kind: 'sleep' };
       const onAbort = () => {
         this.#timers = this.#timers.filter((candidate) => candidate !== timer);
         reject(new AbortedError(signal?.reason));
@@ -100,9 +105,12 @@ export class ManualClock implements Clock {
     this.#now = target;
   }
 
-  #earliest(): Timer | undefined {
+  #earliest(kinds: 'sleep' | 'all' = 'all'): Timer | undefined {
     let best: Timer | undefined;
-    for (const timer of this.#timers) if (!best || timer.at < best.at || (timer.at === best.at && timer.order < best.order)) best = timer;
+    for (const timer of this.#timers) {
+      if (kinds === 'sleep' && timer.kind !== 'sleep') continue;
+      if (!best || timer.at < best.at || (timer.at === best.at && timer.order < best.order)) best = timer;
+    }
     return best;
   }
 
@@ -117,7 +125,7 @@ export class ManualClock implements Clock {
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      const next = this.#earliest();
+      const next = this.#earliest(this.#autoAdvance === 'all' ? 'all' : 'sleep');
       if (next) {
         this.#fire(next);
         if (this.#timers.length > 0) this.#schedule();

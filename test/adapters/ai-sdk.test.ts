@@ -3,20 +3,12 @@ import { APICallError, type LanguageModelV2, type LanguageModelV2StreamPart, typ
 import { convertArrayToReadableStream, MockLanguageModelV4 } from 'ai/test';
 import { describe, expect, it, vi } from 'vitest';
 import { fromAISDK, type AISDKLanguageModel } from '../../adapters/ai-sdk.js';
-import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
+import type { StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../../src/errors.js';
 import { modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
-
-const request: GenerateRequest = {
-  messages: [
-    { role: 'system', content: 'You are terse.' },
-    { role: 'user', content: 'Reply with the single word: ok' },
-  ],
-  maxOutputTokens: 64,
-  temperature: 0.2,
-};
+import { drain, rejection, request } from './_helpers.js';
 
 const usage = (input = 17, output = 2, extra: { cacheRead?: number; cacheWrite?: number; reasoning?: number } = {}): LanguageModelV4Usage => ({
   inputTokens: { total: input, noCache: input - (extra.cacheRead ?? 0), cacheRead: extra.cacheRead, cacheWrite: extra.cacheWrite },
@@ -64,13 +56,6 @@ function scriptedModel(options: { provider?: string; modelId?: string } = {}) {
   });
   return { model, stage: (behaviour: Behaviour): void => void queue.push(behaviour) };
 }
-
-const drain = async (iterable: AsyncIterable<StreamPart>) => {
-  const parts: StreamPart[] = [];
-  for await (const part of iterable) parts.push(part);
-  return parts;
-};
-const rejection = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a rejection'), (error: unknown) => error);
 
 describe('ai-sdk bridge: conformance', () => {
   const { model, stage } = scriptedModel();

@@ -2,8 +2,7 @@
 import { readFileSync } from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { anthropic, createAnthropic, type AnthropicClient } from '../../adapters/anthropic.js';
 import type { GenerateRequest, ModelAdapter, StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
@@ -11,6 +10,7 @@ import { InvalidOptionError, ProviderError, ProviderRateLimitError, serializeErr
 import { modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { byPhase } from '../helpers.js';
+import { drain as drainParts, mockServer, request as standardRequest, textOf } from './_helpers.js';
 
 const API_KEY = 'sk-ant-api03-Tq8vXw2LmN4pR6sT8uV0wX2yZ4aB6cD8eF0gH2iJ4kL6mN8oP0qR2sT4uV6wX8yZ0aB2cD4eF6gH8iJ0kL2mN4oP6qR8sT0uA';
 const MESSAGES_URL = 'https://api.anthropic.com/v1/messages';
@@ -93,9 +93,8 @@ function messages(respond: (body: Record<string, unknown>, request: Request) => 
 /** Streamed requests get the `.sse.txt` transcript, plain ones the `.json` response. */
 const byMode = (stem: string) => (body: Record<string, unknown>) => replay(body['stream'] === true ? `${stem}.sse.txt` : `${stem}.json`);
 
-const server = setupServer(messages(byMode('text')));
+const server = mockServer(messages(byMode('text')));
 
-beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
 beforeEach(() => {
   seen.length = 0;
   // The SDK reads these; keep the developer's shell out of the tests.
@@ -103,30 +102,16 @@ beforeEach(() => {
   vi.stubEnv('ANTHROPIC_API_KEY', '');
   vi.stubEnv('ANTHROPIC_AUTH_TOKEN', '');
 });
-afterEach(() => {
-  server.resetHandlers();
-  vi.unstubAllEnvs();
-});
-afterAll(() => server.close());
 
-const request: GenerateRequest = {
-  messages: [
-    { role: 'system', content: 'You are terse.' },
-    { role: 'user', content: 'Reply with the single word: ok' },
-  ],
-  maxOutputTokens: 64,
-  temperature: 0.7,
-};
+/** The standard request at temperature 0.7 (the adapter leaves it out unless `sendTemperature` is on). */
+const request: GenerateRequest = { ...standardRequest, temperature: 0.7 };
 
 const sonnet = (settings: Parameters<typeof createAnthropic>[0] = {}) => createAnthropic({ apiKey: API_KEY, ...settings })('claude-sonnet-4-6');
 
 async function drain(adapter: ModelAdapter, options: { signal?: AbortSignal } = {}, req: GenerateRequest = request): Promise<StreamPart[]> {
-  const parts: StreamPart[] = [];
-  for await (const part of adapter.stream(req, options)) parts.push(part);
-  return parts;
+  return drainParts(adapter.stream(req, options));
 }
 
-const textOf = (parts: StreamPart[]) => parts.flatMap((part) => (part.type === 'text-delta' ? [part.text] : [])).join('');
 const finishOf = (parts: StreamPart[]) => parts.find((part): part is Extract<StreamPart, { type: 'finish' }> => part.type === 'finish');
 
 // ---- The conformance suite, with every failure scenario staged on the fake API. ----

@@ -2,14 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { GoogleGenAI, ThinkingLevel } from '@google/genai';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createGoogle, google, type GoogleClient } from '../../adapters/google.js';
-import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
+import type { StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError, serializeError } from '../../src/errors.js';
 import { modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
+import { drain, mockServer, rejection, request as standardRequest } from './_helpers.js';
 
 const KEY = 'AIzaSyD-test-9f8e7d6c5b4a3f2e1d0c9b8a7f6';
 const ENDPOINT = 'https://generativelanguage.googleapis.com/:version/models/*';
@@ -69,7 +69,7 @@ const record = async (request: Request) => {
   seen.push({ url: new URL(request.url), headers: request.headers, body: (await request.clone().json()) as Record<string, unknown> });
 };
 
-const server = setupServer(
+const server = mockServer(
   http.post(ENDPOINT, async ({ request }) => {
     await record(request);
     return replay('text.sse.txt');
@@ -88,29 +88,13 @@ const next = (answer: (request: Request) => Response | Promise<Response>) =>
     ),
   );
 
-beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
 afterEach(() => {
-  server.resetHandlers();
   seen.length = 0;
-  vi.unstubAllEnvs();
 });
-afterAll(() => server.close());
 
-const request: GenerateRequest = {
-  messages: [
-    { role: 'system', content: 'You are terse.' },
-    { role: 'user', content: 'Reply with the single word: ok' },
-  ],
-  maxOutputTokens: 64,
-};
+/** The standard request without a temperature. */
+const { temperature: _noTemperature, ...request } = standardRequest;
 const adapter = (modelId = MODEL) => createGoogle({ apiKey: KEY })(modelId);
-
-async function drain(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const out: StreamPart[] = [];
-  for await (const part of parts) out.push(part);
-  return out;
-}
-const failure = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a rejection'), (error: unknown) => error);
 
 describe('duh/adapters/google: conformance', () => {
   const cases = modelAdapterConformance({
@@ -280,7 +264,7 @@ describe('duh/adapters/google: failures', () => {
     ['UNAVAILABLE (HTTP 503)', 503, 'overloaded.json', 'overloaded', true],
   ] as const)('maps %s', async (_name, status, body, kind, retryable) => {
     next(() => apiError(status, body));
-    const error = await failure(adapter().generate(request));
+    const error = await rejection(adapter().generate(request));
     expect(ProviderError.isInstance(error)).toBe(true);
     expect(error).toMatchObject({ kind, retryable, status, provider: 'google', model: MODEL });
     const { message } = error as ProviderError;
@@ -290,19 +274,19 @@ describe('duh/adapters/google: failures', () => {
 
   it('takes retryAfterMs from RetryInfo.retryDelay when there is no Retry-After header', async () => {
     next(() => apiError(429, 'rate-limit.json'));
-    const error = await failure(adapter().generate(request));
+    const error = await rejection(adapter().generate(request));
     expect(ProviderRateLimitError.isInstance(error)).toBe(true);
     expect(error).toMatchObject({ kind: 'rate-limit', retryable: true, retryAfterMs: 2582 });
   });
 
   it('prefers the Retry-After header (seconds or retry-after-ms) to RetryInfo', async () => {
     next(() => apiError(429, 'rate-limit.json', { 'retry-after-ms': '750' }));
-    expect(await failure(adapter().generate(request))).toMatchObject({ retryAfterMs: 750 });
+    expect(await rejection(adapter().generate(request))).toMatchObject({ retryAfterMs: 750 });
   });
 
   it('says when a daily quota is exhausted and invents no wait', async () => {
     next(() => apiError(429, 'rate-limit-daily.json'));
-    const error = (await failure(adapter().generate(request))) as ProviderRateLimitError;
+    const error = (await rejection(adapter().generate(request))) as ProviderRateLimitError;
     expect(error.retryAfterMs).toBeUndefined();
     expect(error.message).toContain('daily quota');
   });
@@ -310,7 +294,7 @@ describe('duh/adapters/google: failures', () => {
   it('maps an error event inside the stream by its code', async () => {
     next(() => replay('stream-error.sse.txt'));
     const parts: StreamPart[] = [];
-    const error = await failure(
+    const error = await rejection(
       (async () => {
         for await (const part of adapter().stream(request)) parts.push(part);
       })(),
@@ -326,14 +310,14 @@ describe('duh/adapters/google: failures', () => {
       { type: 'text-delta', text: ' with row-level' },
     ]);
     next(() => replay('cut.sse.txt'));
-    const error = await failure(adapter().generate(request));
+    const error = await rejection(adapter().generate(request));
     expect(TruncatedStreamError.isInstance(error)).toBe(true);
     expect(error).toMatchObject({ retryable: true, partialText: 'Use Postgres with row-level' });
   });
 
   it('throws a TruncatedStreamError when the stream stops in the middle of an event', async () => {
     next(() => replay('cut-mid-event.sse.txt'));
-    const error = await failure(drain(adapter().stream(request)));
+    const error = await rejection(drain(adapter().stream(request)));
     expect(TruncatedStreamError.isInstance(error)).toBe(true);
     expect(error).toMatchObject({ retryable: true, partialText: 'Use Postgres' });
   });
@@ -351,7 +335,7 @@ describe('duh/adapters/google: failures', () => {
       },
     } as unknown as GoogleClient;
     const parts: StreamPart[] = [];
-    const error = await failure(
+    const error = await rejection(
       (async () => {
         for await (const part of createGoogle({ client })(MODEL).stream(request)) parts.push(part);
       })(),
@@ -363,13 +347,13 @@ describe('duh/adapters/google: failures', () => {
 
   it('maps a connection failure to a retryable network error', async () => {
     next(() => HttpResponse.error());
-    const error = await failure(adapter().generate(request));
+    const error = await rejection(adapter().generate(request));
     expect(error).toMatchObject({ kind: 'network', retryable: true });
   });
 
   it('does not retry inside the SDK: one failed call is one request', async () => {
     next(() => apiError(503, 'overloaded.json'));
-    await failure(adapter().generate(request));
+    await rejection(adapter().generate(request));
     expect(seen).toHaveLength(1);
   });
 
@@ -380,12 +364,12 @@ describe('duh/adapters/google: failures', () => {
         { status: 400, headers: ERROR_HEADERS },
       ),
     );
-    const error = (await failure(adapter().generate(request))) as ProviderError;
+    const error = (await rejection(adapter().generate(request))) as ProviderError;
     expect(error.kind).toBe('auth');
     expect(error.message).not.toContain(KEY);
     expect(JSON.stringify(serializeError(error))).not.toContain(KEY);
     next(() => HttpResponse.error());
-    const network = (await failure(adapter().generate(request))) as ProviderError;
+    const network = (await rejection(adapter().generate(request))) as ProviderError;
     expect(`${network.message} ${JSON.stringify(network)}`).not.toContain(KEY);
   });
 });
@@ -411,7 +395,7 @@ describe('duh/adapters/google: settings', () => {
     vi.stubEnv('GOOGLE_API_KEY', '');
     vi.stubEnv('GEMINI_API_KEY', '');
     const model = createGoogle()(MODEL);
-    const error = await failure(model.generate(request));
+    const error = await rejection(model.generate(request));
     expect(InvalidOptionError.isInstance(error)).toBe(true);
     expect((error as InvalidOptionError).message).toBe(
       'Google API key is missing. Pass it with the `apiKey` option or set the GOOGLE_API_KEY (or GEMINI_API_KEY) environment variable.',
@@ -444,7 +428,7 @@ describe('duh/adapters/google: settings', () => {
   it('maps errors from an injected GoogleGenAI client too (RetryInfo without our fetch)', async () => {
     const client = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: 'https://vertex-proxy.example.test' } });
     server.use(http.post('https://vertex-proxy.example.test/:version/models/*', () => apiError(429, 'rate-limit.json', { 'retry-after': '9' }), { once: true }));
-    const error = await failure(createGoogle({ client })(MODEL).generate(request));
+    const error = await rejection(createGoogle({ client })(MODEL).generate(request));
     // The SDK's own fetch is kept, so response headers are out of reach: the body's RetryInfo still counts.
     expect(error).toMatchObject({ kind: 'rate-limit', retryAfterMs: 2582 });
   });
@@ -489,7 +473,7 @@ describe('duh/adapters/google: aborts', () => {
 
   it('sends no request when the signal is already aborted', async () => {
     const reason = new Error('stop before starting');
-    const error = await failure(adapter().generate(request, { signal: AbortSignal.abort(reason) }));
+    const error = await rejection(adapter().generate(request, { signal: AbortSignal.abort(reason) }));
     expect(error).toBe(reason);
     expect(seen).toHaveLength(0);
   });
@@ -501,7 +485,7 @@ describe('duh/adapters/google: aborts', () => {
     expect((await iterator.next()).value).toEqual({ type: 'text-delta', text: 'Use Postgres' });
     const pending = iterator.next();
     controller.abort();
-    const error = await failure(pending);
+    const error = await rejection(pending);
     expect((error as Error).name).toBe('AbortError');
     expect(ProviderError.isInstance(error)).toBe(false);
     await clientGone; // the server saw the connection close

@@ -1,87 +1,27 @@
 // duh/adapters/mistral against recorded Mistral API answers, served by msw to the real @mistralai/mistralai SDK.
-import { readFileSync } from 'node:fs';
 import { Mistral } from '@mistralai/mistralai';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMistral, mistral, type MistralClientLike } from '../../adapters/mistral.js';
-import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
+import type { StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../../src/errors.js';
 import { modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
+import { drain, recordedChatApi, rejection, request } from './_helpers.js';
 
 const API = 'https://api.mistral.ai/v1/chat/completions';
 const KEY = 'Zt4kQm8wXr2LpV6nB9cJ3hF7dS1gA5eY'; // the shape of a Mistral key (32 alphanumerics)
-const FIXTURES = new URL('./__fixtures__/mistral/', import.meta.url);
 
-interface Recorded {
-  file: string;
-  status: number;
-  headers: Record<string, string>;
-}
-const recorded = JSON.parse(readFileSync(new URL('responses.json', FIXTURES), 'utf8')) as Record<string, Recorded>;
-const fixture = (name: string) => {
-  const entry = recorded[name];
-  if (!entry) throw new Error(`no fixture ${name}`);
-  return { ...entry, body: readFileSync(new URL(entry.file, FIXTURES), 'utf8') };
-};
-/** The recorded answer, with its status and headers. */
-const replay = (name: string) => {
-  const { body, status, headers } = fixture(name);
-  return new HttpResponse(body, { status, headers });
-};
-/** The stream or the JSON variant of a case, chosen by the request's `stream` flag like the real API. */
-const answer = (streamCase: string, completeCase: string, options: { once?: boolean } = {}) =>
-  http.post(API, async ({ request }) => (((await request.clone().json()) as { stream?: boolean }).stream ? replay(streamCase) : replay(completeCase)), options);
-const failWith = (name: string) => http.post(API, () => replay(name), { once: true });
+const { server, fixture, replay, answer, failWith, capture, scenarios } = recordedChatApi('mistral', API);
 
-const server = setupServer(answer('stream-ok', 'complete-ok'));
-beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
-afterEach(() => {
-  server.resetHandlers();
-  vi.unstubAllEnvs();
-});
-afterAll(() => server.close());
-
-const request: GenerateRequest = {
-  messages: [
-    { role: 'system', content: 'You are terse.' },
-    { role: 'user', content: 'Reply with the single word: ok' },
-  ],
-  maxOutputTokens: 64,
-  temperature: 0.2,
-};
 const provider = () => createMistral({ apiKey: KEY });
-const drain = async (iterable: AsyncIterable<StreamPart>) => {
-  const parts: StreamPart[] = [];
-  for await (const part of iterable) parts.push(part);
-  return parts;
-};
-const rejection = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a rejection'), (error: unknown) => error);
-/** Capture the JSON bodies and headers the SDK sent. */
-const capture = (streamCase = 'stream-ok', completeCase = 'complete-ok') => {
-  const sent: { body: Record<string, unknown>; headers: Headers; url: string }[] = [];
-  server.use(
-    http.post(API, async ({ request: sentRequest }) => {
-      const body = (await sentRequest.clone().json()) as Record<string, unknown>;
-      sent.push({ body, headers: sentRequest.headers, url: sentRequest.url });
-      return replay(body['stream'] ? streamCase : completeCase);
-    }),
-  );
-  return sent;
-};
 
 describe('mistral adapter: conformance', () => {
   for (const check of modelAdapterConformance({
     create: () => provider()('mistral-large-latest'),
     scenarios: {
-      rateLimit: () => server.use(failWith('error-429')),
-      serverError: () => server.use(failWith('error-500')),
-      overloaded: () => server.use(failWith('error-503')),
-      unauthorized: () => server.use(failWith('error-401')),
-      cutStream: () => server.use(answer('stream-cut', 'complete-cut', { once: true })),
-      length: () => server.use(answer('stream-length', 'complete-length', { once: true })),
+      ...scenarios,
       contentFilter: () => server.use(failWith('error-guardrail')),
     },
   })) {

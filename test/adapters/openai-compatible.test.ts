@@ -2,86 +2,35 @@
 // served by msw to the real openai SDK.
 import { readFileSync } from 'node:fs';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createOpenAI } from '../../adapters/openai.js';
 import { createOpenAICompatible, isLocalBaseURL } from '../../adapters/openai-compatible.js';
-import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, serializeError } from '../../src/errors.js';
 import { modelAdapterConformance } from '../../src/testing/conformance.js';
+import { chatCompletions, drain, mockServer, recordedFixtures, rejection, request } from './_helpers.js';
 
 const OLLAMA = 'http://localhost:11434/v1';
 const GATEWAY = 'http://localhost:4000/v1'; // a LiteLLM proxy's default address
 const GATEWAY_KEY = 'sk-litellm-9Xq2Lm7Vb4Tn1Wc8Rk5Hd3Jf6Ps0Ya';
-const FIXTURES = new URL('./__fixtures__/openai-compatible/', import.meta.url);
 
-interface Recorded {
-  file: string;
-  status: number;
-  headers: Record<string, string>;
-}
-const recorded = JSON.parse(readFileSync(new URL('responses.json', FIXTURES), 'utf8')) as Record<string, Recorded>;
-const fixture = (name: string) => {
-  const entry = recorded[name];
-  if (!entry) throw new Error(`no fixture ${name}`);
-  return { ...entry, body: readFileSync(new URL(entry.file, FIXTURES), 'utf8') };
-};
-const replay = (name: string) => {
-  const { body, status, headers } = fixture(name);
-  return new HttpResponse(body, { status, headers });
-};
-const isStream = async (request: Request) => Boolean(((await request.clone().json()) as { stream?: boolean }).stream);
-const answer = (root: string, streamCase: string, completeCase: string, options: { once?: boolean } = {}) =>
-  http.post(`${root}/chat/completions`, async ({ request }) => ((await isStream(request)) ? replay(streamCase) : replay(completeCase)), options);
-const failWith = (root: string, name: string) => http.post(`${root}/chat/completions`, () => replay(name), { once: true });
+const { folder: FIXTURES, replay } = recordedFixtures('openai-compatible');
+/** The chat-completions handlers of the server at `root` (a base URL ending in /v1). */
+const chatAt = (root: string) => chatCompletions(`${root}/chat/completions`, replay);
+const answer = (root: string, streamCase: string, completeCase: string, options: { once?: boolean } = {}) => chatAt(root).answer(streamCase, completeCase, options);
+const failWith = (root: string, name: string) => chatAt(root).failWith(name);
 
-const server = setupServer(answer(OLLAMA, 'stream-ok', 'complete-ok'), answer(GATEWAY, 'stream-ok', 'complete-ok'), http.get(`${OLLAMA}/models`, () => replay('models')));
-beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
-afterEach(() => {
-  server.resetHandlers();
-  vi.unstubAllEnvs();
-});
-afterAll(() => server.close());
+const server = mockServer(answer(OLLAMA, 'stream-ok', 'complete-ok'), answer(GATEWAY, 'stream-ok', 'complete-ok'), http.get(`${OLLAMA}/models`, () => replay('models')));
+const capture = (root: string, streamCase?: string, completeCase?: string) => chatAt(root).capture(server, streamCase, completeCase);
 
-const request: GenerateRequest = {
-  messages: [
-    { role: 'system', content: 'You are terse.' },
-    { role: 'user', content: 'Reply with the single word: ok' },
-  ],
-  maxOutputTokens: 64,
-  temperature: 0.2,
-};
 const ollama = () => createOpenAICompatible({ name: 'ollama', baseURL: OLLAMA });
 const gateway = () => createOpenAICompatible({ name: 'litellm', baseURL: GATEWAY, apiKey: GATEWAY_KEY });
-const drain = async (iterable: AsyncIterable<StreamPart>) => {
-  const parts: StreamPart[] = [];
-  for await (const part of iterable) parts.push(part);
-  return parts;
-};
-const rejection = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a rejection'), (error: unknown) => error);
-const capture = (root: string, streamCase = 'stream-ok', completeCase = 'complete-ok') => {
-  const sent: { body: Record<string, unknown>; headers: Headers; url: string }[] = [];
-  server.use(
-    http.post(`${root}/chat/completions`, async ({ request: sentRequest }) => {
-      const body = (await sentRequest.clone().json()) as Record<string, unknown>;
-      sent.push({ body, headers: sentRequest.headers, url: sentRequest.url });
-      return replay(body['stream'] ? streamCase : completeCase);
-    }),
-  );
-  return sent;
-};
 
 describe('openai-compatible adapter: conformance', () => {
   for (const check of modelAdapterConformance({
     create: () => gateway()('llama3.1:8b'),
     scenarios: {
-      rateLimit: () => server.use(failWith(GATEWAY, 'error-429')),
-      serverError: () => server.use(failWith(GATEWAY, 'error-500')),
-      overloaded: () => server.use(failWith(GATEWAY, 'error-503')),
-      unauthorized: () => server.use(failWith(GATEWAY, 'error-401')),
-      cutStream: () => server.use(answer(GATEWAY, 'stream-cut', 'complete-cut', { once: true })),
-      length: () => server.use(answer(GATEWAY, 'stream-length', 'complete-length', { once: true })),
+      ...chatAt(GATEWAY).scenarios(server),
       contentFilter: () => server.use(answer(GATEWAY, 'stream-content-filter', 'complete-content-filter', { once: true })),
     },
   })) {

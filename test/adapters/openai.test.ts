@@ -1,89 +1,28 @@
 // duh/adapters/openai against OpenAI chat-completions answers (fixtures in __fixtures__/openai), served by msw to the real openai SDK.
-import { readFileSync } from 'node:fs';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
 import OpenAI from 'openai';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { finishReasonOf, durationMs, usageOf } from '../../adapters/_shared/openai-chat.js';
 import { createOpenAI, isOpenAIReasoningModel, openai, type OpenAIChatClient } from '../../adapters/openai.js';
-import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
+import type { StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError, serializeError } from '../../src/errors.js';
 import { modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
+import { drain, recordedChatApi, rejection, request } from './_helpers.js';
 
 const API = 'https://api.openai.com/v1/chat/completions';
 const KEY = 'sk-proj-Tq8Vb2Xn5Lm9Wc3Rk7Hs1Jd4Fg6Pa0Ye2Uz8Io5Kb7Nc1Mx'; // the shape of an OpenAI project key
-const FIXTURES = new URL('./__fixtures__/openai/', import.meta.url);
 
-interface Recorded {
-  file: string;
-  status: number;
-  headers: Record<string, string>;
-}
-const recorded = JSON.parse(readFileSync(new URL('responses.json', FIXTURES), 'utf8')) as Record<string, Recorded>;
-const fixture = (name: string) => {
-  const entry = recorded[name];
-  if (!entry) throw new Error(`no fixture ${name}`);
-  return { ...entry, body: readFileSync(new URL(entry.file, FIXTURES), 'utf8') };
-};
-/** The recorded answer with its status and headers. */
-const replay = (name: string) => {
-  const { body, status, headers } = fixture(name);
-  return new HttpResponse(body, { status, headers });
-};
-const isStream = async (request: Request) => Boolean(((await request.clone().json()) as { stream?: boolean }).stream);
-/** The stream or the JSON variant of a case, chosen by the request's `stream` flag as the real API does. */
-const answer = (streamCase: string, completeCase: string, options: { once?: boolean } = {}) =>
-  http.post(API, async ({ request }) => ((await isStream(request)) ? replay(streamCase) : replay(completeCase)), options);
-const failWith = (name: string) => http.post(API, () => replay(name), { once: true });
+const { server, fixture, replay, answer, failWith, capture, holdUntilAborted, scenarios } = recordedChatApi('openai', API);
 
-const server = setupServer(answer('stream-ok', 'complete-ok'));
-beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
-afterEach(() => {
-  server.resetHandlers();
-  vi.unstubAllEnvs();
-});
-afterAll(() => server.close());
-
-const request: GenerateRequest = {
-  messages: [
-    { role: 'system', content: 'You are terse.' },
-    { role: 'user', content: 'Reply with the single word: ok' },
-  ],
-  maxOutputTokens: 64,
-  temperature: 0.2,
-};
 const provider = () => createOpenAI({ apiKey: KEY });
-const drain = async (iterable: AsyncIterable<StreamPart>) => {
-  const parts: StreamPart[] = [];
-  for await (const part of iterable) parts.push(part);
-  return parts;
-};
-const rejection = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a rejection'), (error: unknown) => error);
-/** Capture what the SDK sent, answering with the given cases. */
-const capture = (streamCase = 'stream-ok', completeCase = 'complete-ok') => {
-  const sent: { body: Record<string, unknown>; headers: Headers; url: string }[] = [];
-  server.use(
-    http.post(API, async ({ request: sentRequest }) => {
-      const body = (await sentRequest.clone().json()) as Record<string, unknown>;
-      sent.push({ body, headers: sentRequest.headers, url: sentRequest.url });
-      return replay(body['stream'] ? streamCase : completeCase);
-    }),
-  );
-  return sent;
-};
 
 describe('openai adapter: conformance', () => {
   for (const check of modelAdapterConformance({
     create: () => provider()('gpt-5.2'),
     scenarios: {
-      rateLimit: () => server.use(failWith('error-429')),
-      serverError: () => server.use(failWith('error-500')),
-      overloaded: () => server.use(failWith('error-503')),
-      unauthorized: () => server.use(failWith('error-401')),
-      cutStream: () => server.use(answer('stream-cut', 'complete-cut', { once: true })),
-      length: () => server.use(answer('stream-length', 'complete-length', { once: true })),
+      ...scenarios,
       contentFilter: () => server.use(answer('stream-content-filter', 'complete-content-filter', { once: true })),
     },
   })) {
@@ -409,22 +348,13 @@ describe('openai adapter: settings', () => {
 
 describe('openai adapter: abort', () => {
   it('passes the signal to the HTTP request and rethrows the abort', async () => {
-    let seen: AbortSignal | undefined;
-    let reached!: () => void;
-    const arrived = new Promise<void>((resolve) => (reached = resolve));
-    server.use(
-      http.post(API, ({ request: sentRequest }) => {
-        seen = sentRequest.signal;
-        reached();
-        return new Promise<Response>((resolve) => sentRequest.signal.addEventListener('abort', () => resolve(HttpResponse.json({}, { status: 499 }))));
-      }),
-    );
+    const held = holdUntilAborted();
     const controller = new AbortController();
     const pending = rejection(provider()('gpt-5.2').generate(request, { signal: controller.signal }));
-    await arrived;
+    await held.arrived;
     controller.abort();
     const error = await pending;
-    expect(seen?.aborted).toBe(true);
+    expect(held.signal?.aborted).toBe(true);
     expect(ProviderError.isInstance(error)).toBe(false);
   });
 

@@ -1,93 +1,40 @@
 // duh/adapters/perplexity against Perplexity chat-completions answers (fixtures in __fixtures__/perplexity), served by msw to the real openai SDK.
-import { readFileSync } from 'node:fs';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { stripThinking } from '../../adapters/_shared/openai-chat.js';
 import { createPerplexity, perplexity, perplexityMetadata } from '../../adapters/perplexity.js';
-import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
+import type { GenerateRequest } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, serializeError } from '../../src/errors.js';
 import { modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
+import { drain, recordedChatApi, rejection, request as standardRequest, textOf } from './_helpers.js';
 
 const API = 'https://api.perplexity.ai/chat/completions';
 const KEY = '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'; // the shape of a Perplexity key
-const FIXTURES = new URL('./__fixtures__/perplexity/', import.meta.url);
 const CITATIONS = [
   'https://www.postgresql.org/docs/current/ddl-rowsecurity.html',
   'https://docs.citusdata.com/en/stable/use_cases/multi_tenant.html',
   'https://aws.amazon.com/blogs/database/multi-tenant-data-isolation-with-postgresql-row-level-security/',
 ];
 
-interface Recorded {
-  file: string;
-  status: number;
-  headers: Record<string, string>;
-}
-const recorded = JSON.parse(readFileSync(new URL('responses.json', FIXTURES), 'utf8')) as Record<string, Recorded>;
-const fixture = (name: string) => {
-  const entry = recorded[name];
-  if (!entry) throw new Error(`no fixture ${name}`);
-  return { ...entry, body: readFileSync(new URL(entry.file, FIXTURES), 'utf8') };
-};
-const replay = (name: string) => {
-  const { body, status, headers } = fixture(name);
-  return new HttpResponse(body, { status, headers });
-};
-const isStream = async (request: Request) => Boolean(((await request.clone().json()) as { stream?: boolean }).stream);
-const answer = (streamCase: string, completeCase: string, options: { once?: boolean } = {}) =>
-  http.post(API, async ({ request }) => ((await isStream(request)) ? replay(streamCase) : replay(completeCase)), options);
-const failWith = (name: string) => http.post(API, () => replay(name), { once: true });
+const { server, answer, failWith, capture, holdUntilAborted, scenarios } = recordedChatApi('perplexity', API);
 
-const server = setupServer(answer('stream-ok', 'complete-ok'));
-beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
-afterEach(() => {
-  server.resetHandlers();
-  vi.unstubAllEnvs();
-});
-afterAll(() => server.close());
-
+/** The standard request, with a question a search model can cite sources for. */
 const request: GenerateRequest = {
+  ...standardRequest,
   messages: [
     { role: 'system', content: 'You are terse.' },
     { role: 'user', content: 'How should a SaaS isolate tenant data in Postgres?' },
   ],
-  maxOutputTokens: 64,
-  temperature: 0.2,
 };
 const provider = () => createPerplexity({ apiKey: KEY });
-const drain = async (iterable: AsyncIterable<StreamPart>) => {
-  const parts: StreamPart[] = [];
-  for await (const part of iterable) parts.push(part);
-  return parts;
-};
-const textOf = (parts: StreamPart[]) => parts.flatMap((part) => (part.type === 'text-delta' ? [part.text] : [])).join('');
-const rejection = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a rejection'), (error: unknown) => error);
-const capture = (streamCase = 'stream-ok', completeCase = 'complete-ok') => {
-  const sent: { body: Record<string, unknown>; headers: Headers; url: string }[] = [];
-  server.use(
-    http.post(API, async ({ request: sentRequest }) => {
-      const body = (await sentRequest.clone().json()) as Record<string, unknown>;
-      sent.push({ body, headers: sentRequest.headers, url: sentRequest.url });
-      return replay(body['stream'] ? streamCase : completeCase);
-    }),
-  );
-  return sent;
-};
 
 describe('perplexity adapter: conformance', () => {
   // No contentFilter scenario: Perplexity has no content-filter finish reason (it only sends stop and length).
   for (const check of modelAdapterConformance({
     create: () => provider()('sonar-pro'),
-    scenarios: {
-      rateLimit: () => server.use(failWith('error-429')),
-      serverError: () => server.use(failWith('error-500')),
-      overloaded: () => server.use(failWith('error-503')),
-      unauthorized: () => server.use(failWith('error-401')),
-      cutStream: () => server.use(answer('stream-cut', 'complete-cut', { once: true })),
-      length: () => server.use(answer('stream-length', 'complete-length', { once: true })),
-    },
+    scenarios,
   })) {
     it(check.name, check.run);
   }
@@ -262,22 +209,13 @@ describe('perplexity adapter: settings and catalog', () => {
   });
 
   it('passes the signal to the HTTP request', async () => {
-    let seen: AbortSignal | undefined;
-    let reached!: () => void;
-    const arrived = new Promise<void>((resolve) => (reached = resolve));
-    server.use(
-      http.post(API, ({ request: sentRequest }) => {
-        seen = sentRequest.signal;
-        reached();
-        return new Promise<Response>((resolve) => sentRequest.signal.addEventListener('abort', () => resolve(HttpResponse.json({}, { status: 499 }))));
-      }),
-    );
+    const held = holdUntilAborted();
     const controller = new AbortController();
     const pending = rejection(drain(provider()('sonar').stream(request, { signal: controller.signal })));
-    await arrived;
+    await held.arrived;
     controller.abort();
     expect(ProviderError.isInstance(await pending)).toBe(false);
-    expect(seen?.aborted).toBe(true);
+    expect(held.signal?.aborted).toBe(true);
   });
 });
 

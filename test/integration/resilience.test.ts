@@ -96,7 +96,7 @@ describe('retries', () => {
 
 describe('timeouts', () => {
   it('times out a hanging call, retries it, and reports ProviderTimeoutError', async () => {
-    const clock = new ManualClock({ autoAdvance: true });
+    const clock = new ManualClock({ autoAdvance: 'all' }); // timeouts fire too: scripted models only
     const { models } = trio();
     const slow = new MockAdapter({ ref: 'anthropic:claude-opus-4-6', info: models[0]!.info, script: [{ hang: true }], reply: byPhase({ propose: 'P', revise: 'R' }) });
     const duh = new Consensus({ models: [slow, ...models.slice(1)], rounds: 1, clock, timeoutMs: 10_000 });
@@ -109,7 +109,7 @@ describe('timeouts', () => {
   });
 
   it('fails with ProviderTimeoutError when every attempt times out', async () => {
-    const clock = new ManualClock({ autoAdvance: true });
+    const clock = new ManualClock({ autoAdvance: 'all' }); // timeouts fire too: scripted models only
     const { models } = trio();
     const stuck = new MockAdapter({ ref: 'anthropic:claude-opus-4-6', info: models[0]!.info, reply: { hang: true } });
     const error = await new Consensus({ models: [stuck, ...models.slice(1)], clock, timeoutMs: 5000, retry: { maxRetries: 1 } })
