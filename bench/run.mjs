@@ -1,13 +1,17 @@
-// `npm run bench`: G1 (cold import), G6 (overhead per round), G7 (CPU per round) from performance.md §6.
+// `npm run bench`: G1 (cold import), G2 (cold path with four members), G8 (streaming overhead of the SDK-backed
+// adapters), G6 (overhead per round), G7 (CPU per round) from performance.md §6.
 // Every figure is reported against a baseline measured in this same run. Timings never fail the bench: the
 // PASS/MISS words are informational, and the process exits 0 unless something crashes.
 import { benchImport } from './g1-import.mjs';
+import { benchColdFour } from './g2-cold-four.mjs';
+import { benchStreaming } from './g8-streaming.mjs';
 import { benchOverhead } from './g6-overhead.mjs';
 import { benchCpu } from './g7-cpu.mjs';
 import { verdict } from './lib.mjs';
 import { existsSync } from 'node:fs';
 
-if (!existsSync(new URL('../dist/index.mjs', import.meta.url)) || !existsSync(new URL('../dist/testing.mjs', import.meta.url))) {
+const built = ['index.mjs', 'testing.mjs', 'adapters/openai.mjs', 'adapters/anthropic.mjs', 'adapters/google.mjs', 'adapters/mistral.mjs'];
+if (!built.every((file) => existsSync(new URL(`../dist/${file}`, import.meta.url)))) {
   console.error('bench: dist/ is missing; build first (`npm run build`, or use `npm run bench`, which builds).');
   process.exit(1);
 }
@@ -30,6 +34,8 @@ const run = async (name, fn) => {
 };
 
 await run('G1', () => benchImport({ samples: quick ? 5 : 15 }));
+await run('G2', () => benchColdFour({ samples: quick ? 3 : 11 }));
+await run('G8', () => benchStreaming(quick ? { reps: 150, warmup: 30 } : { reps: 1200, warmup: 200 }));
 await run('G6', () => benchOverhead({ reps: quick ? 6 : 30, warmup: quick ? 1 : 3, jitWarmup: quick ? 50 : 200 }));
 await run('G7', () =>
   benchCpu(quick ? { runs: { 3: 300, 10: 100 }, warmup: { 3: 50, 10: 20 }, floorRuns: 3000, passes: 1 } : {}),
