@@ -20,13 +20,17 @@
  * @module
  */
 import type {
+  JSONSchema7,
   LanguageModelV2,
   LanguageModelV3,
   LanguageModelV4,
   LanguageModelV4CallOptions,
+  LanguageModelV4Message,
   LanguageModelV4Prompt,
+  LanguageModelV4ToolChoice,
+  LanguageModelV4ToolResultPart,
 } from '@ai-sdk/provider';
-import type { CallOptions, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, ModelCapability, ModelInfo, StreamPart, Usage } from '../src/adapter.js';
+import type { CallOptions, ChatMessage, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, ModelCapability, ModelInfo, StreamPart, ToolCall, Usage } from '../src/adapter.js';
 import { DuhError, InvalidOptionError, ProviderError, TruncatedStreamError } from '../src/errors.js';
 import { catalogInfo, type ModelOverrides } from './_shared/catalog.js';
 import { errorFromStatus, networkError, type CallFields, type HeadersLike } from './_shared/errors.js';
@@ -54,7 +58,7 @@ export interface FromAISDKOptions {
   info?: ModelOverrides;
 }
 
-const CAPABILITIES: readonly ModelCapability[] = ['text', 'streaming', 'json', 'system-prompt'];
+const CAPABILITIES: readonly ModelCapability[] = ['text', 'streaming', 'json', 'tools', 'system-prompt'];
 /** What the bridge assumes about a model duh's catalog does not know. */
 const DEFAULT_INFO = { contextWindow: 128_000, maxOutputTokens: 16_384, inputPricePerMTok: 0, outputPricePerMTok: 0, proposerEligible: true, capabilities: CAPABILITIES };
 
@@ -62,11 +66,13 @@ const DEFAULT_INFO = { contextWindow: 128_000, maxOutputTokens: 16_384, inputPri
  * Wrap an AI SDK language model as a duh {@link ModelAdapter}.
  *
  * Requests map to the AI SDK call options: messages to the standard prompt (system messages as
- * `{ role: 'system', content }`, others as one text part), `maxOutputTokens`, `temperature`, `stopSequences`,
- * `responseFormat: { type: 'json' }`, the abort signal, and `providerOptions` passed through unchanged (both use
- * the provider name as key). Stream `text-delta` parts become text deltas; the `finish` part becomes duh's finish
- * (usage and finish reason, in the V4/V3 object shapes or the V2 flat ones); `error` parts and thrown
- * `APICallError`s become duh's provider errors (status, `Retry-After`).
+ * `{ role: 'system', content }`, others as one text part; an assistant's tool calls as `tool-call` parts, tool
+ * results as `tool` messages of `tool-result` parts), `tools` as function tools with `toolChoice`,
+ * `maxOutputTokens`, `temperature`, `stopSequences`, `responseFormat: { type: 'json' }`, the abort signal, and
+ * `providerOptions` passed through unchanged (both use the provider name as key). Stream `text-delta` parts become
+ * text deltas and `tool-call` parts tool calls; the `finish` part becomes duh's finish (usage and finish reason, in
+ * the V4/V3 object shapes or the V2 flat ones); `error` parts and thrown `APICallError`s become duh's provider
+ * errors (status, `Retry-After`). The tool shapes are the same in V2, V3 and V4.
  *
  * @example
  * ```ts
@@ -133,12 +139,15 @@ class AISDKModel implements ModelAdapter {
     } catch (error) {
       throw this.#error(error, signal);
     }
-    const text = (Array.isArray(result.content) ? (result.content as AnyStreamPart[]) : [])
-      .flatMap((part) => (part.type === 'text' && typeof part['text'] === 'string' ? [part['text']] : []))
-      .join('');
-    const finishReason = finishReasonOf(result.finishReason);
+    const content = Array.isArray(result.content) ? (result.content as AnyStreamPart[]) : [];
+    const text = content.flatMap((part) => (part.type === 'text' && typeof part['text'] === 'string' ? [part['text']] : [])).join('');
+    const toolCalls = content.flatMap((part) => {
+      const call = toolCallOf(part);
+      return call ? [call] : [];
+    });
+    const finishReason = finishReasonOf(result.finishReason, toolCalls.length > 0);
     if (finishReason === undefined) throw new TruncatedStreamError(this.#fields, text);
-    return { text, usage: usageOf(result.usage), finishReason, ...metadata(result.providerMetadata) };
+    return { text, ...(toolCalls.length > 0 ? { toolCalls } : {}), usage: usageOf(result.usage), finishReason, ...metadata(result.providerMetadata) };
   }
 
   async *stream(request: GenerateRequest, options: CallOptions = {}): AsyncGenerator<StreamPart> {
@@ -159,6 +168,9 @@ class AISDKModel implements ModelAdapter {
     let finish: Extract<StreamPart, { type: 'finish' }> | undefined;
     let interrupted = false;
     let ended = false;
+    /** Ids of the calls already yielded; tool inputs streamed in pieces, for a model that never sends their `tool-call`. */
+    const called = new Set<string>();
+    const inputs = new Map<string, { name: string; text: string; encoding: unknown; skip: boolean }>();
     try {
       for (;;) {
         let next: ReadableStreamReadResult<AnyStreamPart>;
@@ -176,6 +188,18 @@ class AISDKModel implements ModelAdapter {
         if (part.type === 'text-delta') {
           const text = typeof part['delta'] === 'string' ? part['delta'] : '';
           if (text) yield { type: 'text-delta', text };
+        } else if (part.type === 'tool-call') {
+          const toolCall = toolCallOf(part);
+          if (toolCall && !called.has(toolCall.id)) {
+            called.add(toolCall.id);
+            yield { type: 'tool-call', toolCall };
+          }
+        } else if (part.type === 'tool-input-start' && typeof part['id'] === 'string') {
+          const name = typeof part['toolName'] === 'string' ? part['toolName'] : '';
+          inputs.set(part['id'], { name, text: '', encoding: part['inputEncoding'], skip: part['providerExecuted'] === true });
+        } else if (part.type === 'tool-input-delta' && typeof part['id'] === 'string' && typeof part['delta'] === 'string') {
+          const input = inputs.get(part['id']);
+          if (input) input.text += part['delta'];
         } else if (part.type === 'error') {
           throw this.#error(part['error'], signal, true);
         } else if (part.type === 'finish') {
@@ -192,15 +216,26 @@ class AISDKModel implements ModelAdapter {
     }
     // No finish part, or a V4 `interrupted` finish: the provider's stream ended without its completion signal. End
     // without a finish part: the engine treats that as a retryable truncation.
-    if (finish && !interrupted) yield finish;
+    if (!finish || interrupted) return;
+    // A model must send each call whole as a `tool-call` part; one that only streamed the input still gets its call.
+    for (const [id, input] of inputs) {
+      if (called.has(id) || input.skip || !input.name) continue;
+      called.add(id);
+      yield { type: 'tool-call', toolCall: { id, name: input.name, arguments: input.encoding === 'text' ? JSON.stringify(input.text) : input.text } };
+    }
+    if (called.size > 0 && finish.finishReason === 'stop') finish = { ...finish, finishReason: 'tool-calls' };
+    yield finish;
   }
 
   #callOptions(request: GenerateRequest, signal: AbortSignal | undefined): LanguageModelV4CallOptions {
-    const prompt: LanguageModelV4Prompt = request.messages.map((message) =>
-      message.role === 'system' ? { role: 'system', content: message.content } : { role: message.role, content: [{ type: 'text', text: message.content }] },
-    );
     return {
-      prompt,
+      prompt: promptOf(request.messages),
+      ...(request.tools?.length
+        ? {
+            tools: request.tools.map((tool) => ({ type: 'function' as const, name: tool.name, description: tool.description, inputSchema: { ...tool.parameters } as JSONSchema7 })),
+            toolChoice: toolChoiceOf(request.toolChoice ?? 'auto'),
+          }
+        : {}),
       maxOutputTokens: request.maxOutputTokens,
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
       ...(request.stopSequences?.length ? { stopSequences: [...request.stopSequences] } : {}),
@@ -231,6 +266,65 @@ class AISDKModel implements ModelAdapter {
     if (inStream) return new ProviderError({ ...fields, kind: 'server', retryable: true }, `The provider reported an error mid-stream: ${message}`, { cause: error });
     return new ProviderError({ ...fields, retryable: false }, `The AI SDK model failed: ${message}`, { cause: error });
   }
+}
+
+/**
+ * duh's conversation as the standard prompt. An assistant's calls become `tool-call` parts whose `input` is the parsed
+ * arguments (the raw text when it is not valid JSON, as the AI SDK itself does); results become `tool-result` parts
+ * with a text output, consecutive ones in one `tool` message.
+ */
+function promptOf(messages: readonly ChatMessage[]): LanguageModelV4Prompt {
+  const prompt: LanguageModelV4Prompt = [];
+  for (const message of messages) {
+    switch (message.role) {
+      case 'system':
+        prompt.push({ role: 'system', content: message.content });
+        break;
+      case 'user':
+        prompt.push({ role: 'user', content: [{ type: 'text', text: message.content }] });
+        break;
+      case 'assistant': {
+        const calls = message.toolCalls ?? [];
+        const content: Extract<LanguageModelV4Message, { role: 'assistant' }>['content'] =
+          message.content || calls.length === 0 ? [{ type: 'text', text: message.content }] : [];
+        for (const call of calls) content.push({ type: 'tool-call', toolCallId: call.id, toolName: call.name, input: parseArguments(call.arguments) });
+        prompt.push({ role: 'assistant', content });
+        break;
+      }
+      case 'tool': {
+        const part: LanguageModelV4ToolResultPart = { type: 'tool-result', toolCallId: message.toolCallId, toolName: message.toolName, output: { type: 'text', value: message.content } };
+        const last = prompt.at(-1);
+        if (last?.role === 'tool') last.content.push(part);
+        else prompt.push({ role: 'tool', content: [part] });
+        break;
+      }
+    }
+  }
+  return prompt;
+}
+
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function toolChoiceOf(choice: NonNullable<GenerateRequest['toolChoice']>): LanguageModelV4ToolChoice {
+  return typeof choice === 'object' ? { type: 'tool', toolName: choice.name } : { type: choice };
+}
+
+/**
+ * A `tool-call` stream or content part as duh's call; `undefined` for other parts and for calls the provider runs
+ * itself (`providerExecuted`: its result follows in the answer, there is nothing for duh to run).
+ */
+function toolCallOf(part: AnyStreamPart): ToolCall | undefined {
+  if (part.type !== 'tool-call' || part['providerExecuted'] === true) return undefined;
+  const { toolCallId, toolName, input } = part;
+  if (typeof toolCallId !== 'string' || typeof toolName !== 'string') return undefined;
+  // `input` is a JSON text in V2–V4; a provider that hands over an object gets it serialised.
+  return { id: toolCallId, name: toolName, arguments: typeof input === 'string' ? input : safeJson(input ?? {}) };
 }
 
 /** AI SDK errors carry a `Symbol.for('vercel.ai.error.<name>')` marker (checked without importing `@ai-sdk/provider`). */
@@ -272,11 +366,15 @@ const REASONS: Readonly<Record<string, FinishReason>> = {
   unknown: 'stop',
 };
 
-/** V4/V3 `{ unified, raw }` or V2 string → duh's reason; `undefined` for V4's `interrupted` (a truncation). */
-function finishReasonOf(reason: unknown): FinishReason | undefined {
+/**
+ * V4/V3 `{ unified, raw }` or V2 string → duh's reason; `undefined` for V4's `interrupted` (a truncation). An answer
+ * that made tool calls but reports a plain stop stopped to call them.
+ */
+function finishReasonOf(reason: unknown, calledTools = false): FinishReason | undefined {
   const unified = typeof reason === 'string' ? reason : typeof reason === 'object' && reason !== null ? (reason as { unified?: unknown }).unified : undefined;
   if (unified === 'interrupted') return undefined;
-  return typeof unified === 'string' ? (REASONS[unified] ?? 'stop') : 'stop';
+  const mapped = typeof unified === 'string' ? (REASONS[unified] ?? 'stop') : 'stop';
+  return calledTools && mapped === 'stop' ? 'tool-calls' : mapped;
 }
 
 const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined);

@@ -9,6 +9,9 @@
  * - `temperature` is left out by default: API version 2026-10-21, which `@anthropic-ai/sdk` 1.x sends, answers
  *   HTTP 400 to any sampling parameter. See {@link AnthropicProviderSettings.sendTemperature}.
  * - `responseFormat: 'json'` appends a one-line instruction to the system prompt, since Anthropic has no JSON flag.
+ * - Tools go out as `tools` / `tool_choice`; an assistant's calls become `tool_use` blocks (arguments parsed into
+ *   `input`) and tool results `tool_result` blocks of a user turn. `tool_use` answer blocks come back as tool calls
+ *   (streamed ones assembled from their `input_json_delta` fragments).
  * - The answer is every text block joined, usage includes cache and thinking tokens, and every failure maps to
  *   the duh error family. A stream cut before `message_stop` never ends with a `finish` part.
  *
@@ -21,7 +24,7 @@
  *
  * @module
  */
-import type { FinishReason, GenerateRequest, GenerateResult, ModelAdapter, StreamPart, Usage } from '../src/adapter.js';
+import type { ChatMessage, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, StreamPart, ToolCall, Usage } from '../src/adapter.js';
 import { DuhError, ProviderError, ProviderRateLimitError, TruncatedStreamError, type ProviderErrorKind } from '../src/errors.js';
 import { CATALOG, catalogInfo } from './_shared/catalog.js';
 import { errorFromStatus, header, isAbortError, networkError, type CallFields, type HeadersLike } from './_shared/errors.js';
@@ -37,14 +40,39 @@ const SDK_TIMEOUT_MS = 60 * 60 * 1000;
 /** Appended to the system prompt for `responseFormat: 'json'`. */
 const JSON_INSTRUCTION = 'Reply with a single JSON object only: no text before or after it and no Markdown code fences.';
 
+/** A content block of a message this adapter sends. */
+export type AnthropicContentBlock =
+  | { type: 'text'; text: string }
+  | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
+  | { type: 'tool_result'; tool_use_id: string; content: string };
+
+/** A message this adapter sends: plain text, or content blocks when tool calls or results are involved. */
+export interface AnthropicMessageParam {
+  role: 'user' | 'assistant';
+  content: string | AnthropicContentBlock[];
+}
+
+/** A tool definition as the Messages API takes it. */
+export interface AnthropicTool {
+  name: string;
+  description: string;
+  /** The tool's JSON Schema; `type: 'object'` is added when the schema leaves it out (the API requires it). */
+  input_schema: { type: 'object'; [keyword: string]: unknown };
+}
+
+/** How the model may use the tools. */
+export type AnthropicToolChoice = { type: 'auto' } | { type: 'any' } | { type: 'none' } | { type: 'tool'; name: string };
+
 /** The request body this adapter sends to `POST /v1/messages` (plus anything in `providerOptions.anthropic`). */
 export interface AnthropicMessagesBody {
   model: string;
   max_tokens: number;
-  messages: { role: 'user' | 'assistant'; content: string }[];
+  messages: AnthropicMessageParam[];
   system?: string;
   temperature?: number;
   stop_sequences?: string[];
+  tools?: AnthropicTool[];
+  tool_choice?: AnthropicToolChoice;
   stream?: boolean;
   [option: string]: unknown;
 }
@@ -92,6 +120,10 @@ interface WireUsage {
 interface WireBlock {
   type: string;
   text?: string;
+  /** `tool_use` blocks: the call id, the tool's name and its arguments object (`{}` at `content_block_start`). */
+  id?: string;
+  name?: string;
+  input?: unknown;
 }
 
 interface WireMessage {
@@ -108,7 +140,8 @@ interface WireMessage {
 type WireEvent =
   | { type: 'message_start'; message: WireMessage }
   | { type: 'content_block_start'; index: number; content_block: WireBlock }
-  | { type: 'content_block_delta'; index: number; delta: { type: string; text?: string } }
+  | { type: 'content_block_delta'; index: number; delta: { type: string; text?: string; partial_json?: string } }
+  | { type: 'content_block_stop'; index: number }
   | { type: 'message_delta'; delta: { stop_reason?: string | null; stop_sequence?: string | null; stop_details?: unknown }; usage?: WireUsage }
   | { type: 'message_stop' }
   | { type: string };
@@ -167,19 +200,95 @@ function usageOf(usage: WireUsage | undefined): Usage {
   return result;
 }
 
+/**
+ * A call's arguments as the `input` object Anthropic requires. The model's JSON text is parsed; text that is not
+ * a JSON object (invalid JSON, an array, a string) is sent as `{}`, since the API rejects anything but an object.
+ */
+function inputOf(call: ToolCall): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(call.arguments);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // not JSON: fall through
+  }
+  return {};
+}
+
+/** A user turn made only of `tool_result` blocks (where the next tool result, or a user's text, joins in). */
+function isToolResultTurn(message: AnthropicMessageParam | undefined): message is AnthropicMessageParam & { content: AnthropicContentBlock[] } {
+  return message?.role === 'user' && Array.isArray(message.content) && message.content.every((block) => block.type === 'tool_result');
+}
+
+/**
+ * The conversation without its system messages, in Anthropic's shape. An assistant message with tool calls
+ * becomes a text block (when it has text) and one `tool_use` block per call. Tool results become `tool_result`
+ * blocks of a user turn: consecutive results share one turn, and a user message right after them joins that turn
+ * as a text block (the API wants the results first and alternating roles).
+ */
+function messagesOf(messages: readonly ChatMessage[]): AnthropicMessageParam[] {
+  const out: AnthropicMessageParam[] = [];
+  for (const message of messages) {
+    const last = out.at(-1);
+    switch (message.role) {
+      case 'system':
+        break;
+      case 'tool': {
+        const block: AnthropicContentBlock = { type: 'tool_result', tool_use_id: message.toolCallId, content: message.content };
+        if (isToolResultTurn(last)) last.content.push(block);
+        else out.push({ role: 'user', content: [block] });
+        break;
+      }
+      case 'user':
+        if (isToolResultTurn(last) && message.content !== '') last.content.push({ type: 'text', text: message.content });
+        else out.push({ role: 'user', content: message.content });
+        break;
+      case 'assistant': {
+        const calls = message.toolCalls ?? [];
+        if (calls.length === 0) {
+          out.push({ role: 'assistant', content: message.content });
+          break;
+        }
+        // The API rejects empty text blocks: a call-only turn has just its tool_use blocks.
+        const content: AnthropicContentBlock[] = message.content === '' ? [] : [{ type: 'text', text: message.content }];
+        for (const call of calls) content.push({ type: 'tool_use', id: call.id, name: call.name, input: inputOf(call) });
+        out.push({ role: 'assistant', content });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** duh `toolChoice` → Anthropic `tool_choice`. */
+function toolChoiceOf(choice: NonNullable<GenerateRequest['toolChoice']>): AnthropicToolChoice {
+  if (typeof choice === 'object') return { type: 'tool', name: choice.name };
+  return choice === 'required' ? { type: 'any' } : { type: choice };
+}
+
 /** Build the Messages API body for a duh request (without `stream`). */
 function messagesBody(modelId: string, request: GenerateRequest, options: { sendTemperature?: boolean } = {}): AnthropicMessagesBody {
-  const system = request.messages.filter((message) => message.role === 'system' && message.content.trim() !== '').map((message) => message.content);
+  const system: string[] = [];
+  for (const message of request.messages) if (message.role === 'system' && message.content.trim() !== '') system.push(message.content);
   if (request.responseFormat === 'json') system.push(JSON_INSTRUCTION);
   const body: AnthropicMessagesBody = {
     model: modelId,
     max_tokens: request.maxOutputTokens,
-    messages: request.messages.flatMap((message) => (message.role === 'system' ? [] : [{ role: message.role, content: message.content }])),
+    messages: messagesOf(request.messages),
   };
   if (system.length > 0) body.system = system.join('\n\n');
   if (options.sendTemperature && request.temperature !== undefined) body.temperature = Math.min(1, Math.max(0, request.temperature));
   if (request.stopSequences && request.stopSequences.length > 0) body.stop_sequences = [...request.stopSequences];
+  if (request.tools && request.tools.length > 0) {
+    body.tools = request.tools.map((tool) => ({ name: tool.name, description: tool.description, input_schema: { type: 'object', ...tool.parameters } }));
+    // Without `toolChoice` the API's default (auto) applies; the API rejects `tool_choice` without `tools`.
+    if (request.toolChoice !== undefined) body.tool_choice = toolChoiceOf(request.toolChoice);
+  }
   return { ...body, ...request.providerOptions?.[PROVIDER] };
+}
+
+/** A complete `tool_use` block as a duh tool call; `arguments` is its `input` as JSON text. */
+function toolCallOf(block: WireBlock, index: number): ToolCall {
+  return { id: block.id || `call_${index}`, name: block.name ?? '', arguments: JSON.stringify(block.input ?? {}) };
 }
 
 /** Anthropic error `type` → what it means for duh, for errors that arrive without an HTTP status (mid-stream). */
@@ -403,10 +512,12 @@ export function createAnthropic(settings: AnthropicProviderSettings = {}): Anthr
           // An answer without its stop reason was cut off (or is not a Message at all): never a success.
           throw new TruncatedStreamError(fields, '', {});
         }
-        // Every text block, in order (duh took only the last one); thinking and tool blocks are skipped.
+        // Every text block, in order (duh took only the last one); thinking and server-tool blocks are skipped.
         const text = message.content.flatMap((block) => (block.type === 'text' && typeof block.text === 'string' ? [block.text] : [])).join('');
+        const toolCalls = message.content.flatMap((block, index) => (block.type === 'tool_use' ? [toolCallOf(block, index)] : []));
         return {
           text,
+          ...(toolCalls.length > 0 ? { toolCalls } : {}),
           usage: usageOf(message.usage),
           finishReason: finishReasonOf(message.stop_reason),
           providerMetadata: metadataOf(requestId, message, message.stop_reason),
@@ -423,6 +534,15 @@ export function createAnthropic(settings: AnthropicProviderSettings = {}): Anthr
         let message: WireMessage = {};
         let usage: WireUsage = {};
         let stopReason: string | null | undefined;
+        /** `tool_use` blocks still streaming, by block index: their start block and the `partial_json` so far. */
+        const pendingCalls = new Map<number, { block: WireBlock; json: string }>();
+        /** The finished call of a pending block: the streamed JSON text, or the start block's `input` if none came. */
+        const completeCall = (index: number): ToolCall => {
+          const { block, json } = pendingCalls.get(index)!;
+          pendingCalls.delete(index);
+          const call = toolCallOf(block, index);
+          return json === '' ? call : { ...call, arguments: json };
+        };
         try {
           for await (const event of data) {
             switch (event.type) {
@@ -430,29 +550,42 @@ export function createAnthropic(settings: AnthropicProviderSettings = {}): Anthr
                 message = (event as Extract<WireEvent, { type: 'message_start' }>).message ?? {};
                 usage = { ...message.usage };
                 stopReason = message.stop_reason;
-                // The API may start a message with content already in it; pass its text on.
-                for (const block of message.content ?? []) {
+                // The API may start a message with content already in it; pass its text and tool calls on.
+                for (const [index, block] of (message.content ?? []).entries()) {
                   if (block.type === 'text' && block.text) {
                     text += block.text;
                     yield { type: 'text-delta', text: block.text };
+                  } else if (block.type === 'tool_use') {
+                    yield { type: 'tool-call', toolCall: toolCallOf(block, index) };
                   }
                 }
                 break;
               }
               case 'content_block_start': {
-                const block = (event as Extract<WireEvent, { type: 'content_block_start' }>).content_block;
+                const { index, content_block: block } = event as Extract<WireEvent, { type: 'content_block_start' }>;
                 if (block?.type === 'text' && block.text) {
                   text += block.text;
                   yield { type: 'text-delta', text: block.text };
+                } else if (block?.type === 'tool_use') {
+                  // `input` is `{}` here; the arguments follow as input_json_delta fragments until content_block_stop.
+                  pendingCalls.set(index, { block, json: '' });
                 }
                 break;
               }
               case 'content_block_delta': {
-                const delta = (event as Extract<WireEvent, { type: 'content_block_delta' }>).delta;
+                const { index, delta } = event as Extract<WireEvent, { type: 'content_block_delta' }>;
                 if (delta?.type === 'text_delta' && delta.text) {
                   text += delta.text;
                   yield { type: 'text-delta', text: delta.text };
+                } else if (delta?.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
+                  const pending = pendingCalls.get(index);
+                  if (pending) pending.json += delta.partial_json;
                 }
+                break;
+              }
+              case 'content_block_stop': {
+                const { index } = event as Extract<WireEvent, { type: 'content_block_stop' }>;
+                if (pendingCalls.has(index)) yield { type: 'tool-call', toolCall: completeCall(index) };
                 break;
               }
               case 'message_delta': {
@@ -473,7 +606,7 @@ export function createAnthropic(settings: AnthropicProviderSettings = {}): Anthr
                 stopped = true;
                 break;
               default:
-                // ping, content_block_stop, thinking and tool deltas, future events: nothing to pass on.
+                // ping, thinking and signature deltas, future events: nothing to pass on.
                 break;
             }
           }
@@ -488,6 +621,8 @@ export function createAnthropic(settings: AnthropicProviderSettings = {}): Anthr
         if (signal?.aborted) throw abortError(signal);
         // No message_stop: the connection was cut. End without a finish part; the engine retries.
         if (!stopped) return;
+        // A tool_use block the stream never closed is still complete once the message is: pass it on before finish.
+        for (const index of [...pendingCalls.keys()]) yield { type: 'tool-call', toolCall: completeCall(index) };
         yield { type: 'finish', usage: usageOf(usage), finishReason: finishReasonOf(stopReason), providerMetadata: metadataOf(requestId, message, stopReason) };
       },
     };

@@ -15,8 +15,15 @@
  *   `temperature`, `stopSequences`, JSON mode → `responseMimeType: 'application/json'`; then the provider's
  *   and the model's `config` and the request's `providerOptions.google`, merged into the SDK's
  *   `GenerateContentConfig` in that order;
- * - finish reasons: `STOP` → `stop`, `MAX_TOKENS` → `length`, safety/recitation/blocklist/... and a prompt
- *   blocked outright (`promptFeedback.blockReason`) → `content-filter`, malformed calls → `error`;
+ * - tools: `tools` → one `functionDeclarations` tool (`parametersJsonSchema`), `toolChoice` →
+ *   `toolConfig.functionCallingConfig.mode` (`AUTO`, `NONE`, `ANY`, `ANY` + `allowedFunctionNames`); an
+ *   assistant's tool calls → `functionCall` parts of its `model` turn, `tool` messages → `functionResponse`
+ *   parts of a `user` turn; `functionCall` parts of the answer → tool calls (`call_<n>` when Gemini gives no id),
+ *   a part's `thoughtSignature` → the call's `providerMetadata.google.thoughtSignature`, sent back on replay
+ *   (Google's placeholder signature on a step's first call when it has none);
+ * - finish reasons: `STOP` → `stop` (`tool-calls` when the answer holds function calls), `MAX_TOKENS` →
+ *   `length`, safety/recitation/blocklist/... and a prompt blocked outright (`promptFeedback.blockReason`) →
+ *   `content-filter`, malformed calls → `error`;
  * - usage: `promptTokenCount` in, `candidatesTokenCount + thoughtsTokenCount` out (Google bills thoughts as
  *   output), `cachedContentTokenCount` → `cacheReadTokens`, `thoughtsTokenCount` → `reasoningTokens`;
  * - errors: HTTP status and the `google.rpc` error body (`RetryInfo.retryDelay`, `ErrorInfo` reason
@@ -26,14 +33,18 @@
  */
 import type {
   Content,
+  FunctionCallingConfig,
+  FunctionCallingConfigMode,
   GenerateContentConfig,
   GenerateContentParameters,
   GenerateContentResponse,
   GenerateContentResponseUsageMetadata,
   GoogleGenAI,
   HttpOptions,
+  Part,
+  Tool,
 } from '@google/genai';
-import type { CallOptions, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, StreamPart, Usage } from '../src/adapter.js';
+import type { CallOptions, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, StreamPart, ToolCall, Usage } from '../src/adapter.js';
 import { DuhError, InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../src/errors.js';
 import { CATALOG, catalogInfo } from './_shared/catalog.js';
 import { errorFromStatus, isAbortError, networkError, retryAfterMs, type CallFields, type HeadersLike } from './_shared/errors.js';
@@ -165,11 +176,28 @@ export function createGoogle(settings: GoogleProviderSettings = {}): GoogleProvi
         phase = 'read';
         let finishReason: FinishReason | undefined;
         let usage: GenerateContentResponseUsageMetadata | undefined;
+        let calls = 0;
         const metadata: Record<string, unknown> = {};
         try {
           for await (const chunk of chunks) {
             const candidate = chunk.candidates?.[0];
             for (const part of candidate?.content?.parts ?? []) {
+              if (part.functionCall) {
+                // Gemini sends each call whole in one part (args as an object); older models give it no id.
+                const { id, name, args } = part.functionCall;
+                const toolCall: ToolCall = {
+                  id: id || `call_${calls}`,
+                  name: name ?? '',
+                  arguments: JSON.stringify(args ?? {}),
+                  // Gemini 3 signs each step's first call; the signature must come back with it in the follow-up.
+                  ...(typeof part.thoughtSignature === 'string' && part.thoughtSignature !== ''
+                    ? { providerMetadata: { [PROVIDER]: { thoughtSignature: part.thoughtSignature } } }
+                    : {}),
+                };
+                calls += 1;
+                yield { type: 'tool-call', toolCall };
+                continue;
+              }
               // Thought summaries (`thought: true`) are the model's hidden reasoning, not its answer.
               if (typeof part.text === 'string' && part.text !== '' && part.thought !== true) {
                 text += part.text;
@@ -196,6 +224,8 @@ export function createGoogle(settings: GoogleProviderSettings = {}): GoogleProvi
         finished = true;
         // No finish reason: the connection was cut. End without a finish part (duh reports a truncation).
         if (finishReason === undefined) return;
+        // Gemini says STOP when it stops to call functions too.
+        if (finishReason === 'stop' && calls > 0) finishReason = 'tool-calls';
         yield { type: 'finish', usage: mapUsage(usage), finishReason, providerMetadata: metadata };
       } finally {
         signal?.removeEventListener('abort', forwardAbort);
@@ -211,14 +241,17 @@ export function createGoogle(settings: GoogleProviderSettings = {}): GoogleProvi
       stream,
       async generate(request: GenerateRequest, options?: CallOptions): Promise<GenerateResult> {
         let text = '';
+        const toolCalls: ToolCall[] = [];
         let finish: Extract<StreamPart, { type: 'finish' }> | undefined;
         for await (const part of stream(request, options)) {
           if (part.type === 'text-delta') text += part.text;
+          else if (part.type === 'tool-call') toolCalls.push(part.toolCall);
           else finish = part;
         }
         if (!finish) throw new TruncatedStreamError(fields, text);
         return {
           text,
+          ...(toolCalls.length > 0 ? { toolCalls } : {}),
           usage: finish.usage,
           finishReason: finish.finishReason,
           ...(finish.providerMetadata ? { providerMetadata: finish.providerMetadata } : {}),
@@ -253,18 +286,102 @@ function resolveGoogleApiKey(apiKey: string | undefined): string {
   return key;
 }
 
-/** Conversation turns: system messages leave (they become `systemInstruction`), `assistant` becomes `model`. */
+/**
+ * The placeholder `thoughtSignature` Google documents for function calls it did not just produce. Gemini 3 rejects
+ * (HTTP 400) a replayed step whose first `functionCall` part has no signature, so a step whose first call carries
+ * no signature of its own (a call from another provider, or from a model that signs nothing) gets this one.
+ */
+const REPLAYED_CALL_SIGNATURE = 'skip_thought_signature_validator';
+
+/** The signature Gemini gave a call, as the adapter stored it: `providerMetadata.google.thoughtSignature`. */
+function thoughtSignatureOf(call: ToolCall): string | undefined {
+  const google = call.providerMetadata?.[PROVIDER];
+  if (typeof google !== 'object' || google === null) return undefined;
+  const signature = (google as { thoughtSignature?: unknown }).thoughtSignature;
+  return typeof signature === 'string' && signature !== '' ? signature : undefined;
+}
+
+/**
+ * Conversation turns: system messages leave (they become `systemInstruction`), `assistant` becomes `model` (its
+ * tool calls `functionCall` parts), a `tool` result becomes a `functionResponse` part of a `user` turn.
+ */
 function toContents(request: GenerateRequest): Content[] {
   const contents: Content[] = [];
-  for (const message of request.messages) {
-    if (message.role === 'system') continue;
-    const role = message.role === 'assistant' ? 'model' : 'user';
+  const push = (role: 'user' | 'model', parts: Part[]) => {
     const last = contents.at(-1);
-    // Gemini wants alternating turns: fold consecutive messages of one role into one turn.
-    if (last?.role === role) last.parts = [...(last.parts ?? []), { text: message.content }];
-    else contents.push({ role, parts: [{ text: message.content }] });
+    // Gemini wants alternating turns: fold consecutive messages of one role into one turn (parallel calls'
+    // results so share one `user` turn, as Gemini expects).
+    if (last?.role === role) last.parts = [...(last.parts ?? []), ...parts];
+    else contents.push({ role, parts });
+  };
+  for (const message of request.messages) {
+    switch (message.role) {
+      case 'system':
+        break;
+      case 'user':
+        push('user', [{ text: message.content }]);
+        break;
+      case 'assistant': {
+        const calls = message.toolCalls ?? [];
+        const parts: Part[] = message.content !== '' || calls.length === 0 ? [{ text: message.content }] : [];
+        calls.forEach((call, index) => {
+          // Each call takes back its own signature. Parallel calls: Gemini signs only the first of a step, so only
+          // a first call without one gets the placeholder.
+          const thoughtSignature = thoughtSignatureOf(call) ?? (index === 0 ? REPLAYED_CALL_SIGNATURE : undefined);
+          parts.push({
+            functionCall: { ...(call.id ? { id: call.id } : {}), name: call.name, args: argsObject(call.arguments) },
+            ...(thoughtSignature !== undefined ? { thoughtSignature } : {}),
+          });
+        });
+        push('model', parts);
+        break;
+      }
+      case 'tool':
+        push('user', [{ functionResponse: { ...(message.toolCallId ? { id: message.toolCallId } : {}), name: message.toolName, response: responseObject(message.content) } }]);
+        break;
+    }
   }
   return contents;
+}
+
+/** A call's JSON arguments as the object `functionCall.args` wants; `{}` when they are not a JSON object. */
+function argsObject(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** A tool's result as the object `functionResponse.response` wants: a JSON object as is, anything else as `{ result }`. */
+function responseObject(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : { result: value };
+  } catch {
+    return { result: text };
+  }
+}
+
+const CALLING_MODES = { auto: 'AUTO', none: 'NONE', required: 'ANY' } as const;
+
+/** `tools` → one `functionDeclarations` tool; `toolChoice` → `toolConfig.functionCallingConfig` (only with tools). */
+function toTools(request: GenerateRequest): { tools?: Tool[]; toolConfig?: { functionCallingConfig: FunctionCallingConfig } } {
+  if (!request.tools?.length) return {};
+  const tools: Tool[] = [
+    {
+      // `parametersJsonSchema` takes plain JSON Schema as is; `parameters` wants Google's OpenAPI-subset Schema.
+      functionDeclarations: request.tools.map((tool) => ({ name: tool.name, description: tool.description, parametersJsonSchema: tool.parameters })),
+    },
+  ];
+  const choice = request.toolChoice;
+  if (choice === undefined) return { tools }; // Gemini's default is AUTO
+  const functionCallingConfig: FunctionCallingConfig =
+    typeof choice === 'string'
+      ? { mode: CALLING_MODES[choice] as FunctionCallingConfigMode }
+      : { mode: 'ANY' as FunctionCallingConfigMode, allowedFunctionNames: [choice.name] };
+  return { tools, toolConfig: { functionCallingConfig } };
 }
 
 function toConfig(
@@ -277,6 +394,7 @@ function toConfig(
   const extra: GenerateContentConfig = { ...defaults, ...(request.providerOptions?.[PROVIDER] as GenerateContentConfig | undefined) };
   const httpOptions: HttpOptions | undefined =
     extra.httpOptions !== undefined || fetch !== undefined ? { ...extra.httpOptions, ...(fetch ? { fetch } : {}) } : undefined;
+  const tooling = toTools(request);
   return {
     ...(system.length > 0 ? { systemInstruction: { parts: [{ text: system.join('\n\n') }] } } : {}),
     maxOutputTokens: request.maxOutputTokens,
@@ -286,7 +404,10 @@ function toConfig(
     // Long-decode continuation re-sends the request inside the SDK; duh owns retries, so it is off (turn it
     // back on with `config` or `providerOptions.google`: `automaticContinuation: true`).
     automaticContinuation: false,
+    ...tooling,
     ...extra,
+    // The request's function declarations join any tools of the config (`googleSearch`, ...) rather than yield to them.
+    ...(tooling.tools && extra.tools ? { tools: [...tooling.tools, ...extra.tools] } : {}),
     ...(httpOptions ? { httpOptions } : {}),
     abortSignal,
   };

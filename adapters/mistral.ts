@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { CallOptions, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, ModelInfo, StreamPart, Usage } from '../src/adapter.js';
+import type { CallOptions, ChatMessage, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, ModelInfo, StreamPart, ToolCall, Usage } from '../src/adapter.js';
 import { DuhError, ProviderError, TruncatedStreamError, type ProviderErrorKind } from '../src/errors.js';
 import { CATALOG, catalogInfo } from './_shared/catalog.js';
 import { errorFromStatus, networkError, type CallFields } from './_shared/errors.js';
@@ -26,11 +26,28 @@ const API_KEY_HINT = `Check the \`apiKey\` option or the ${ENV_VARIABLE} environ
 /** The longest timeout a timer accepts; the engine owns timeouts, so the SDK's own one must never fire first. */
 const NO_SDK_TIMEOUT_MS = 2_147_483_647;
 
-/** A chat message as the Mistral SDK takes it. */
-export interface MistralMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+/** A tool call of an assistant message, as the Mistral SDK takes it. */
+export interface MistralToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+  index: number;
 }
+
+/** A chat message as the Mistral SDK takes it: an assistant turn may carry tool calls, a `tool` turn answers one. */
+export type MistralMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: MistralToolCall[] }
+  | { role: 'tool'; toolCallId: string; name: string; content: string };
+
+/** A function tool as the Mistral SDK takes it. */
+export interface MistralTool {
+  type: 'function';
+  function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
+/** Mistral's tool choice: a mode (`any` forces a call), or one named function. */
+export type MistralToolChoice = 'auto' | 'none' | 'any' | 'required' | { type: 'function'; function: { name: string } };
 
 /** The chat request duh sends (SDK field names, camelCase); `providerOptions.mistral` is merged on top. */
 export interface MistralChatRequest {
@@ -40,6 +57,8 @@ export interface MistralChatRequest {
   temperature?: number;
   stop?: string[];
   responseFormat?: { type: 'json_object' };
+  tools?: MistralTool[];
+  toolChoice?: MistralToolChoice;
   [option: string]: unknown;
 }
 
@@ -56,11 +75,21 @@ export interface MistralUsage {
   [field: string]: unknown;
 }
 
+/**
+ * A tool call in an answer, as the SDK parses it. The SDK fills a missing `id` with the string `"null"` and a
+ * missing `index` with 0; `arguments` is usually a JSON text, sometimes an object.
+ */
+export interface MistralAnswerToolCall {
+  id?: string | undefined;
+  function: { name: string; arguments: unknown };
+  index?: number | undefined;
+}
+
 /** One choice of a (streamed) chat completion, as far as duh reads it. */
 export interface MistralChoice {
   index: number;
-  message?: { content?: unknown } | undefined;
-  delta?: { content?: unknown } | undefined;
+  message?: { content?: unknown; toolCalls?: MistralAnswerToolCall[] | null | undefined } | undefined;
+  delta?: { content?: unknown; toolCalls?: MistralAnswerToolCall[] | null | undefined } | undefined;
   finishReason: string | null;
 }
 
@@ -196,7 +225,16 @@ class MistralModel implements ModelAdapter {
     const choice = response.choices.find((candidate) => candidate.index === 0) ?? response.choices[0];
     const text = contentText(choice?.message?.content);
     if (!choice?.finishReason) throw new TruncatedStreamError(this.#fields, text);
-    return { text, usage: usageOf(response.usage), finishReason: finishReasonOf(choice.finishReason), providerMetadata: { mistral: { id: response.id, model: response.model } } };
+    const calls = new ToolCallAssembler();
+    calls.add(choice.message?.toolCalls);
+    const toolCalls = calls.done();
+    return {
+      text,
+      ...(toolCalls.length > 0 ? { toolCalls } : {}),
+      usage: usageOf(response.usage),
+      finishReason: finishReasonOf(choice.finishReason, toolCalls.length > 0),
+      providerMetadata: { mistral: { id: response.id, model: response.model } },
+    };
   }
 
   async *stream(request: GenerateRequest, options: CallOptions = {}): AsyncGenerator<StreamPart> {
@@ -214,6 +252,8 @@ class MistralModel implements ModelAdapter {
     let usage: MistralUsage | undefined;
     let id = '';
     let model = '';
+    // Mistral usually sends each call whole in one delta, but may split it (id and name first, arguments after).
+    const calls = new ToolCallAssembler();
     try {
       for await (const event of events) {
         const chunk = event.data;
@@ -225,6 +265,7 @@ class MistralModel implements ModelAdapter {
           if (choice.index !== 0) continue;
           const text = contentText(choice.delta?.content);
           if (text) yield { type: 'text-delta', text };
+          calls.add(choice.delta?.toolCalls);
           if (choice.finishReason) finishReason = choice.finishReason;
         }
       }
@@ -235,15 +276,21 @@ class MistralModel implements ModelAdapter {
     // No finish_reason: the connection was cut before Mistral's final chunk. End without a finish part (the engine
     // reports a retryable TruncatedStreamError); never fake a successful ending.
     if (finishReason === undefined) return;
-    yield { type: 'finish', usage: usageOf(usage), finishReason: finishReasonOf(finishReason), providerMetadata: { mistral: { id, model } } };
+    const toolCalls = calls.done();
+    for (const toolCall of toolCalls) yield { type: 'tool-call', toolCall };
+    yield { type: 'finish', usage: usageOf(usage), finishReason: finishReasonOf(finishReason, toolCalls.length > 0), providerMetadata: { mistral: { id, model } } };
   }
 
   #body(request: GenerateRequest): MistralChatRequest {
     const body: MistralChatRequest = {
       model: this.modelId,
-      messages: request.messages.map((message) => ({ role: message.role, content: message.content })),
+      messages: request.messages.map(messageOf),
       maxTokens: request.maxOutputTokens,
     };
+    if (request.tools?.length) {
+      body.tools = request.tools.map((tool) => ({ type: 'function', function: { name: tool.name, description: tool.description, parameters: { ...tool.parameters } } }));
+      body.toolChoice = toolChoiceOf(request.toolChoice ?? 'auto');
+    }
     if (request.temperature !== undefined) body.temperature = request.temperature;
     if (request.stopSequences?.length) body.stop = [...request.stopSequences];
     if (request.responseFormat === 'json') body.responseFormat = { type: 'json_object' };
@@ -345,6 +392,86 @@ function contentText(content: unknown): string {
   return text;
 }
 
+/** A duh message in Mistral's shape: tool calls and tool results natively, with Mistral-valid call ids. */
+function messageOf(message: ChatMessage): MistralMessage {
+  switch (message.role) {
+    case 'assistant':
+      if (!message.toolCalls?.length) return { role: 'assistant', content: message.content };
+      return {
+        role: 'assistant',
+        content: message.content,
+        toolCalls: message.toolCalls.map((call, index) => ({ id: mistralCallId(call.id), type: 'function', function: { name: call.name, arguments: call.arguments }, index })),
+      };
+    case 'tool':
+      return { role: 'tool', toolCallId: mistralCallId(message.toolCallId), name: message.toolName, content: message.content };
+    default:
+      return { role: message.role, content: message.content };
+  }
+}
+
+function toolChoiceOf(choice: NonNullable<GenerateRequest['toolChoice']>): MistralToolChoice {
+  if (typeof choice === 'object') return { type: 'function', function: { name: choice.name } };
+  // Mistral's own word for "must call a tool" is `any` (`required` is a later alias).
+  return choice === 'required' ? 'any' : choice;
+}
+
+const MISTRAL_CALL_ID = /^[a-zA-Z0-9]{9}$/;
+const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * Mistral rejects a conversation whose tool call ids are not exactly nine letters or digits ("Tool call id was … but
+ * must be a-z, A-Z, 0-9, with a length of 9"). Its own ids pass through unchanged; any other id (another provider's
+ * `call_…`, a synthesised one) is hashed to nine alphanumerics, the same way for the call and for its result.
+ */
+function mistralCallId(id: string): string {
+  if (MISTRAL_CALL_ID.test(id)) return id;
+  let first = 0x811c9dc5; // two FNV-1a hashes with different offsets: 64 bits for 9 base-62 characters
+  let second = 0x050c5d1f;
+  for (let index = 0; index < id.length; index++) {
+    const code = id.charCodeAt(index);
+    first = Math.imul(first ^ code, 0x01000193);
+    second = Math.imul(second ^ code, 0x01000193);
+  }
+  let out = '';
+  for (let [value, digits] of [[first >>> 0, 5], [second >>> 0, 4]] as const) {
+    for (let digit = 0; digit < digits; digit++) {
+      out += ALPHANUMERIC[value % 62];
+      value = Math.floor(value / 62);
+    }
+  }
+  return out;
+}
+
+/**
+ * Collects the tool calls of one answer from the (streamed) deltas: a delta with a new id starts a call, one without
+ * an id continues the latest call at its index; argument texts are joined, argument objects are serialised.
+ */
+class ToolCallAssembler {
+  readonly #calls: { id: string | undefined; index: number; name: string; arguments: string }[] = [];
+
+  add(deltas: readonly MistralAnswerToolCall[] | null | undefined): void {
+    for (const [position, delta] of (deltas ?? []).entries()) {
+      // The SDK turns a missing id into the string "null".
+      const id = typeof delta.id === 'string' && delta.id !== '' && delta.id !== 'null' ? delta.id : undefined;
+      const index = typeof delta.index === 'number' ? delta.index : position;
+      let call = id ? this.#calls.find((candidate) => candidate.id === id) : this.#calls.findLast((candidate) => candidate.index === index);
+      if (!call) {
+        call = { id, index, name: '', arguments: '' };
+        this.#calls.push(call);
+      }
+      const { name, arguments: args } = delta.function ?? {};
+      if (typeof name === 'string' && name && !call.name) call.name = name;
+      if (typeof args === 'string') call.arguments += args;
+      else if (args !== undefined && args !== null) call.arguments = JSON.stringify(args);
+    }
+  }
+
+  /** The complete calls; a call Mistral gave no id gets `call<n>` (nine alphanumerics, as Mistral requires). */
+  done(): ToolCall[] {
+    return this.#calls.map((call, position) => ({ id: call.id ?? `call${String(position).padStart(5, '0')}`, name: call.name, arguments: call.arguments }));
+  }
+}
+
 const FINISH_REASONS: Readonly<Record<string, FinishReason>> = {
   stop: 'stop',
   length: 'length',
@@ -354,8 +481,10 @@ const FINISH_REASONS: Readonly<Record<string, FinishReason>> = {
   content_filter: 'content-filter',
 };
 
-function finishReasonOf(reason: string): FinishReason {
-  return FINISH_REASONS[reason] ?? (/filter|moderat|guardrail|safety/i.test(reason) ? 'content-filter' : 'stop');
+/** Mistral's finish reason → duh's; an answer that made tool calls but says `stop` stopped to call them. */
+function finishReasonOf(reason: string, calledTools = false): FinishReason {
+  const mapped = FINISH_REASONS[reason] ?? (/filter|moderat|guardrail|safety/i.test(reason) ? 'content-filter' : 'stop');
+  return calledTools && mapped === 'stop' ? 'tool-calls' : mapped;
 }
 
 const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined);

@@ -5,7 +5,8 @@
  *
  * Each provider instance has its own provider id (`name`), so a local server can sit beside cloud OpenAI in one
  * `Consensus`. Models are free unless you give prices, marked `local` when the server runs on this machine, and
- * can be discovered with `listModels()` (`GET {baseURL}/models`).
+ * can be discovered with `listModels()` (`GET {baseURL}/models`). Tools are passed in OpenAI's format, which
+ * Ollama, vLLM, LM Studio and LiteLLM accept (whether a model calls them depends on the model and server).
  *
  * ```ts
  * import { Consensus } from 'duh';
@@ -130,7 +131,8 @@ export function createOpenAICompatible(settings: OpenAICompatibleSettings): Open
     client,
     optionsKey: name,
     apiKeyHint,
-    dialect: () => ({ maxTokensParam, temperature: true, stop: true, systemRole: 'system', jsonMode }),
+    // A tool-calls-only assistant message gets `content: ''`: some Ollama releases reject `null` there.
+    dialect: () => ({ maxTokensParam, temperature: true, stop: true, systemRole: 'system', jsonMode, toolCallContent: 'empty' }),
     // Ask for the usage chunk, but do not insist on it: not every server sends one.
     streamUsage: true,
     requireUsage: false,

@@ -10,7 +10,8 @@
  *
  * The API key comes from the `apiKey` setting or the `OPENAI_API_KEY` environment variable, read on first use.
  * Reasoning models (o-series, `gpt-5`, `gpt-5-mini`, `gpt-5-nano`, `*-pro`) get no `temperature` and no `stop`,
- * and their system prompt is sent as a `developer` message. See docs/adapters/openai.md.
+ * and their system prompt is sent as a `developer` message. Tools go out as `tools` / `tool_choice`, and the
+ * model's calls come back as `toolCalls` (streamed argument fragments assembled). See docs/adapters/openai.md.
  *
  * @module
  */
@@ -124,6 +125,8 @@ export function createOpenAI(settings: OpenAIProviderSettings = {}): OpenAIProvi
         stop: !reasoning,
         systemRole: NO_SYSTEM_ROLE.test(modelId) ? 'user' : reasoning ? 'developer' : 'system',
         jsonMode: 'json_object',
+        // A tool-calls-only assistant message goes back as OpenAI sent it: `content: null`.
+        toolCallContent: 'null',
       };
     };
     return chatCompletionsModel({

@@ -8,6 +8,10 @@
  * proposal against current sources rather than write one. Their citations (URLs) are kept in
  * `providerMetadata.perplexity.citations` on `generate()` results and on the stream's `finish` part.
  *
+ * Sonar's chat completions have no tool calling: a request with `tools` (unless `toolChoice` is `'none'`), or
+ * whose messages carry tool calls or tool results, is rejected before it is sent with a non-retryable
+ * `bad-request` {@link ProviderError}.
+ *
  * ```ts
  * import { Consensus } from 'duh';
  * import { openai } from 'duh/adapters/openai';
@@ -127,6 +131,8 @@ export function createPerplexity(settings: PerplexityProviderSettings = {}): Per
       stripThinking: true,
       metadata: (payload) => perplexityMetadata(payload),
       mapApiError: mapPerplexityError,
+      // Sonar's chat completions have no tool calling (Perplexity answers `tools` with HTTP 400): fail before sending.
+      supportsTools: false,
     });
   return Object.assign(provider, { models: () => Object.keys(CATALOG['perplexity'] ?? {}) });
 }

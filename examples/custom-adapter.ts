@@ -81,7 +81,7 @@ export function openAICompatible(modelId: string, options: CompatibleOptions): M
       let text = '';
       for await (const part of stream(request, callOptions)) {
         if (part.type === 'text-delta') text += part.text;
-        else return { text, usage: part.usage, finishReason: part.finishReason };
+        else if (part.type === 'finish') return { text, usage: part.usage, finishReason: part.finishReason };
       }
       throw new ProviderError(fields, 'The stream ended without a finish reason.');
     },

@@ -47,10 +47,35 @@ export interface ModelInfo {
   readonly local?: boolean;
 }
 
-/** One message of a conversation, provider-neutral. */
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+/**
+ * One message of a conversation, provider-neutral. An assistant message may carry the tool calls the model
+ * made; each call's result comes back as a `tool` message naming the call's id.
+ */
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: readonly ToolCall[] }
+  | { role: 'tool'; toolCallId: string; toolName: string; content: string };
+
+/** A tool the model may call: a name, what it does, and a JSON Schema object for its arguments. */
+export interface ToolDefinition {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments object (`{ type: 'object', properties: {...}, required: [...] }`). */
+  parameters: Readonly<Record<string, unknown>>;
+}
+
+/** A call the model asked for. */
+export interface ToolCall {
+  /** The provider's call id (synthesised by the adapter when the provider has none), echoed by the result. */
+  id: string;
+  name: string;
+  /** The arguments as a JSON text, exactly as the model produced them (may be invalid JSON). */
+  arguments: string;
+  /**
+   * Provider data that must travel back with the call in the follow-up turn (e.g. Gemini's thought signature).
+   * Callers pass it back unchanged; adapters of other providers ignore it.
+   */
+  providerMetadata?: Readonly<Record<string, unknown>>;
 }
 
 /** A request to a model. */
@@ -67,6 +92,10 @@ export interface GenerateRequest {
   stopSequences?: readonly string[];
   /** Provider-specific options, keyed by provider name, passed through untouched. */
   providerOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Tools the model may call; each adapter translates them to its provider's native shape. */
+  tools?: readonly ToolDefinition[];
+  /** Whether the model may, must or must not call a tool, or which one. @default 'auto' when `tools` is set */
+  toolChoice?: 'auto' | 'none' | 'required' | { name: string };
 }
 
 /** Per-call options. */
@@ -92,15 +121,21 @@ export interface Usage {
 /** The whole answer of a non-streaming call. */
 export interface GenerateResult {
   text: string;
+  /** Tool calls the model made (then `finishReason` is `tool-calls`). */
+  toolCalls?: readonly ToolCall[];
   usage: Usage;
   finishReason: FinishReason;
   /** Provider-specific extras (citations, request id); never secrets. */
   providerMetadata?: Readonly<Record<string, unknown>>;
 }
 
-/** A piece of a streamed answer: any number of text deltas, then exactly one `finish`. */
+/**
+ * A piece of a streamed answer: any number of text deltas and complete tool calls (each call once, with all its
+ * arguments), then exactly one `finish`.
+ */
 export type StreamPart =
   | { type: 'text-delta'; text: string }
+  | { type: 'tool-call'; toolCall: ToolCall }
   | { type: 'finish'; usage: Usage; finishReason: FinishReason; providerMetadata?: Readonly<Record<string, unknown>> };
 
 /**

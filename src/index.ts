@@ -31,6 +31,8 @@ export type {
   ModelInfo,
   ModelRef,
   StreamPart,
+  ToolCall,
+  ToolDefinition,
   Usage,
 } from './adapter.js';
 

@@ -1,13 +1,13 @@
 /**
  * The OpenAI chat-completions wire, shared by `duh/adapters/openai`, `duh/adapters/perplexity` and
  * `duh/adapters/openai-compatible`: building the `openai` SDK client, mapping a {@link GenerateRequest} to a
- * request body, reading answers and streams, and mapping SDK failures to the duh error family. The adapters
- * themselves only choose the dialect (max-tokens parameter, temperature, system role, JSON mode) and add their
- * provider's quirks.
+ * request body (tools, tool calls and tool results included), reading answers and streams (tool calls assembled
+ * from their streamed fragments), and mapping SDK failures to the duh error family. The adapters themselves only
+ * choose the dialect (max-tokens parameter, temperature, system role, JSON mode) and add their provider's quirks.
  *
  * @module
  */
-import type { FinishReason, GenerateRequest, GenerateResult, ModelAdapter, ModelInfo, StreamPart, Usage } from '../../src/adapter.js';
+import type { ChatMessage, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, ModelInfo, StreamPart, ToolCall, Usage } from '../../src/adapter.js';
 import { DuhError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../../src/errors.js';
 import { errorFromStatus, header, networkError, retryAfterMs, type CallFields, type HeadersLike } from './errors.js';
 import { lateFetch, type ProviderSettings } from './settings.js';
@@ -108,6 +108,12 @@ export interface ChatDialect {
   systemRole: 'system' | 'developer' | 'user';
   /** How to ask for JSON: `response_format: {type: 'json_object'}`, or the prompt alone. */
   jsonMode: 'json_object' | 'prompt';
+  /**
+   * The `content` of an assistant message that carries tool calls and no text: `null`, as OpenAI itself answers,
+   * or `''` for servers that want a string there (some Ollama releases reject `null`).
+   * @default 'null'
+   */
+  toolCallContent?: 'null' | 'empty';
 }
 
 /** An SDK `APIError` (or an object shaped like one). */
@@ -155,31 +161,90 @@ export interface ChatModelConfig {
   mapApiError?: (error: ApiErrorLike, context: ErrorContext) => ProviderError | undefined;
   /** Appended to network-error messages (`Is the server running at …?`). */
   networkHint?: string;
+  /**
+   * False for APIs without tool calling (Perplexity): a request with `tools` (unless `toolChoice` is `'none'`)
+   * or with tool calls or tool results in its messages is rejected before it is sent, as a non-retryable
+   * `bad-request` error.
+   * @default true
+   */
+  supportsTools?: boolean;
 }
 
 type Json = Record<string, unknown>;
 const isRecord = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** Map the provider-neutral messages to chat-completions messages with the dialect's system role. */
-export function toChatMessages(messages: GenerateRequest['messages'], systemRole: ChatDialect['systemRole']): { role: string; content: string }[] {
-  if (systemRole !== 'user') return messages.map(({ role, content }) => ({ role: role === 'system' ? systemRole : role, content }));
-  const system = messages.filter((message) => message.role === 'system').map((message) => message.content);
-  const rest = messages.filter((message) => message.role !== 'system').map(({ role, content }) => ({ role, content }));
+/** One provider-neutral message on the chat-completions wire. */
+function wireMessage(message: ChatMessage, systemRole: ChatDialect['systemRole'], toolCallContent: ChatDialect['toolCallContent']): Json {
+  switch (message.role) {
+    case 'system':
+      return { role: systemRole, content: message.content };
+    case 'user':
+      return { role: 'user', content: message.content };
+    case 'assistant': {
+      const calls = message.toolCalls ?? [];
+      if (calls.length === 0) return { role: 'assistant', content: message.content };
+      return {
+        role: 'assistant',
+        content: message.content || (toolCallContent === 'empty' ? '' : null),
+        tool_calls: calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
+      };
+    }
+    case 'tool':
+      return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+  }
+}
+
+/**
+ * Map the provider-neutral messages to chat-completions messages: system prompts with the dialect's role,
+ * assistant tool calls as `tool_calls` (`{ id, type: 'function', function: { name, arguments } }`), tool results
+ * as `{ role: 'tool', tool_call_id, content }`.
+ */
+export function toChatMessages(messages: GenerateRequest['messages'], systemRole: ChatDialect['systemRole'], toolCallContent: ChatDialect['toolCallContent'] = 'null'): Json[] {
+  if (systemRole !== 'user') return messages.map((message) => wireMessage(message, systemRole, toolCallContent));
+  const system = messages.flatMap((message) => (message.role === 'system' ? [message.content] : []));
+  const rest = messages.filter((message) => message.role !== 'system').map((message) => wireMessage(message, systemRole, toolCallContent));
   if (system.length === 0) return rest;
-  const first = rest.findIndex((message) => message.role === 'user');
+  const first = rest.findIndex((message) => message['role'] === 'user');
   if (first === -1) return [{ role: 'user', content: system.join('\n\n') }, ...rest];
-  rest[first] = { role: 'user', content: `${system.join('\n\n')}\n\n${rest[first]!.content}` };
+  rest[first] = { role: 'user', content: `${system.join('\n\n')}\n\n${String(rest[first]!['content'])}` };
   return rest;
 }
 
-/** The request body for `chat.completions.create`, with `providerOptions[optionsKey]` merged last (stream fields excepted). */
-export function chatBody(config: Pick<ChatModelConfig, 'modelId' | 'optionsKey' | 'dialect' | 'streamUsage'>, request: GenerateRequest, stream: boolean): Json {
+/** `tools` (as `{ type: 'function', function: { name, description, parameters } }`) and `tool_choice`, when tools are given. */
+export function toolFields(request: Pick<GenerateRequest, 'tools' | 'toolChoice'>): Json {
+  if (!request.tools?.length) return {};
+  const fields: Json = {
+    tools: request.tools.map(({ name, description, parameters }) => ({ type: 'function', function: { name, description, parameters } })),
+  };
+  const choice = request.toolChoice;
+  if (choice !== undefined) fields['tool_choice'] = typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
+  return fields;
+}
+
+/** For an API without tool calling: reject tools (unless `toolChoice` is `'none'`) and tool history before sending. */
+function checkToolSupport(config: Pick<ChatModelConfig, 'provider' | 'modelId' | 'supportsTools'>, request: GenerateRequest): void {
+  if (config.supportsTools !== false) return;
+  const fields = { provider: config.provider, model: config.modelId, kind: 'bad-request' as const, retryable: false };
+  if (request.tools?.length && request.toolChoice !== 'none') {
+    throw new ProviderError(fields, "Tool calling is not supported: this provider's chat-completions API rejects `tools`. Leave `tools` out for this model (or pass `toolChoice: 'none'`).");
+  }
+  if (request.messages.some((message) => message.role === 'tool' || (message.role === 'assistant' && (message.toolCalls?.length ?? 0) > 0))) {
+    throw new ProviderError(fields, "The conversation carries tool calls or tool results, which this provider's chat-completions API cannot take. Leave them out of this model's messages.");
+  }
+}
+
+/**
+ * The request body for `chat.completions.create`, with `providerOptions[optionsKey]` merged last (stream fields
+ * excepted). Without tool support, `tools` are left out (the caller checked they may be).
+ */
+export function chatBody(config: Pick<ChatModelConfig, 'modelId' | 'optionsKey' | 'dialect' | 'streamUsage' | 'supportsTools'>, request: GenerateRequest, stream: boolean): Json {
   const dialect = config.dialect(request);
   const body: Json = {
     model: config.modelId,
-    messages: toChatMessages(request.messages, dialect.systemRole),
+    messages: toChatMessages(request.messages, dialect.systemRole, dialect.toolCallContent),
     [dialect.maxTokensParam]: request.maxOutputTokens,
   };
+  if (config.supportsTools !== false) Object.assign(body, toolFields(request));
   if (request.temperature !== undefined && dialect.temperature) body['temperature'] = request.temperature;
   if (request.responseFormat === 'json' && dialect.jsonMode === 'json_object') body['response_format'] = { type: 'json_object' };
   if (request.stopSequences?.length && dialect.stop) body['stop'] = [...request.stopSequences];
@@ -206,6 +271,71 @@ const FINISH: Readonly<Record<string, FinishReason>> = {
 /** Normalise a chat-completions `finish_reason` (unknown values count as `stop`). */
 export function finishReasonOf(reason: string): FinishReason {
   return FINISH[reason] ?? 'stop';
+}
+
+/** A model that stopped normally after calling tools stopped to call them (some servers say `stop` there). */
+function withToolCalls(reason: FinishReason, calls: readonly ToolCall[]): FinishReason {
+  return calls.length > 0 && reason === 'stop' ? 'tool-calls' : reason;
+}
+
+/** Arguments as sent: the JSON text itself, or (from servers that send an object) its JSON. */
+const argumentsText = (value: unknown): string => (typeof value === 'string' ? value : value === undefined || value === null ? '' : JSON.stringify(value));
+
+/**
+ * The tool calls of a chat-completions `message` (`tool_calls: [{ id, type: 'function', function: { name, arguments } }]`).
+ * Calls without a name are dropped; a missing id becomes `call_<position>`.
+ */
+export function toolCallsOf(message: unknown): ToolCall[] {
+  const raw = isRecord(message) && Array.isArray(message['tool_calls']) ? message['tool_calls'] : [];
+  const calls: ToolCall[] = [];
+  for (const item of raw) {
+    if (!isRecord(item)) continue;
+    const fn = isRecord(item['function']) ? item['function'] : {};
+    const name = typeof fn['name'] === 'string' ? fn['name'] : '';
+    if (!name) continue;
+    const id = typeof item['id'] === 'string' && item['id'] ? item['id'] : `call_${calls.length}`;
+    calls.push({ id, name, arguments: argumentsText(fn['arguments']) });
+  }
+  return calls;
+}
+
+/**
+ * Assembles streamed `delta.tool_calls` fragments into whole calls. Fragments belong to the call at their
+ * `index`: the first carries `id`, `type` and `function.name`, later ones more `function.arguments` text. A
+ * fragment that names a function under another id at an index already in use starts a new call (older Ollama
+ * releases sent every parallel call at index 0), and so does a named fragment without `index` or `id`.
+ */
+export class ToolCallAccumulator {
+  #calls: { id: string; name: string; arguments: string }[] = [];
+  #slotOf = new Map<number, number>();
+
+  /** Add the `tool_calls` of one delta. */
+  push(fragments: unknown): void {
+    if (!Array.isArray(fragments)) return;
+    for (const fragment of fragments) {
+      if (!isRecord(fragment)) continue;
+      const fn = isRecord(fragment['function']) ? fragment['function'] : {};
+      const id = typeof fragment['id'] === 'string' ? fragment['id'] : '';
+      const name = typeof fn['name'] === 'string' ? fn['name'] : '';
+      const index = typeof fragment['index'] === 'number' ? fragment['index'] : undefined;
+      let slot = index !== undefined ? this.#slotOf.get(index) : this.#calls.length > 0 ? this.#calls.length - 1 : undefined;
+      const current = slot === undefined ? undefined : this.#calls[slot];
+      if (current && name && current.name && (id ? current.id !== '' && current.id !== id : index === undefined)) slot = undefined;
+      if (slot === undefined) {
+        slot = this.#calls.push({ id: '', name: '', arguments: '' }) - 1;
+        if (index !== undefined) this.#slotOf.set(index, slot);
+      }
+      const call = this.#calls[slot]!;
+      if (id && !call.id) call.id = id;
+      if (name && !call.name) call.name = name;
+      call.arguments += argumentsText(fn['arguments']);
+    }
+  }
+
+  /** The complete calls, in order (nameless fragments dropped, missing ids as `call_<position>`). */
+  calls(): ToolCall[] {
+    return this.#calls.filter((call) => call.name).map((call, position) => ({ id: call.id || `call_${position}`, name: call.name, arguments: call.arguments }));
+  }
 }
 
 const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined);
@@ -391,13 +521,17 @@ function metadataOf(config: ChatModelConfig, requestId: string | undefined, extr
   return Object.keys(own).length > 0 ? { [config.optionsKey]: own } : undefined;
 }
 
-/** A {@link ModelAdapter} over `chat.completions.create`: non-streaming for `generate()`, SSE for `stream()`. */
+/**
+ * A {@link ModelAdapter} over `chat.completions.create`: non-streaming for `generate()`, SSE for `stream()`.
+ * Tool calls come back as `toolCalls` (and `tool-call` parts, each once, complete, just before `finish`).
+ */
 export function chatCompletionsModel(config: ChatModelConfig): ModelAdapter {
   const { provider, modelId, info } = config;
   const fields = { provider, model: modelId };
 
   async function generate(request: GenerateRequest, options: { signal?: AbortSignal } = {}): Promise<GenerateResult> {
     const { signal } = options;
+    checkToolSupport(config, request);
     const client = await config.client.get();
     let data: unknown;
     let requestId: string | undefined;
@@ -415,13 +549,21 @@ export function chatCompletionsModel(config: ChatModelConfig): ModelAdapter {
     const message = isRecord(choice['message']) ? choice['message'] : {};
     let text = typeof message['content'] === 'string' ? message['content'] : typeof message['refusal'] === 'string' ? message['refusal'] : '';
     if (config.stripThinking) text = stripThinking(text);
-    const reason = typeof choice['finish_reason'] === 'string' ? finishReasonOf(choice['finish_reason']) : 'stop';
+    const toolCalls = toolCallsOf(message);
+    const reason = withToolCalls(typeof choice['finish_reason'] === 'string' ? finishReasonOf(choice['finish_reason']) : 'stop', toolCalls);
     const providerMetadata = metadataOf(config, requestId, config.metadata?.(completion));
-    return { text, usage: usageOf(completion['usage']), finishReason: reason, ...(providerMetadata ? { providerMetadata } : {}) };
+    return {
+      text,
+      ...(toolCalls.length > 0 ? { toolCalls } : {}),
+      usage: usageOf(completion['usage']),
+      finishReason: reason,
+      ...(providerMetadata ? { providerMetadata } : {}),
+    };
   }
 
   async function* stream(request: GenerateRequest, options: { signal?: AbortSignal } = {}): AsyncGenerator<StreamPart> {
     const { signal } = options;
+    checkToolSupport(config, request);
     const client = await config.client.get();
     let chunks: AsyncIterable<unknown>;
     let requestId: string | undefined;
@@ -436,6 +578,7 @@ export function chatCompletionsModel(config: ChatModelConfig): ModelAdapter {
       throw mapFailure(config, error, signal, '');
     }
     const filter = config.stripThinking ? new ThinkingFilter() : undefined;
+    const tools = new ToolCallAccumulator();
     let text = '';
     let finishReason: FinishReason | undefined;
     let usage: Usage | undefined;
@@ -455,6 +598,7 @@ export function chatCompletionsModel(config: ChatModelConfig): ModelAdapter {
           text += visible;
           yield { type: 'text-delta', text: visible };
         }
+        tools.push(delta?.['tool_calls']);
         if (typeof choice?.['finish_reason'] === 'string') finishReason = finishReasonOf(choice['finish_reason']);
       }
     } catch (error) {
@@ -465,10 +609,14 @@ export function chatCompletionsModel(config: ChatModelConfig): ModelAdapter {
     const rest = filter?.flush();
     if (rest) yield { type: 'text-delta', text: rest };
     // No finish_reason (or no usage chunk where the provider always sends one): the stream was cut. Yield no
-    // finish part, so the engine reports a retryable truncation with the text received so far.
+    // finish part (and no tool call, whose arguments may be incomplete), so the engine reports a retryable
+    // truncation with the text received so far.
     if (finishReason === undefined || (config.requireUsage && usage === undefined)) return;
+    // Each call once, complete, once the stream has ended well, then the finish part.
+    const toolCalls = tools.calls();
+    for (const toolCall of toolCalls) yield { type: 'tool-call', toolCall };
     const providerMetadata = metadataOf(config, requestId, extras);
-    yield { type: 'finish', usage: usage ?? { inputTokens: 0, outputTokens: 0 }, finishReason, ...(providerMetadata ? { providerMetadata } : {}) };
+    yield { type: 'finish', usage: usage ?? { inputTokens: 0, outputTokens: 0 }, finishReason: withToolCalls(finishReason, toolCalls), ...(providerMetadata ? { providerMetadata } : {}) };
   }
 
   return { specificationVersion: 'v1', provider, modelId, info, generate, stream };

@@ -50,7 +50,20 @@ export interface AdapterScenarios {
   length?: () => void | Promise<void>;
   /** An answer blocked by the provider's safety filter → finish reason `content-filter` (or a `content-filter` error). */
   contentFilter?: () => void | Promise<void>;
+  /**
+   * The model calls the tool {@link CONFORMANCE_TOOL} (`get_weather`) with arguments `{"city":"Paris"}` →
+   * one `tool-call` part (and `toolCalls` from `generate()`), finish reason `tool-calls`. The backend is also
+   * sent a follow-up conversation that carries the call and its result, which it must accept.
+   */
+  toolCall?: () => void | Promise<void>;
 }
+
+/** The tool the `toolCall` scenario offers. */
+export const CONFORMANCE_TOOL = {
+  name: 'get_weather',
+  description: 'The current weather in a city.',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+} as const;
 
 /** Options for {@link modelAdapterConformance}. */
 export interface ModelAdapterConformanceOptions {
@@ -168,6 +181,46 @@ export function modelAdapterConformance(options: ModelAdapterConformanceOptions)
   };
   expectFinish('length', 'length');
   expectFinish('contentFilter', 'content-filter');
+  if (scenarios.toolCall) {
+    const arrange = scenarios.toolCall;
+    const withTools = { ...request, tools: [CONFORMANCE_TOOL], toolChoice: 'auto' as const };
+    const isParis = (call: { name: string; arguments: string } | undefined) => {
+      if (!call || call.name !== 'get_weather') return false;
+      try {
+        return (JSON.parse(call.arguments) as { city?: unknown }).city === 'Paris';
+      } catch {
+        return false;
+      }
+    };
+    scenarioCases.push({
+      name: 'passes tools through and reports the model\'s tool calls (generate and stream)',
+      run: async () => {
+        await arrange();
+        const parts: StreamPart[] = [];
+        for await (const part of (await options.create()).stream(withTools)) parts.push(part);
+        const calls = parts.flatMap((part) => (part.type === 'tool-call' ? [part.toolCall] : []));
+        check(calls.length === 1 && isParis(calls[0]), `stream() must yield one get_weather({"city":"Paris"}) tool-call part, got ${json(calls)}`);
+        check(typeof calls[0]!.id === 'string' && calls[0]!.id.length > 0, 'a tool call needs a non-empty id');
+        const finish = parts.at(-1);
+        check(finish?.type === 'finish' && finish.finishReason === 'tool-calls', `stream() must finish with tool-calls, got ${json(finish)}`);
+        await arrange();
+        const result = await (await options.create()).generate(withTools);
+        check(result.toolCalls?.length === 1 && isParis(result.toolCalls[0]), `generate() must return the tool call, got ${json(result.toolCalls)}`);
+        check(result.finishReason === 'tool-calls', `generate() must report tool-calls, got ${result.finishReason}`);
+        // The follow-up turn: the assistant's call and the tool's result go back to the model.
+        const call = result.toolCalls[0]!;
+        const followUp = await (await options.create()).generate({
+          ...withTools,
+          messages: [
+            ...request.messages,
+            { role: 'assistant', content: '', toolCalls: [call] },
+            { role: 'tool', toolCallId: call.id, toolName: call.name, content: '{"temperature_c":18}' },
+          ],
+        });
+        check(typeof followUp.text === 'string', 'the follow-up turn with a tool result must be accepted');
+      },
+    });
+  }
 
   return [
     ...scenarioCases,

@@ -15,5 +15,5 @@ export { ManualClock } from './manual-clock.js';
 export type { ManualClockOptions } from './manual-clock.js';
 export { demoPanel } from './demo-panel.js';
 export type { DemoPanelOptions } from './demo-panel.js';
-export { modelAdapterConformance, storageDriverConformance } from './conformance.js';
+export { CONFORMANCE_TOOL, modelAdapterConformance, storageDriverConformance } from './conformance.js';
 export type { AdapterScenarios, ConformanceCase, ModelAdapterConformanceOptions, StorageDriverConformanceOptions } from './conformance.js';

@@ -13,11 +13,12 @@ import type {
   ModelInfo,
   ModelRef,
   StreamPart,
+  ToolCall,
   Usage,
 } from '../adapter.js';
 import { parseModelRef } from '../adapter.js';
 import { systemClock } from '../clock.js';
-import { AbortedError, InvalidOptionError, ProviderError, ProviderRateLimitError } from '../errors.js';
+import { AbortedError, InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../errors.js';
 
 /** One scripted reply. A string is shorthand for `{ text }`. */
 export type MockReply =
@@ -30,6 +31,8 @@ export type MockReply =
       finishReason?: FinishReason;
       /** Overrides the adapter's latency for this reply. */
       latencyMs?: number;
+      /** Tool calls to make after the text (the finish reason then defaults to `tool-calls`). */
+      toolCalls?: readonly ToolCall[];
     }
   /** Throw this error (use `ProviderError` and friends to control retrying). */
   | { error: Error }
@@ -155,13 +158,15 @@ export class MockAdapter implements ModelAdapter {
 
   async generate(request: GenerateRequest, options: CallOptions = {}): Promise<GenerateResult> {
     let text = '';
+    const toolCalls: ToolCall[] = [];
     let finish: Extract<StreamPart, { type: 'finish' }> | undefined;
     for await (const part of this.#run(request, options.signal, 'generate')) {
       if (part.type === 'text-delta') text += part.text;
+      else if (part.type === 'tool-call') toolCalls.push(part.toolCall);
       else finish = part;
     }
-    if (!finish) throw new ProviderError({ provider: this.provider, model: this.modelId, retryable: true }, 'Connection closed before the answer was complete.');
-    return { text, usage: finish.usage, finishReason: finish.finishReason };
+    if (!finish) throw new TruncatedStreamError({ provider: this.provider, model: this.modelId }, text);
+    return { text, ...(toolCalls.length > 0 ? { toolCalls } : {}), usage: finish.usage, finishReason: finish.finishReason };
   }
 
   stream(request: GenerateRequest, options: CallOptions = {}): AsyncIterable<StreamPart> {
@@ -205,6 +210,7 @@ export class MockAdapter implements ModelAdapter {
       }
       const answer = typeof reply === 'string' ? { text: reply } : (reply as Extract<MockReply, { text: string }>);
       yield* this.#chunks(answer.text, signal);
+      for (const toolCall of answer.toolCalls ?? []) yield { type: 'tool-call', toolCall: { ...toolCall } };
       const promptChars = messages.reduce((sum, message) => sum + message.content.length, 0);
       const usage: Usage = {
         inputTokens: answer.usage?.inputTokens ?? estimate(promptChars),
@@ -212,7 +218,7 @@ export class MockAdapter implements ModelAdapter {
         ...(answer.usage?.cacheReadTokens !== undefined ? { cacheReadTokens: answer.usage.cacheReadTokens } : {}),
       };
       record.outcome = 'answered';
-      yield { type: 'finish', usage, finishReason: answer.finishReason ?? 'stop' };
+      yield { type: 'finish', usage, finishReason: answer.finishReason ?? (answer.toolCalls?.length ? 'tool-calls' : 'stop') };
     } catch (error) {
       record.outcome = signal?.aborted ? 'aborted' : 'failed';
       throw error;

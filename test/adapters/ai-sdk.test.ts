@@ -3,10 +3,10 @@ import { APICallError, type LanguageModelV2, type LanguageModelV2StreamPart, typ
 import { convertArrayToReadableStream, MockLanguageModelV4 } from 'ai/test';
 import { describe, expect, it, vi } from 'vitest';
 import { fromAISDK, type AISDKLanguageModel } from '../../adapters/ai-sdk.js';
-import type { StreamPart } from '../../src/adapter.js';
+import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../../src/errors.js';
-import { modelAdapterConformance } from '../../src/testing/conformance.js';
+import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { drain, rejection, request } from './_helpers.js';
 
@@ -24,6 +24,22 @@ const answerParts = (text: string[], finish: LanguageModelV4StreamPart | null = 
   { type: 'text-end', id: '0' },
   ...(finish ? [finish] : []),
 ];
+/** What an AI SDK provider (here as @ai-sdk/openai does) streams for a call: the input in pieces, then the whole call. */
+const toolCallParts = (id = 'call_Pq4cW8mZ1', input = ['{"city":', '"Paris"}']): LanguageModelV4StreamPart[] => [
+  { type: 'stream-start', warnings: [] },
+  { type: 'response-metadata', id: 'chatcmpl_1', modelId: 'gpt-5-mini-2025-08-07', timestamp: new Date(0) },
+  { type: 'tool-input-start', id, toolName: 'get_weather' },
+  ...input.map((delta): LanguageModelV4StreamPart => ({ type: 'tool-input-delta', id, delta })),
+  { type: 'tool-input-end', id },
+  { type: 'tool-call', toolCallId: id, toolName: 'get_weather', input: input.join('') },
+  { type: 'finish', finishReason: { unified: 'tool-calls', raw: 'tool_calls' }, usage: usage(96, 18) },
+];
+const generatedCall = (id = 'call_Pq4cW8mZ1', input = '{"city":"Paris"}'): LanguageModelV4GenerateResult => ({
+  content: [{ type: 'tool-call', toolCallId: id, toolName: 'get_weather', input }],
+  finishReason: { unified: 'tool-calls', raw: 'tool_calls' },
+  usage: usage(96, 18),
+  warnings: [],
+});
 const generated = (text: string, finishReason: LanguageModelV4GenerateResult['finishReason'] = { unified: 'stop', raw: 'stop' }, used = usage()): LanguageModelV4GenerateResult => ({
   content: [{ type: 'reasoning', text: 'thinking…' }, { type: 'text', text }],
   finishReason,
@@ -72,6 +88,7 @@ describe('ai-sdk bridge: conformance', () => {
       length: () => stage({ parts: answerParts(['Coca-Cola is'], { type: 'finish', finishReason: { unified: 'length', raw: 'length' }, usage: usage(17, 64) }), result: generated('Coca-Cola is', { unified: 'length', raw: 'length' }) }),
       contentFilter: () =>
         stage({ parts: answerParts([], { type: 'finish', finishReason: { unified: 'content-filter', raw: 'content_filter' }, usage: usage(17, 0) }), result: generated('', { unified: 'content-filter', raw: 'content_filter' }) }),
+      toolCall: () => stage({ parts: toolCallParts(), result: generatedCall() }),
     },
   })) {
     it(check.name, check.run);
@@ -164,6 +181,159 @@ describe('ai-sdk bridge: answers', () => {
     expect(await drain(adapter.stream(request))).toEqual([{ type: 'text-delta', text: 'Use Postgres' }]);
     const error = await rejection(adapter.generate(request));
     expect(TruncatedStreamError.isInstance(error) && error.partialText === 'Use Postgres' && error.retryable).toBe(true);
+  });
+});
+
+describe('ai-sdk bridge: tools', () => {
+  const withTools: GenerateRequest = { ...request, tools: [CONFORMANCE_TOOL], toolChoice: 'auto' };
+  const functionTool = {
+    type: 'function',
+    name: 'get_weather',
+    description: 'The current weather in a city.',
+    inputSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  };
+  const paris = { id: 'call_Pq4cW8mZ1', name: 'get_weather', arguments: '{"city":"Paris"}' };
+
+  it('passes the tools as function tools with toolChoice (auto by default, a name as a tool choice), none without tools', async () => {
+    const { model } = scriptedModel();
+    const adapter = fromAISDK(model);
+    await drain(adapter.stream(withTools));
+    expect(model.doStreamCalls[0]).toMatchObject({ tools: [functionTool], toolChoice: { type: 'auto' } });
+    const { toolChoice: _auto, ...defaulted } = withTools;
+    for (const request of [defaulted, { ...withTools, toolChoice: 'required' as const }, { ...withTools, toolChoice: 'none' as const }, { ...withTools, toolChoice: { name: 'get_weather' } }]) {
+      await adapter.generate(request);
+    }
+    expect(model.doGenerateCalls.map((options) => options.toolChoice)).toEqual([{ type: 'auto' }, { type: 'required' }, { type: 'none' }, { type: 'tool', toolName: 'get_weather' }]);
+    await adapter.generate(request);
+    expect(model.doGenerateCalls[4]).not.toHaveProperty('tools');
+    expect(model.doGenerateCalls[4]).not.toHaveProperty('toolChoice');
+  });
+
+  it('yields one tool-call part from the streamed input and the whole call, then finish tool-calls', async () => {
+    const { model, stage } = scriptedModel();
+    stage({ parts: toolCallParts(), result: generatedCall() });
+    expect(await drain(fromAISDK(model).stream(withTools))).toEqual([
+      { type: 'tool-call', toolCall: paris },
+      { type: 'finish', usage: { inputTokens: 96, outputTokens: 18 }, finishReason: 'tool-calls' },
+    ]);
+  });
+
+  it('generate() returns the tool-call content parts with text, usage and tool-calls', async () => {
+    const { model, stage } = scriptedModel();
+    const result = generatedCall();
+    result.content.unshift({ type: 'text', text: 'Checking.' });
+    result.content.push({ type: 'tool-call', toolCallId: 'call_2', toolName: 'get_weather', input: '{"city":"Lyon"}' });
+    stage({ parts: [], result });
+    expect(await fromAISDK(model).generate(withTools)).toEqual({
+      text: 'Checking.',
+      toolCalls: [paris, { id: 'call_2', name: 'get_weather', arguments: '{"city":"Lyon"}' }],
+      usage: { inputTokens: 96, outputTokens: 18 },
+      finishReason: 'tool-calls',
+    });
+  });
+
+  it('skips provider-executed calls, yields each call once, and recovers a call whose model only streamed its input', async () => {
+    const { model, stage } = scriptedModel();
+    const parts = toolCallParts('call_1');
+    parts.splice(
+      -1,
+      0,
+      { type: 'tool-call', toolCallId: 'call_1', toolName: 'get_weather', input: '{"city":"Paris"}' },
+      { type: 'tool-call', toolCallId: 'ws_1', toolName: 'web_search', input: '{"query":"weather"}', providerExecuted: true },
+      { type: 'tool-input-start', id: 'call_2', toolName: 'get_weather' },
+      { type: 'tool-input-delta', id: 'call_2', delta: '{"city":"Lyon"}' },
+      { type: 'tool-input-end', id: 'call_2' },
+    );
+    stage({ parts, result: generatedCall() });
+    expect((await drain(fromAISDK(model).stream(withTools))).map((part) => (part.type === 'tool-call' ? part.toolCall : part.type === 'finish' ? part.finishReason : part.text))).toEqual([
+      { id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+      { id: 'call_2', name: 'get_weather', arguments: '{"city":"Lyon"}' },
+      'tool-calls',
+    ]);
+  });
+
+  it('reports tool-calls when a model made calls but finished with stop, and serialises an object input', async () => {
+    const { model, stage } = scriptedModel();
+    const parts = toolCallParts().slice(0, -1);
+    parts.push({ type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage: usage() });
+    stage({ parts, result: generatedCall() });
+    stage({ parts: [], result: { ...generatedCall(), content: [{ type: 'tool-call', toolCallId: 'c1', toolName: 'get_weather', input: { city: 'Paris' } as unknown as string }], finishReason: { unified: 'other', raw: undefined } } });
+    const adapter = fromAISDK(model);
+    expect((await drain(adapter.stream(withTools))).at(-1)).toMatchObject({ type: 'finish', finishReason: 'tool-calls' });
+    expect(await adapter.generate(withTools)).toMatchObject({ toolCalls: [{ id: 'c1', name: 'get_weather', arguments: '{"city":"Paris"}' }], finishReason: 'tool-calls' });
+  });
+
+  it('yields no finish after an interrupted tool-call stream', async () => {
+    const { model, stage } = scriptedModel();
+    const parts = toolCallParts().slice(0, 4); // the input started, never completed
+    stage({ parts, result: generatedCall() });
+    expect(await drain(fromAISDK(model).stream(withTools))).toEqual([]);
+  });
+
+  it('sends the follow-up turn natively: tool-call parts with the parsed input, tool-result parts with a text output', async () => {
+    const { model } = scriptedModel();
+    const lyon = { id: 'call_2', name: 'get_weather', arguments: '{"city":"Lyon"' }; // cut JSON goes back as the raw text
+    await fromAISDK(model).generate({
+      ...withTools,
+      messages: [
+        ...request.messages,
+        { role: 'assistant', content: 'Checking both.', toolCalls: [paris, lyon] },
+        { role: 'tool', toolCallId: paris.id, toolName: 'get_weather', content: '{"temperature_c":18}' },
+        { role: 'tool', toolCallId: lyon.id, toolName: 'get_weather', content: 'error: bad arguments' },
+        { role: 'assistant', content: '', toolCalls: [paris] },
+        { role: 'tool', toolCallId: paris.id, toolName: 'get_weather', content: '18' },
+      ],
+    });
+    expect(model.doGenerateCalls[0]!.prompt.slice(2)).toEqual([
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'Checking both.' },
+          { type: 'tool-call', toolCallId: 'call_Pq4cW8mZ1', toolName: 'get_weather', input: { city: 'Paris' } },
+          { type: 'tool-call', toolCallId: 'call_2', toolName: 'get_weather', input: '{"city":"Lyon"' },
+        ],
+      },
+      {
+        role: 'tool',
+        content: [
+          { type: 'tool-result', toolCallId: 'call_Pq4cW8mZ1', toolName: 'get_weather', output: { type: 'text', value: '{"temperature_c":18}' } },
+          { type: 'tool-result', toolCallId: 'call_2', toolName: 'get_weather', output: { type: 'text', value: 'error: bad arguments' } },
+        ],
+      },
+      { role: 'assistant', content: [{ type: 'tool-call', toolCallId: 'call_Pq4cW8mZ1', toolName: 'get_weather', input: { city: 'Paris' } }] },
+      { role: 'tool', content: [{ type: 'tool-result', toolCallId: 'call_Pq4cW8mZ1', toolName: 'get_weather', output: { type: 'text', value: '18' } }] },
+    ] satisfies LanguageModelV4CallOptions['prompt']);
+  });
+
+  it('reads tool calls from a V2 model (AI SDK 5) the same way', async () => {
+    const parts: LanguageModelV2StreamPart[] = [
+      { type: 'stream-start', warnings: [] },
+      { type: 'tool-input-start', id: 'call_v2', toolName: 'get_weather' },
+      { type: 'tool-input-delta', id: 'call_v2', delta: '{"city":"Paris"}' },
+      { type: 'tool-input-end', id: 'call_v2' },
+      { type: 'tool-call', toolCallId: 'call_v2', toolName: 'get_weather', input: '{"city":"Paris"}' },
+      { type: 'finish', finishReason: 'tool-calls', usage: { inputTokens: 10, outputTokens: 5, totalTokens: 15 } },
+    ];
+    const v2: LanguageModelV2 = {
+      specificationVersion: 'v2',
+      provider: 'openai.chat',
+      modelId: 'gpt-4.1-mini',
+      supportedUrls: {},
+      doGenerate: async () => ({
+        content: [{ type: 'tool-call', toolCallId: 'call_v2', toolName: 'get_weather', input: '{"city":"Paris"}' }],
+        finishReason: 'tool-calls',
+        usage: { inputTokens: 10, outputTokens: 5, totalTokens: 15 },
+        warnings: [],
+      }),
+      doStream: async () => ({ stream: convertArrayToReadableStream(parts) }),
+    };
+    const adapter = fromAISDK(v2);
+    const call = { id: 'call_v2', name: 'get_weather', arguments: '{"city":"Paris"}' };
+    expect(await drain(adapter.stream(withTools))).toEqual([
+      { type: 'tool-call', toolCall: call },
+      { type: 'finish', usage: { inputTokens: 10, outputTokens: 5 }, finishReason: 'tool-calls' },
+    ]);
+    expect(await adapter.generate(withTools)).toEqual({ text: '', toolCalls: [call], usage: { inputTokens: 10, outputTokens: 5 }, finishReason: 'tool-calls' });
   });
 });
 

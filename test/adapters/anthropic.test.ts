@@ -4,10 +4,10 @@ import Anthropic from '@anthropic-ai/sdk';
 import { http, HttpResponse } from 'msw';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { anthropic, createAnthropic, type AnthropicClient } from '../../adapters/anthropic.js';
-import type { GenerateRequest, ModelAdapter, StreamPart } from '../../src/adapter.js';
+import type { ChatMessage, GenerateRequest, ModelAdapter, StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, serializeError, TruncatedStreamError } from '../../src/errors.js';
-import { modelAdapterConformance } from '../../src/testing/conformance.js';
+import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { byPhase } from '../helpers.js';
 import { drain as drainParts, mockServer, request as standardRequest, textOf } from './_helpers.js';
@@ -134,6 +134,8 @@ describe('anthropic adapter: conformance', () => {
         ),
       length: once('max-tokens'),
       contentFilter: once('refusal'),
+      // One get_weather call after a text block; streamed, its arguments arrive as input_json_delta fragments.
+      toolCall: once('tool-use'),
     },
   });
   for (const check of cases) it(check.name, check.run);
@@ -334,6 +336,217 @@ describe('anthropic adapter: response mapping', () => {
     const result = await sonnet().generate({ ...request, stopSequences: ['END'] });
     expect(result.finishReason).toBe('stop');
     expect(result.providerMetadata?.['stopSequence']).toBe('END');
+  });
+});
+
+// ---- Tools: definitions and choice out, tool_use blocks back, calls and results in the follow-up turn. ----
+
+describe('anthropic adapter: tools', () => {
+  const withTools: GenerateRequest = { ...request, tools: [CONFORMANCE_TOOL], toolChoice: 'auto' };
+  const weatherTool = { name: 'get_weather', description: 'The current weather in a city.', input_schema: CONFORMANCE_TOOL.parameters };
+
+  it('sends tools as { name, description, input_schema } and toolChoice auto as { type: "auto" }', async () => {
+    server.use(messages(byMode('tool-use')));
+    await sonnet().generate(withTools);
+    await drain(sonnet(), {}, withTools);
+    const expected = {
+      model: 'claude-sonnet-4-6',
+      max_tokens: 64,
+      system: 'You are terse.',
+      messages: [{ role: 'user', content: 'Reply with the single word: ok' }],
+      tools: [weatherTool],
+      tool_choice: { type: 'auto' },
+    };
+    expect(seen[0]!.body).toEqual(expected);
+    expect(seen[1]!.body).toEqual({ ...expected, stream: true });
+  });
+
+  it.each([
+    ['required', { type: 'any' }],
+    ['none', { type: 'none' }],
+    [{ name: 'get_weather' }, { type: 'tool', name: 'get_weather' }],
+  ] as const)('maps toolChoice %j to tool_choice %j', async (toolChoice, expected) => {
+    await sonnet().generate({ ...withTools, toolChoice });
+    expect(seen[0]!.body['tool_choice']).toEqual(expected);
+    expect(seen[0]!.body['tools']).toEqual([weatherTool]);
+  });
+
+  it('leaves tool_choice to the API default without toolChoice, and sends neither without tools', async () => {
+    await sonnet().generate({ ...request, tools: [CONFORMANCE_TOOL] });
+    await sonnet().generate({ ...request, toolChoice: 'required' });
+    await sonnet().generate({ ...request, tools: [], toolChoice: 'auto' });
+    expect(seen[0]!.body['tools']).toEqual([weatherTool]);
+    expect(seen[0]!.body).not.toHaveProperty('tool_choice');
+    for (const sent of seen.slice(1)) {
+      expect(sent.body).not.toHaveProperty('tools');
+      expect(sent.body).not.toHaveProperty('tool_choice');
+    }
+  });
+
+  it('adds type: "object" to a schema that leaves it out', async () => {
+    await sonnet().generate({ ...request, tools: [{ name: 'now', description: 'The time.', parameters: { properties: {} } }] });
+    expect(seen[0]!.body['tools']).toEqual([{ name: 'now', description: 'The time.', input_schema: { type: 'object', properties: {} } }]);
+  });
+
+  it('returns the text and the tool_use block of a plain answer as toolCalls, with finish reason tool-calls', async () => {
+    server.use(messages(byMode('tool-use')));
+    const result = await sonnet().generate(withTools);
+    expect(result).toEqual({
+      text: "I'll look up the current weather in Paris.",
+      toolCalls: [{ id: 'toolu_011CVS4hQ9sD2fJ6kL4mN7pR', name: 'get_weather', arguments: '{"city":"Paris"}' }],
+      usage: { inputTokens: 612, outputTokens: 57, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
+      finishReason: 'tool-calls',
+      providerMetadata: { requestId: 'req_011CVS4hN8bT2vQ6xW9zK3pF', messageId: 'msg_011CVS4hP3kR7wM1yZ5tG8nC', stopReason: 'tool_use' },
+    });
+  });
+
+  it('assembles a streamed call from its input_json_delta fragments and yields it once, before finish', async () => {
+    server.use(messages(byMode('tool-use')));
+    const parts = await drain(sonnet(), {}, withTools);
+    expect(parts).toEqual([
+      { type: 'text-delta', text: "I'll look up the current" },
+      { type: 'text-delta', text: ' weather in Paris.' },
+      // The JSON text exactly as streamed (with the model's space), not re-serialised.
+      { type: 'tool-call', toolCall: { id: 'toolu_011CVS4gG7tL3eS5xP8uA4jV', name: 'get_weather', arguments: '{"city": "Paris"}' } },
+      {
+        type: 'finish',
+        usage: { inputTokens: 612, outputTokens: 57, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
+        finishReason: 'tool-calls',
+        providerMetadata: { requestId: 'req_011CVS4gE5nX8cV3bM6qW1tY', messageId: 'msg_011CVS4gF2pK9dR4wN7sZ3hU', stopReason: 'tool_use' },
+      },
+    ]);
+  });
+
+  it('yields a call at its content_block_stop, while the stream goes on', async () => {
+    const full = recorded('tool-use.sse.txt').body;
+    server.use(messages(() => replay('tool-use.sse.txt', { cutAt: full.indexOf('event: message_delta') }), true));
+    const parts = await drain(sonnet(), {}, withTools);
+    expect(parts.filter((part) => part.type === 'tool-call')).toHaveLength(1);
+    expect(finishOf(parts)).toBeUndefined();
+  });
+
+  it('yields no half-streamed call when the stream is cut inside it', async () => {
+    const full = recorded('tool-use.sse.txt').body;
+    server.use(messages(() => replay('tool-use.sse.txt', { cutAt: full.indexOf('is\\"}') }), true));
+    const parts = await drain(sonnet(), {}, withTools);
+    expect(textOf(parts)).toBe("I'll look up the current weather in Paris.");
+    expect(parts.filter((part) => part.type !== 'text-delta')).toEqual([]);
+  });
+
+  it('streams parallel calls by block index; a call without deltas gets its start input; an unclosed call still comes before finish', async () => {
+    const events = [
+      { type: 'message_start', message: { id: 'msg_1', content: [], stop_reason: null, usage: { input_tokens: 10, output_tokens: 1 } } },
+      { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_a', name: 'get_weather', input: {} } },
+      { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_b', name: 'get_time', input: {} } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{"city":' } },
+      { type: 'content_block_stop', index: 1 },
+      { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '"Oslo"}' } },
+      { type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_c', name: 'get_weather', input: {} } },
+      { type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '{"city":"Rome"}' } },
+      { type: 'content_block_stop', index: 0 },
+      { type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 40 } },
+      { type: 'message_stop' },
+    ];
+    const client: AnthropicClient = {
+      messages: {
+        async create() {
+          return (async function* () {
+            yield* events;
+          })();
+        },
+      },
+    };
+    const parts = await drain(createAnthropic({ client })('claude-sonnet-4-6'), {}, withTools);
+    expect(parts.map((part) => (part.type === 'tool-call' ? part.toolCall : part.type))).toEqual([
+      { id: 'toolu_b', name: 'get_time', arguments: '{}' },
+      { id: 'toolu_a', name: 'get_weather', arguments: '{"city":"Oslo"}' },
+      { id: 'toolu_c', name: 'get_weather', arguments: '{"city":"Rome"}' },
+      'finish',
+    ]);
+    expect(finishOf(parts)?.finishReason).toBe('tool-calls');
+  });
+
+  it('sends the follow-up turn natively: the assistant text and tool_use blocks, then the tool_result in a user turn', async () => {
+    server.use(messages(byMode('tool-use'), true));
+    const { toolCalls = [] } = await sonnet().generate(withTools);
+    const [call] = toolCalls;
+    const followUp: ChatMessage[] = [
+      ...request.messages,
+      { role: 'assistant', content: "I'll look up the current weather in Paris.", toolCalls },
+      { role: 'tool', toolCallId: call!.id, toolName: call!.name, content: '{"temperature_c":18}' },
+    ];
+    const answer = await sonnet().generate({ ...withTools, messages: followUp });
+    expect(answer.text).toBe('ok, done.');
+    await drain(sonnet(), {}, { ...withTools, messages: followUp });
+    const expectedMessages = [
+      { role: 'user', content: 'Reply with the single word: ok' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: "I'll look up the current weather in Paris." },
+          { type: 'tool_use', id: 'toolu_011CVS4hQ9sD2fJ6kL4mN7pR', name: 'get_weather', input: { city: 'Paris' } },
+        ],
+      },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_011CVS4hQ9sD2fJ6kL4mN7pR', content: '{"temperature_c":18}' }] },
+    ];
+    expect(seen[1]!.body['messages']).toEqual(expectedMessages);
+    expect(seen[1]!.body['tools']).toEqual([weatherTool]);
+    expect(seen[1]!.body['system']).toBe('You are terse.');
+    expect(seen[2]!.body['messages']).toEqual(expectedMessages);
+  });
+
+  it('merges consecutive tool results (and a user message right after them) into one user turn; a call-only turn has no text block', async () => {
+    await sonnet().generate({
+      ...withTools,
+      messages: [
+        { role: 'user', content: 'Weather in Oslo and Rome?' },
+        {
+          role: 'assistant',
+          content: '',
+          toolCalls: [
+            { id: 'toolu_a', name: 'get_weather', arguments: '{"city":"Oslo"}' },
+            { id: 'toolu_b', name: 'get_weather', arguments: '{"city":"Rome"}' },
+          ],
+        },
+        { role: 'tool', toolCallId: 'toolu_a', toolName: 'get_weather', content: '{"temperature_c":4}' },
+        { role: 'tool', toolCallId: 'toolu_b', toolName: 'get_weather', content: '{"temperature_c":17}' },
+        { role: 'user', content: 'And in Fahrenheit?' },
+        { role: 'assistant', content: 'Oslo 39 °F, Rome 63 °F.' },
+        { role: 'user', content: 'Thanks.' },
+      ],
+    });
+    expect(seen[0]!.body['messages']).toEqual([
+      { role: 'user', content: 'Weather in Oslo and Rome?' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'tool_use', id: 'toolu_a', name: 'get_weather', input: { city: 'Oslo' } },
+          { type: 'tool_use', id: 'toolu_b', name: 'get_weather', input: { city: 'Rome' } },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 'toolu_a', content: '{"temperature_c":4}' },
+          { type: 'tool_result', tool_use_id: 'toolu_b', content: '{"temperature_c":17}' },
+          { type: 'text', text: 'And in Fahrenheit?' },
+        ],
+      },
+      { role: 'assistant', content: 'Oslo 39 °F, Rome 63 °F.' },
+      { role: 'user', content: 'Thanks.' },
+    ]);
+  });
+
+  it.each([['{"city": "Par'], [''], ['["Paris"]'], ['"Paris"'], ['null']])('sends input {} for call arguments %j, which are not a JSON object', async (args) => {
+    await sonnet().generate({
+      ...withTools,
+      messages: [
+        { role: 'user', content: 'Weather?' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'toolu_x', name: 'get_weather', arguments: args }] },
+        { role: 'tool', toolCallId: 'toolu_x', toolName: 'get_weather', content: 'error: bad arguments' },
+      ],
+    });
+    expect((seen[0]!.body['messages'] as { content: unknown }[])[1]!.content).toEqual([{ type: 'tool_use', id: 'toolu_x', name: 'get_weather', input: {} }]);
   });
 });
 

@@ -4,10 +4,10 @@ import { GoogleGenAI, ThinkingLevel } from '@google/genai';
 import { http, HttpResponse } from 'msw';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createGoogle, google, type GoogleClient } from '../../adapters/google.js';
-import type { StreamPart } from '../../src/adapter.js';
+import type { ChatMessage, GenerateRequest, StreamPart, ToolCall } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError, serializeError } from '../../src/errors.js';
-import { modelAdapterConformance } from '../../src/testing/conformance.js';
+import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { drain, mockServer, rejection, request as standardRequest } from './_helpers.js';
 
@@ -15,6 +15,11 @@ const KEY = 'AIzaSyD-test-9f8e7d6c5b4a3f2e1d0c9b8a7f6';
 const ENDPOINT = 'https://generativelanguage.googleapis.com/:version/models/*';
 const MODEL = 'gemini-2.5-flash';
 const FIXTURES = new URL('./__fixtures__/google/', import.meta.url);
+/** The `thoughtSignature`s of tool-call.sse.txt (Gemini 2.5) and of the first call in tool-calls-parallel.sse.txt (Gemini 3). */
+const SIGNATURE_25 = 'CikB0e2Kb9mK3sQ1Yt2Zr7bq0v2i8r0bJmH4vJQ0b1fT0kq7s3nWc6EKYgHR7YpvG0fIu1bX2a3Qn0wq5m1h';
+const SIGNATURE_3 = 'EvQDCvEDAdHtim9yVbq0cM2Rk3Xw0aLq8nQyZt4Fv7Jp1sBd6uHc0eKo9gTm2rWx5iNl3yPa8jQf1zUo4vE7bS6kYh0cD2mGn9tR5wL1xA3qJ8';
+/** The signature Google documents for replayed calls it did not sign. */
+const PLACEHOLDER = 'skip_thought_signature_validator';
 
 /** Headers the Gemini API sends with an error body. */
 const ERROR_HEADERS = {
@@ -107,6 +112,7 @@ describe('duh/adapters/google: conformance', () => {
       cutStream: () => next(() => replay('cut.sse.txt')),
       length: () => next(() => replay('max-tokens.sse.txt')),
       contentFilter: () => next(() => replay('safety.sse.txt')),
+      toolCall: () => next(() => replay('tool-call.sse.txt')),
     },
   });
   for (const check of cases) it(check.name, check.run);
@@ -251,6 +257,186 @@ describe('duh/adapters/google: answers', () => {
     const result = await adapter().generate(request);
     expect(result.finishReason).toBe(expected);
     expect(result.providerMetadata).toMatchObject({ rawFinishReason: raw });
+  });
+});
+
+describe('duh/adapters/google: tools', () => {
+  const weather = { ...CONFORMANCE_TOOL, parameters: { ...CONFORMANCE_TOOL.parameters, properties: { city: { type: 'string' }, unit: { enum: ['celsius', 'fahrenheit'] } }, additionalProperties: false } };
+  const withTools = (toolChoice?: GenerateRequest['toolChoice']): GenerateRequest => ({ ...request, tools: [weather], ...(toolChoice !== undefined ? { toolChoice } : {}) });
+
+  it.each([
+    ['auto', { mode: 'AUTO' }],
+    ['none', { mode: 'NONE' }],
+    ['required', { mode: 'ANY' }],
+    [{ name: 'get_weather' }, { mode: 'ANY', allowedFunctionNames: ['get_weather'] }],
+  ] as const)('sends the tools as functionDeclarations with plain JSON Schema, and toolChoice %j as %j', async (toolChoice, functionCallingConfig) => {
+    await adapter().generate(withTools(toolChoice));
+    const body = seen[0]!.body;
+    expect(body['tools']).toEqual([
+      {
+        functionDeclarations: [
+          {
+            name: 'get_weather',
+            description: 'The current weather in a city.',
+            // JSON Schema as given (lower-case types, enum, additionalProperties), not rewritten into Google's Schema.
+            parametersJsonSchema: { type: 'object', properties: { city: { type: 'string' }, unit: { enum: ['celsius', 'fahrenheit'] } }, required: ['city'], additionalProperties: false },
+          },
+        ],
+      },
+    ]);
+    expect(body['toolConfig']).toEqual({ functionCallingConfig });
+  });
+
+  it('sends no toolConfig without a toolChoice (Gemini defaults to AUTO), and neither field without tools', async () => {
+    await adapter().generate(withTools());
+    expect(seen[0]!.body['tools']).toHaveLength(1);
+    expect(seen[0]!.body).not.toHaveProperty('toolConfig');
+    await adapter().generate({ ...request, tools: [], toolChoice: 'none' });
+    expect(seen[1]!.body).not.toHaveProperty('tools');
+    expect(seen[1]!.body).not.toHaveProperty('toolConfig');
+  });
+
+  it('adds the request\'s function declarations to the tools of the config (Google Search, ...)', async () => {
+    const model = createGoogle({ apiKey: KEY, config: { tools: [{ googleSearch: {} }] } })(MODEL);
+    await model.generate(withTools('auto'));
+    expect(seen[0]!.body['tools']).toEqual([{ functionDeclarations: [expect.objectContaining({ name: 'get_weather' })] }, { googleSearch: {} }]);
+    await model.generate(request);
+    expect(seen[1]!.body['tools']).toEqual([{ googleSearch: {} }]);
+  });
+
+  it('streams a complete call with a synthesised id and finishes with tool-calls (Gemini says STOP)', async () => {
+    next(() => replay('tool-call.sse.txt'));
+    expect(await drain(adapter().stream(withTools('auto')))).toEqual([
+      { type: 'tool-call', toolCall: { id: 'call_0', name: 'get_weather', arguments: '{"city":"Paris"}', providerMetadata: { google: { thoughtSignature: SIGNATURE_25 } } } },
+      {
+        type: 'finish',
+        finishReason: 'tool-calls',
+        usage: { inputTokens: 58, outputTokens: 15 + 54, reasoningTokens: 54 },
+        providerMetadata: { responseId: 'yVkjaZ2tM6-Wz7IPlL6G8AU', modelVersion: MODEL, rawFinishReason: 'STOP' },
+      },
+    ]);
+  });
+
+  it('keeps Gemini\'s own call ids, parallel calls in order and the text before them', async () => {
+    // Gemini 3 signs only the first call of the step: the second call gets no providerMetadata at all.
+    const calls = [
+      { id: '4xq9b2lm', name: 'get_weather', arguments: '{"city":"Paris"}', providerMetadata: { google: { thoughtSignature: SIGNATURE_3 } } },
+      { id: 'm7c0w3rt', name: 'get_weather', arguments: '{"city":"Zürich","unit":"celsius"}' },
+    ];
+    next(() => replay('tool-calls-parallel.sse.txt'));
+    expect(await drain(adapter('gemini-3-flash-preview').stream(withTools('required')))).toEqual([
+      { type: 'text-delta', text: 'Checking both cities.' },
+      { type: 'tool-call', toolCall: calls[0] },
+      { type: 'tool-call', toolCall: calls[1] },
+      expect.objectContaining({ type: 'finish', finishReason: 'tool-calls', usage: { inputTokens: 74, outputTokens: 41 + 148, reasoningTokens: 148 } }),
+    ]);
+    next(() => replay('tool-calls-parallel.sse.txt'));
+    const result = await adapter('gemini-3-flash-preview').generate(withTools('required'));
+    expect(result).toMatchObject({ text: 'Checking both cities.', finishReason: 'tool-calls' });
+    expect(result.toolCalls).toEqual(calls);
+    expect(result.toolCalls![1]).not.toHaveProperty('providerMetadata');
+  });
+
+  it('surfaces the thoughtSignature of a generate() call too (Gemini 2.5 with thinking signs its call)', async () => {
+    next(() => replay('tool-call.sse.txt'));
+    const result = await adapter().generate(withTools('auto'));
+    expect(result.toolCalls).toEqual([{ id: 'call_0', name: 'get_weather', arguments: '{"city":"Paris"}', providerMetadata: { google: { thoughtSignature: SIGNATURE_25 } } }]);
+  });
+
+  it('returns no toolCalls on a plain answer, and keeps length when the budget ran out mid-call', async () => {
+    const plain = await adapter().generate(withTools('auto'));
+    expect(plain.finishReason).toBe('stop');
+    expect(plain).not.toHaveProperty('toolCalls');
+    next(() => sseOf({ candidates: [{ content: { parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } } }], role: 'model' }, finishReason: 'MAX_TOKENS', index: 0 }], usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1 }, modelVersion: MODEL }));
+    expect(await adapter().generate(withTools('auto'))).toMatchObject({ finishReason: 'length', toolCalls: [{ id: 'call_0' }] });
+  });
+
+  it('sends the follow-up turn natively: the calls as functionCall parts, the results as functionResponse parts', async () => {
+    next(() => replay('tool-calls-parallel.sse.txt'));
+    const first = await adapter('gemini-3-flash-preview').generate(withTools('auto'));
+    const [paris, zurich] = first.toolCalls!;
+    const messages: ChatMessage[] = [
+      ...request.messages,
+      { role: 'assistant', content: first.text, toolCalls: [paris!, zurich!] },
+      { role: 'tool', toolCallId: paris!.id, toolName: paris!.name, content: '{"temperature_c":18}' },
+      { role: 'tool', toolCallId: zurich!.id, toolName: zurich!.name, content: 'Sunny, 21 °C' },
+      { role: 'user', content: 'And tomorrow?' },
+    ];
+    const followUp = await adapter('gemini-3-flash-preview').generate({ ...withTools('auto'), messages });
+    expect(followUp.text).toBe('ok — and nothing else.');
+    expect(seen[1]!.body['contents']).toEqual([
+      { role: 'user', parts: [{ text: 'Reply with the single word: ok' }] },
+      {
+        role: 'model',
+        parts: [
+          { text: 'Checking both cities.' },
+          // The first call takes back Gemini's own signature (from providerMetadata.google), not the placeholder.
+          { functionCall: { id: '4xq9b2lm', name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: SIGNATURE_3 },
+          { functionCall: { id: 'm7c0w3rt', name: 'get_weather', args: { city: 'Zürich', unit: 'celsius' } } },
+        ],
+      },
+      {
+        role: 'user',
+        parts: [
+          { functionResponse: { id: '4xq9b2lm', name: 'get_weather', response: { temperature_c: 18 } } },
+          { functionResponse: { id: 'm7c0w3rt', name: 'get_weather', response: { result: 'Sunny, 21 °C' } } },
+          { text: 'And tomorrow?' },
+        ],
+      },
+    ]);
+    expect(seen[1]!.body['systemInstruction']).toEqual({ parts: [{ text: 'You are terse.' }] });
+    expect(JSON.stringify(seen[1]!.body)).not.toContain(PLACEHOLDER);
+  });
+
+  it('sends each step\'s own signatures back, and the placeholder only on a first call that has none', async () => {
+    const call = (id: string, city: string, providerMetadata?: ToolCall['providerMetadata']): ToolCall => ({
+      id,
+      name: 'get_weather',
+      arguments: JSON.stringify({ city }),
+      ...(providerMetadata ? { providerMetadata } : {}),
+    });
+    await adapter('gemini-3-pro-preview').generate({
+      ...withTools('auto'),
+      messages: [
+        { role: 'user', content: 'Weather in Paris, then Rome, then Oslo and Lima?' },
+        // Step 1: a Gemini 3 call with its signature.
+        { role: 'assistant', content: '', toolCalls: [call('a1', 'Paris', { google: { thoughtSignature: 'sig-step-1' } })] },
+        { role: 'tool', toolCallId: 'a1', toolName: 'get_weather', content: '{"temperature_c":18}' },
+        // Step 2: calls made by another provider (its own metadata is not Google's): placeholder on the first only.
+        { role: 'assistant', content: '', toolCalls: [call('b1', 'Rome', { anthropic: { cacheControl: 'x' } }), call('b2', 'Madrid')] },
+        { role: 'tool', toolCallId: 'b1', toolName: 'get_weather', content: '{"temperature_c":24}' },
+        { role: 'tool', toolCallId: 'b2', toolName: 'get_weather', content: '{"temperature_c":27}' },
+        // Step 3: a malformed Google entry counts as no signature; a later call's own signature is kept as is.
+        { role: 'assistant', content: 'Two more.', toolCalls: [call('c1', 'Oslo', { google: { thoughtSignature: 42 } }), call('c2', 'Lima', { google: { thoughtSignature: 'sig-step-3b' } })] },
+        { role: 'tool', toolCallId: 'c1', toolName: 'get_weather', content: '{"temperature_c":3}' },
+        { role: 'tool', toolCallId: 'c2', toolName: 'get_weather', content: '{"temperature_c":19}' },
+      ],
+    });
+    const models = (seen[0]!.body['contents'] as { role: string; parts: Record<string, unknown>[] }[]).filter((turn) => turn.role === 'model');
+    expect(models.map((turn) => turn.parts.map((part) => part['thoughtSignature']))).toEqual([
+      ['sig-step-1'],
+      [PLACEHOLDER, undefined],
+      [undefined, PLACEHOLDER, 'sig-step-3b'], // the text part first, unsigned
+    ]);
+    expect(models[1]!.parts[1]).not.toHaveProperty('thoughtSignature');
+    expect(models[2]!.parts[0]).toEqual({ text: 'Two more.' });
+  });
+
+  it('replays a call without text, with its synthesised id, and wraps non-object results and arguments', async () => {
+    await adapter().generate({
+      ...withTools('auto'),
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'call_0', name: 'get_weather', arguments: '{"city":"Par' }] },
+        { role: 'tool', toolCallId: 'call_0', toolName: 'get_weather', content: '[18,19]' },
+      ],
+    });
+    expect(seen[0]!.body['contents']).toEqual([
+      { role: 'user', parts: [{ text: 'Weather in Paris?' }] },
+      // Arguments that are no JSON object (a cut call from another model) go as an empty object.
+      { role: 'model', parts: [{ functionCall: { id: 'call_0', name: 'get_weather', args: {} }, thoughtSignature: 'skip_thought_signature_validator' }] },
+      { role: 'user', parts: [{ functionResponse: { id: 'call_0', name: 'get_weather', response: { result: [18, 19] } } }] },
+    ]);
   });
 });
 

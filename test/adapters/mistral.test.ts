@@ -3,10 +3,10 @@ import { Mistral } from '@mistralai/mistralai';
 import { http, HttpResponse } from 'msw';
 import { describe, expect, it, vi } from 'vitest';
 import { createMistral, mistral, type MistralClientLike } from '../../adapters/mistral.js';
-import type { StreamPart } from '../../src/adapter.js';
+import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../../src/errors.js';
-import { modelAdapterConformance } from '../../src/testing/conformance.js';
+import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { drain, recordedChatApi, rejection, request } from './_helpers.js';
 
@@ -23,6 +23,7 @@ describe('mistral adapter: conformance', () => {
     scenarios: {
       ...scenarios,
       contentFilter: () => server.use(failWith('error-guardrail')),
+      toolCall: () => server.use(answer('stream-tool-call', 'complete-tool-call', { once: true })),
     },
   })) {
     it(check.name, check.run);
@@ -146,6 +147,135 @@ describe('mistral adapter: answers', () => {
     );
     const reset = await rejection(drain(provider()('mistral-large-latest').stream(request)));
     expect(ProviderError.isInstance(reset) && reset.kind === 'network' && reset.retryable).toBe(true);
+  });
+});
+
+describe('mistral adapter: tools', () => {
+  const withTools: GenerateRequest = { ...request, tools: [CONFORMANCE_TOOL], toolChoice: 'auto' };
+  const wireTool = {
+    type: 'function',
+    function: { name: 'get_weather', description: 'The current weather in a city.', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+  };
+  const paris = { id: 'D681PevKs', name: 'get_weather', arguments: '{"city": "Paris"}' };
+
+  it('sends the tools as functions and tool_choice (auto by default, required as any, a name as a function)', async () => {
+    const sent = capture('stream-tool-call', 'complete-tool-call');
+    const model = provider()('mistral-large-latest');
+    await drain(model.stream(withTools));
+    expect(sent[0]!.body).toMatchObject({ tools: [wireTool], tool_choice: 'auto', stream: true });
+    const { toolChoice: _auto, ...defaulted } = withTools;
+    await model.generate(defaulted);
+    await model.generate({ ...withTools, toolChoice: 'required' });
+    await model.generate({ ...withTools, toolChoice: 'none' });
+    await model.generate({ ...withTools, toolChoice: { name: 'get_weather' } });
+    expect(sent.slice(1).map((one) => one.body['tool_choice'])).toEqual(['auto', 'any', 'none', { type: 'function', function: { name: 'get_weather' } }]);
+    await model.generate(request);
+    expect(sent[5]!.body).not.toHaveProperty('tools');
+    expect(sent[5]!.body).not.toHaveProperty('tool_choice');
+  });
+
+  it('streams one tool-call part with the exact argument text, then finish tool-calls; generate() returns the calls', async () => {
+    server.use(answer('stream-tool-call', 'complete-tool-call'));
+    const model = provider()('mistral-large-latest');
+    expect(await drain(model.stream(withTools))).toEqual([
+      { type: 'tool-call', toolCall: paris },
+      { type: 'finish', usage: { inputTokens: 96, outputTokens: 18 }, finishReason: 'tool-calls', providerMetadata: { mistral: { id: '4f0c2a9e7b6d4e1a8c3f5b2d9e0a7c61', model: 'mistral-large-latest' } } },
+    ]);
+    expect(await model.generate(withTools)).toEqual({
+      text: '',
+      toolCalls: [paris],
+      usage: { inputTokens: 96, outputTokens: 18 },
+      finishReason: 'tool-calls',
+      providerMetadata: { mistral: { id: '4f0c2a9e7b6d4e1a8c3f5b2d9e0a7c62', model: 'mistral-large-latest' } },
+    });
+  });
+
+  it('joins a call split over deltas (id and name first, argument fragments after) into one part', async () => {
+    server.use(answer('stream-tool-call-split', 'complete-tool-call'));
+    const parts = await drain(provider()('mistral-large-latest').stream(withTools));
+    expect(parts).toEqual([
+      { type: 'tool-call', toolCall: { id: 'Qx7RkP2mZ', name: 'get_weather', arguments: '{"city": "Paris"}' } },
+      expect.objectContaining({ type: 'finish', finishReason: 'tool-calls', usage: { inputTokens: 96, outputTokens: 14 } }),
+    ]);
+  });
+
+  it('keeps parallel calls of one delta apart, serialises argument objects, and names calls without an id', async () => {
+    const chunk = (delta: object, finish: string | null) =>
+      `data: ${JSON.stringify({ id: 'c2', object: 'chat.completion.chunk', created: 1763812345, model: 'mistral-large-latest', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const sse =
+      chunk({ role: 'assistant', content: 'Checking both.' }, null) +
+      chunk(
+        {
+          content: null,
+          tool_calls: [
+            { id: 'aB3dE5gH7', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } },
+            { id: 'Zy9Xw8Vu7', function: { name: 'get_weather', arguments: { city: 'Lyon' } } },
+          ],
+        },
+        'tool_calls',
+      ) +
+      'data: [DONE]\n\n';
+    server.use(http.post(API, () => new HttpResponse(sse, { headers: fixture('stream-ok').headers }), { once: true }));
+    const parts = await drain(provider()('mistral-large-latest').stream(withTools));
+    expect(parts.slice(0, 3)).toEqual([
+      { type: 'text-delta', text: 'Checking both.' },
+      { type: 'tool-call', toolCall: { id: 'aB3dE5gH7', name: 'get_weather', arguments: '{"city": "Paris"}' } },
+      { type: 'tool-call', toolCall: { id: 'Zy9Xw8Vu7', name: 'get_weather', arguments: '{"city":"Lyon"}' } },
+    ]);
+    expect(parts.at(-1)).toMatchObject({ type: 'finish', finishReason: 'tool-calls' });
+
+    const body = fixture('complete-tool-call').body.replace('"id":"D681PevKs",', '');
+    server.use(http.post(API, () => new HttpResponse(body, { headers: fixture('complete-tool-call').headers }), { once: true }));
+    const result = await provider()('mistral-large-latest').generate(withTools);
+    expect(result.toolCalls).toEqual([{ id: 'call00000', name: 'get_weather', arguments: '{"city": "Paris"}' }]);
+  });
+
+  it('yields no tool call from a stream cut before its final chunk', async () => {
+    const cut = fixture('stream-tool-call-split').body.split('\n\n').slice(0, 2).join('\n\n') + '\n\n';
+    server.use(http.post(API, () => new HttpResponse(cut, { headers: fixture('stream-tool-call-split').headers }), { once: true }));
+    expect(await drain(provider()('mistral-large-latest').stream(withTools))).toEqual([]);
+  });
+
+  it('sends the follow-up turn natively: the assistant call in tool_calls, the result as a tool message', async () => {
+    const sent = capture();
+    await provider()('mistral-large-latest').generate({
+      ...withTools,
+      messages: [
+        ...request.messages,
+        { role: 'assistant', content: '', toolCalls: [paris] },
+        { role: 'tool', toolCallId: paris.id, toolName: 'get_weather', content: '{"temperature_c":18}' },
+      ],
+    });
+    expect(sent[0]!.body['messages']).toEqual([
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Reply with the single word: ok' },
+      { role: 'assistant', content: '', tool_calls: [{ id: 'D681PevKs', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' }, index: 0 }], prefix: false },
+      { role: 'tool', tool_call_id: 'D681PevKs', name: 'get_weather', content: '{"temperature_c":18}' },
+    ]);
+    expect(sent[0]!.body).toMatchObject({ tools: [wireTool], tool_choice: 'auto' });
+  });
+
+  it('maps call ids Mistral would reject (not nine letters or digits) to valid ones, the same for the call and its result', async () => {
+    const sent = capture();
+    const calls = [
+      { id: 'call_PTLP8xhu3uwZk4l3nlnrrJha', name: 'get_weather', arguments: '{"city":"Paris"}' },
+      { id: 'toolu_01A09q90qw90lq917835lq9', name: 'get_weather', arguments: '{"city":"Lyon"}' },
+    ];
+    await provider()('mistral-large-latest').generate({
+      ...withTools,
+      messages: [
+        ...request.messages,
+        { role: 'assistant', content: 'Checking both.', toolCalls: calls },
+        { role: 'tool', toolCallId: calls[0]!.id, toolName: 'get_weather', content: '18' },
+        { role: 'tool', toolCallId: calls[1]!.id, toolName: 'get_weather', content: '21' },
+      ],
+    });
+    const messages = sent[0]!.body['messages'] as { tool_calls?: { id: string; index: number }[]; tool_call_id?: string }[];
+    const ids = messages[2]!.tool_calls!.map((call) => call.id);
+    expect(messages[2]!.tool_calls!.map((call) => call.index)).toEqual([0, 1]);
+    for (const id of ids) expect(id).toMatch(/^[a-zA-Z0-9]{9}$/);
+    expect(new Set(ids).size).toBe(2);
+    expect([messages[3]!.tool_call_id, messages[4]!.tool_call_id]).toEqual(ids);
   });
 });
 

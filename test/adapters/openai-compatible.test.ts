@@ -7,7 +7,8 @@ import { createOpenAI } from '../../adapters/openai.js';
 import { createOpenAICompatible, isLocalBaseURL } from '../../adapters/openai-compatible.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, serializeError } from '../../src/errors.js';
-import { modelAdapterConformance } from '../../src/testing/conformance.js';
+import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
+import type { GenerateRequest } from '../../src/adapter.js';
 import { chatCompletions, drain, mockServer, recordedFixtures, rejection, request } from './_helpers.js';
 
 const OLLAMA = 'http://localhost:11434/v1';
@@ -32,6 +33,8 @@ describe('openai-compatible adapter: conformance', () => {
     scenarios: {
       ...chatAt(GATEWAY).scenarios(server),
       contentFilter: () => server.use(answer(GATEWAY, 'stream-content-filter', 'complete-content-filter', { once: true })),
+      // vLLM's tool-call answers, behind the LiteLLM proxy.
+      toolCall: () => server.use(answer(GATEWAY, 'stream-tool-call', 'complete-tool-call', { once: true })),
     },
   })) {
     it(check.name, check.run);
@@ -118,6 +121,80 @@ describe('openai-compatible adapter: requests', () => {
     expect(result.text).toBe('hi');
     expect(bodies).toHaveLength(1);
     await expect(createOpenAICompatible({ name: 'custom', baseURL: 'https://inference.example.com/v1', client }).listModels()).rejects.toThrow(/models\.list/);
+  });
+});
+
+describe('openai-compatible adapter: tools', () => {
+  const withTools: GenerateRequest = { ...request, tools: [CONFORMANCE_TOOL], toolChoice: 'required' };
+
+  it('passes tools and tool_choice through in OpenAI\'s format', async () => {
+    const sent = capture(OLLAMA, 'stream-tool-call-ollama', 'complete-tool-call-ollama');
+    await drain(ollama()('llama3.1:8b').stream(withTools));
+    await ollama()('llama3.1:8b').generate({ ...withTools, toolChoice: { name: 'get_weather' } });
+    expect(sent[0]!.body).toEqual({
+      model: 'llama3.1:8b',
+      messages: request.messages,
+      max_tokens: 64,
+      temperature: 0.2,
+      tools: [{ type: 'function', function: { name: 'get_weather', description: 'The current weather in a city.', parameters: CONFORMANCE_TOOL.parameters } }],
+      tool_choice: 'required',
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    expect(sent[1]!.body['tool_choice']).toEqual({ type: 'function', function: { name: 'get_weather' } });
+  });
+
+  it('reads Ollama\'s whole-call deltas and answers', async () => {
+    server.use(answer(OLLAMA, 'stream-tool-call-ollama', 'complete-tool-call-ollama'));
+    const model = ollama()('llama3.1:8b');
+    expect(await drain(model.stream(withTools))).toEqual([
+      { type: 'tool-call', toolCall: { id: 'call_k3x9w2mq', name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      { type: 'finish', finishReason: 'tool-calls', usage: { inputTokens: 171, outputTokens: 18 } },
+    ]);
+    expect(await model.generate(withTools)).toEqual({
+      text: '',
+      toolCalls: [{ id: 'call_p7d4n1vz', name: 'get_weather', arguments: '{"city":"Paris"}' }],
+      finishReason: 'tool-calls',
+      usage: { inputTokens: 171, outputTokens: 18 },
+    });
+  });
+
+  it('assembles vLLM\'s argument fragments', async () => {
+    server.use(answer(GATEWAY, 'stream-tool-call', 'complete-tool-call'));
+    const parts = await drain(gateway()('Qwen/Qwen3-8B').stream(withTools));
+    expect(parts).toEqual([
+      { type: 'tool-call', toolCall: { id: 'chatcmpl-tool-4e7a1c9b2d3f4a5e8b6c0d1e2f3a4b5c', name: 'get_weather', arguments: '{"city": "Paris"}' } },
+      { type: 'finish', finishReason: 'tool-calls', usage: { inputTokens: 187, outputTokens: 22 } },
+    ]);
+  });
+
+  it('splits parallel calls an older Ollama sent at one index, and reports them as tool-calls despite "stop"', async () => {
+    server.use(answer(OLLAMA, 'stream-tool-calls-same-index', 'complete-tool-call-ollama'));
+    const parts = await drain(ollama()('llama3.1:8b').stream(withTools));
+    expect(parts).toEqual([
+      { type: 'tool-call', toolCall: { id: 'call_a1b2c3d4', name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      { type: 'tool-call', toolCall: { id: 'call_e5f6g7h8', name: 'get_weather', arguments: '{"city":"Tokyo"}' } },
+      { type: 'finish', finishReason: 'tool-calls', usage: { inputTokens: 176, outputTokens: 35 } },
+    ]);
+  });
+
+  it('sends the follow-up turn natively, with a string content on tool-calls-only assistant messages', async () => {
+    const sent = capture(OLLAMA);
+    const call = { id: 'call_p7d4n1vz', name: 'get_weather', arguments: '{"city":"Paris"}' };
+    const result = await ollama()('llama3.1:8b').generate({
+      ...withTools,
+      messages: [
+        ...request.messages,
+        { role: 'assistant', content: '', toolCalls: [call] },
+        { role: 'tool', toolCallId: call.id, toolName: call.name, content: '{"temperature_c":18}' },
+      ],
+    });
+    expect(result.text).toBe('ok');
+    expect(sent[0]!.body['messages']).toEqual([
+      ...request.messages,
+      { role: 'assistant', content: '', tool_calls: [{ id: call.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: call.id, content: '{"temperature_c":18}' },
+    ]);
   });
 });
 

@@ -2,12 +2,12 @@
 import { http, HttpResponse } from 'msw';
 import OpenAI from 'openai';
 import { describe, expect, it, vi } from 'vitest';
-import { finishReasonOf, durationMs, usageOf } from '../../adapters/_shared/openai-chat.js';
+import { finishReasonOf, durationMs, ToolCallAccumulator, toolCallsOf, usageOf } from '../../adapters/_shared/openai-chat.js';
 import { createOpenAI, isOpenAIReasoningModel, openai, type OpenAIChatClient } from '../../adapters/openai.js';
-import type { StreamPart } from '../../src/adapter.js';
+import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError, serializeError } from '../../src/errors.js';
-import { modelAdapterConformance } from '../../src/testing/conformance.js';
+import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { drain, recordedChatApi, rejection, request } from './_helpers.js';
 
@@ -24,6 +24,7 @@ describe('openai adapter: conformance', () => {
     scenarios: {
       ...scenarios,
       contentFilter: () => server.use(answer('stream-content-filter', 'complete-content-filter', { once: true })),
+      toolCall: () => server.use(answer('stream-tool-call', 'complete-tool-call', { once: true })),
     },
   })) {
     it(check.name, check.run);
@@ -192,6 +193,161 @@ describe('openai adapter: answers', () => {
     server.use(answer('stream-cut', 'complete-cut'));
     const error = await rejection(provider()('gpt-5.2').generate(request));
     expect(TruncatedStreamError.isInstance(error)).toBe(true);
+  });
+});
+
+describe('openai adapter: tools', () => {
+  const withTools: GenerateRequest = { ...request, tools: [CONFORMANCE_TOOL], toolChoice: 'auto' };
+  const weatherTool = { type: 'function', function: { name: 'get_weather', description: 'The current weather in a city.', parameters: CONFORMANCE_TOOL.parameters } };
+
+  it('sends tools as function tools and maps every toolChoice', async () => {
+    const sent = capture('stream-tool-call', 'complete-tool-call');
+    const model = provider()('gpt-5.2');
+    await drain(model.stream(withTools));
+    expect(sent[0]!.body).toEqual({
+      model: 'gpt-5.2',
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'Reply with the single word: ok' },
+      ],
+      max_completion_tokens: 64,
+      temperature: 0.2,
+      tools: [weatherTool],
+      tool_choice: 'auto',
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    await model.generate({ ...withTools, toolChoice: 'required' });
+    await model.generate({ ...withTools, toolChoice: 'none' });
+    await model.generate({ ...withTools, toolChoice: { name: 'get_weather' } });
+    await model.generate({ ...request, tools: [CONFORMANCE_TOOL] }); // no toolChoice: the API's default (auto)
+    await model.generate({ ...request, toolChoice: 'required' }); // a choice without tools sends neither
+    await model.generate({ ...withTools, tools: [] });
+    expect(sent.slice(1).map(({ body }) => body['tool_choice'])).toEqual(['required', 'none', { type: 'function', function: { name: 'get_weather' } }, undefined, undefined, undefined]);
+    expect(sent.slice(1).map(({ body }) => 'tools' in body)).toEqual([true, true, true, true, false, false]);
+  });
+
+  it('lets providerOptions.openai add tool settings such as parallel_tool_calls', async () => {
+    const sent = capture('stream-tool-call', 'complete-tool-call');
+    await provider()('gpt-5.2').generate({ ...withTools, providerOptions: { openai: { parallel_tool_calls: false } } });
+    expect(sent[0]!.body).toMatchObject({ tools: [weatherTool], tool_choice: 'auto', parallel_tool_calls: false });
+  });
+
+  it('assembles a streamed tool call from its argument fragments and yields it once, before finish', async () => {
+    server.use(answer('stream-tool-call', 'complete-tool-call'));
+    const parts = await drain(provider()('gpt-5.2').stream(withTools));
+    expect(parts).toEqual([
+      { type: 'tool-call', toolCall: { id: 'call_Vq3TnR8xLm2Wc7Kb4Hs9Jd1F', name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      {
+        type: 'finish',
+        finishReason: 'tool-calls',
+        usage: { inputTokens: 71, outputTokens: 17, cacheReadTokens: 0, reasoningTokens: 0 },
+        providerMetadata: { openai: { requestId: fixture('stream-tool-call').headers['x-request-id'] } },
+      },
+    ]);
+  });
+
+  it('returns the tool calls of a non-streamed answer', async () => {
+    server.use(answer('stream-tool-call', 'complete-tool-call'));
+    const result = await provider()('gpt-5.2').generate(withTools);
+    expect(result).toEqual({
+      text: '',
+      toolCalls: [{ id: 'call_Hd7Pa0Ye2Uz8Io5Kb7Nc1MxQ', name: 'get_weather', arguments: '{"city":"Paris"}' }],
+      finishReason: 'tool-calls',
+      usage: { inputTokens: 71, outputTokens: 17, cacheReadTokens: 0, reasoningTokens: 0 },
+      providerMetadata: { openai: { requestId: fixture('complete-tool-call').headers['x-request-id'] } },
+    });
+  });
+
+  it('keeps parallel calls apart by index, in order', async () => {
+    server.use(answer('stream-tool-calls-parallel', 'complete-tool-call'));
+    const parts = await drain(provider()('gpt-5.2').stream(withTools));
+    expect(parts.filter((part) => part.type === 'tool-call')).toEqual([
+      { type: 'tool-call', toolCall: { id: 'call_Rk5Hd3Jf6Ps0YaXq2Lm7Vb4T', name: 'get_weather', arguments: '{"city": "Paris"}' } },
+      { type: 'tool-call', toolCall: { id: 'call_Nc8Wm1Qz4Ty7Uo2Ke5Lg9Bd3S', name: 'get_weather', arguments: '{"city": "Tokyo"}' } },
+    ]);
+    expect(parts.at(-1)).toMatchObject({ type: 'finish', finishReason: 'tool-calls', usage: { inputTokens: 79, outputTokens: 46 } });
+  });
+
+  it('sends the follow-up turn with the assistant\'s tool_calls and the tool result natively', async () => {
+    const sent = capture('stream-tool-call', 'complete-tool-call');
+    const call = { id: 'call_Hd7Pa0Ye2Uz8Io5Kb7Nc1MxQ', name: 'get_weather', arguments: '{"city":"Paris"}' };
+    const followUp: GenerateRequest = {
+      ...withTools,
+      messages: [
+        ...request.messages,
+        { role: 'assistant', content: '', toolCalls: [call] },
+        { role: 'tool', toolCallId: call.id, toolName: call.name, content: '{"temperature_c":18}' },
+        { role: 'assistant', content: 'Checking Tokyo too.', toolCalls: [{ id: 'call_2', name: 'get_weather', arguments: '{"city":"Tokyo"}' }] },
+        { role: 'tool', toolCallId: 'call_2', toolName: 'get_weather', content: '{"temperature_c":9}' },
+        { role: 'assistant', content: 'Paris is 18 °C.' },
+        { role: 'user', content: 'And tomorrow?' },
+      ],
+    };
+    await provider()('gpt-5.2').generate(followUp);
+    expect(sent[0]!.body['messages']).toEqual([
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Reply with the single word: ok' },
+      { role: 'assistant', content: null, tool_calls: [{ id: call.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: call.id, content: '{"temperature_c":18}' },
+      { role: 'assistant', content: 'Checking Tokyo too.', tool_calls: [{ id: 'call_2', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Tokyo"}' } }] },
+      { role: 'tool', tool_call_id: 'call_2', content: '{"temperature_c":9}' },
+      { role: 'assistant', content: 'Paris is 18 °C.' },
+      { role: 'user', content: 'And tomorrow?' },
+    ]);
+    // o1-mini's merged system prompt still lands in the first user message.
+    await provider()('o1-mini').generate(followUp);
+    const merged = sent[1]!.body['messages'] as Record<string, unknown>[];
+    expect(merged[0]).toEqual({ role: 'user', content: 'You are terse.\n\nReply with the single word: ok' });
+    expect(merged.slice(1, 3)).toEqual((sent[0]!.body['messages'] as unknown[]).slice(2, 4));
+  });
+
+  it('yields no tool call from a stream cut before its finish_reason', async () => {
+    const events = fixture('stream-tool-call').body.split('\n\n').filter(Boolean).slice(0, 3);
+    server.use(http.post(API, () => new HttpResponse(`${events.join('\n\n')}\n\n`, { status: 200, headers: fixture('stream-tool-call').headers }), { once: true }));
+    expect(await drain(provider()('gpt-5.2').stream(withTools))).toEqual([]);
+  });
+
+  it('reads calls without ids, object arguments and a "stop" finish from lenient servers', async () => {
+    const answerWith = (message: unknown, finish: string): OpenAIChatClient => ({
+      chat: { completions: { create: (async () => ({ choices: [{ message, finish_reason: finish }], usage: { prompt_tokens: 5, completion_tokens: 6 } })) as (...args: never[]) => unknown } },
+    });
+    const lenient = await createOpenAI({ client: answerWith({ content: null, tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }, { id: '', function: { name: 'get_time', arguments: '{}' } }, { id: 'x', function: { arguments: '{}' } }] }, 'stop') })('gpt-5.2').generate(withTools);
+    expect(lenient).toEqual({
+      text: '',
+      toolCalls: [
+        { id: 'call_0', name: 'get_weather', arguments: '{"city":"Paris"}' },
+        { id: 'call_1', name: 'get_time', arguments: '{}' },
+      ],
+      finishReason: 'tool-calls',
+      usage: { inputTokens: 5, outputTokens: 6 },
+    });
+    const cut = await createOpenAI({ client: answerWith({ content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"ci' } }] }, 'length') })('gpt-5.2').generate(withTools);
+    expect(cut.finishReason).toBe('length');
+    expect(toolCallsOf({ tool_calls: 'nope' })).toEqual([]);
+    expect(toolCallsOf(undefined)).toEqual([]);
+  });
+
+  it('assembles fragments without index, with repeated names or ids, and parallel calls at one index', () => {
+    const byIndex = new ToolCallAccumulator();
+    byIndex.push([{ index: 0, id: 'a', type: 'function', function: { name: 'f', arguments: '' } }]);
+    byIndex.push([{ index: 0, id: 'a', function: { name: 'f', arguments: '{"x"' } }]); // name and id repeated: same call
+    byIndex.push([{ index: 0, id: 'a-fresh', function: { arguments: ':1}' } }]); // a fresh id without a name: same call
+    byIndex.push([{ index: 0, id: 'b', type: 'function', function: { name: 'g', arguments: '{}' } }]); // another named call at index 0
+    byIndex.push([{ index: 3, function: { arguments: 'orphan' } }]); // never named: dropped
+    byIndex.push('not a list');
+    expect(byIndex.calls()).toEqual([
+      { id: 'a', name: 'f', arguments: '{"x":1}' },
+      { id: 'b', name: 'g', arguments: '{}' },
+    ]);
+    const noIndex = new ToolCallAccumulator();
+    noIndex.push([{ function: { name: 'f', arguments: '{"a":' } }]);
+    noIndex.push([{ function: { arguments: '1}' } }]);
+    noIndex.push([{ function: { name: 'g', arguments: { b: 2 } } }]);
+    expect(noIndex.calls()).toEqual([
+      { id: 'call_0', name: 'f', arguments: '{"a":1}' },
+      { id: 'call_1', name: 'g', arguments: '{"b":2}' },
+    ]);
   });
 });
 

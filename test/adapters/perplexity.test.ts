@@ -6,7 +6,7 @@ import { createPerplexity, perplexity, perplexityMetadata } from '../../adapters
 import type { GenerateRequest } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, serializeError } from '../../src/errors.js';
-import { modelAdapterConformance } from '../../src/testing/conformance.js';
+import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { drain, recordedChatApi, rejection, request as standardRequest, textOf } from './_helpers.js';
 
@@ -32,6 +32,7 @@ const provider = () => createPerplexity({ apiKey: KEY });
 
 describe('perplexity adapter: conformance', () => {
   // No contentFilter scenario: Perplexity has no content-filter finish reason (it only sends stop and length).
+  // No toolCall scenario: Sonar's chat completions have no tool calling (see 'perplexity adapter: tools').
   for (const check of modelAdapterConformance({
     create: () => provider()('sonar-pro'),
     scenarios,
@@ -133,6 +134,63 @@ describe('perplexity adapter: citations and answers', () => {
     const parts = await drain(provider()('sonar-pro').stream(request));
     expect(parts.some((part) => part.type === 'finish')).toBe(false);
     expect(textOf(parts)).toBe('Use row-level security');
+  });
+});
+
+describe('perplexity adapter: tools', () => {
+  const withTools: GenerateRequest = { ...request, tools: [CONFORMANCE_TOOL], toolChoice: 'auto' };
+  const call = { id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' };
+
+  it('refuses tools before sending anything, as a non-retryable bad request', async () => {
+    const sent = capture();
+    const model = provider()('sonar-pro');
+    const asked: GenerateRequest[] = [withTools, { ...withTools, toolChoice: 'required' }, { ...withTools, toolChoice: { name: 'get_weather' } }, { ...request, tools: [CONFORMANCE_TOOL] }];
+    for (const toolRequest of asked) {
+      for (const run of [() => model.generate(toolRequest), () => drain(model.stream(toolRequest))]) {
+        const error = await rejection(run());
+        expect(ProviderError.isInstance(error)).toBe(true);
+        expect(error).toMatchObject({ kind: 'bad-request', retryable: false, provider: 'perplexity', model: 'sonar-pro' });
+        expect((error as Error).message).toContain('Tool calling is not supported');
+      }
+    }
+    expect(sent).toHaveLength(0);
+  });
+
+  it('refuses tool calls and tool results in the conversation', async () => {
+    const sent = capture();
+    const model = provider()('sonar');
+    const histories: GenerateRequest['messages'][] = [
+      [...request.messages, { role: 'assistant', content: '', toolCalls: [call] }, { role: 'user', content: 'Go on.' }],
+      [...request.messages, { role: 'tool', toolCallId: call.id, toolName: call.name, content: '{"temperature_c":18}' }],
+    ];
+    for (const messages of histories) {
+      const error = await rejection(model.generate({ ...request, messages }));
+      expect(error).toMatchObject({ kind: 'bad-request', retryable: false });
+      expect((error as Error).message).toContain('tool calls or tool results');
+    }
+    expect(sent).toHaveLength(0);
+  });
+
+  it('sends a request whose toolChoice is none without the tools, and plain assistant turns as they are', async () => {
+    const sent = capture();
+    const messages: GenerateRequest['messages'] = [
+      ...request.messages,
+      { role: 'assistant', content: 'Row-level security[1].', toolCalls: [] },
+      { role: 'user', content: 'And for MySQL?' },
+    ];
+    const result = await provider()('sonar-pro').generate({ ...withTools, toolChoice: 'none', messages });
+    expect(result.finishReason).toBe('stop');
+    expect(result).not.toHaveProperty('toolCalls');
+    expect(sent[0]!.body).not.toHaveProperty('tools');
+    expect(sent[0]!.body).not.toHaveProperty('tool_choice');
+    expect(sent[0]!.body['messages']).toEqual([...request.messages, { role: 'assistant', content: 'Row-level security[1].' }, { role: 'user', content: 'And for MySQL?' }]);
+  });
+
+  it('maps Perplexity\'s 400 to tools passed through providerOptions as a bad request', async () => {
+    server.use(failWith('error-400-tools'));
+    const error = await rejection(provider()('sonar').generate({ ...request, providerOptions: { perplexity: { tools: [{ type: 'function', function: CONFORMANCE_TOOL }] } } }));
+    expect(error).toMatchObject({ kind: 'bad-request', retryable: false, status: 400 });
+    expect((error as Error).message).toContain('Tool calling is not supported for this model');
   });
 });
 

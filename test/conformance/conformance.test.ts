@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelAdapter } from '../../src/adapter.js';
-import { MockAdapter } from '../../src/testing/mock-adapter.js';
+import { ProviderError } from '../../src/errors.js';
+import { MockAdapter, type MockReply } from '../../src/testing/mock-adapter.js';
 import { modelAdapterConformance, storageDriverConformance } from '../../src/testing/conformance.js';
 import { memoryStorage } from '../../storage/memory.js';
 
@@ -10,6 +11,31 @@ describe('MockAdapter conforms to the model adapter contract', () => {
   }
   for (const check of modelAdapterConformance({ create: () => new MockAdapter({ ref: 'mock:slow', latencyMs: 50, chunkSize: 2, chunkDelayMs: 5, reply: 'slow answer' }) })) {
     it(`(slow) ${check.name}`, check.run);
+  }
+});
+
+describe('MockAdapter passes every failure scenario', () => {
+  let next: MockReply | undefined;
+  const stage = (reply: MockReply) => () => void (next = reply);
+  const create = () => {
+    const adapter = new MockAdapter({ ref: 'mock:scenarios', script: next ? [next] : [], reply: 'ok' });
+    next = undefined;
+    return adapter;
+  };
+  for (const check of modelAdapterConformance({
+    create,
+    scenarios: {
+      rateLimit: stage({ rateLimit: { retryAfterMs: 2000 } }),
+      serverError: stage({ serverError: { status: 500 } }),
+      overloaded: stage({ serverError: { status: 503 } }),
+      unauthorized: stage({ error: new ProviderError({ provider: 'mock', model: 'scenarios', status: 401 }, 'Invalid API key.') }),
+      cutStream: stage({ truncate: { text: 'half an answer', afterChars: 6 } }),
+      length: stage({ text: 'cut at the limit', finishReason: 'length' }),
+      contentFilter: stage({ text: '', finishReason: 'content-filter' }),
+      toolCall: stage({ text: '', toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] }),
+    },
+  })) {
+    it(check.name, check.run);
   }
 });
 
