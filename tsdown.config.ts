@@ -11,6 +11,8 @@ export const entries = {
   index: 'src/index.ts',
   testing: 'src/testing/index.ts',
   'storage/memory': 'storage/memory.ts',
+  'storage/sqlite': 'storage/sqlite.ts',
+  'storage/postgres': 'storage/postgres.ts',
   'adapters/openai': 'adapters/openai.ts',
   'adapters/anthropic': 'adapters/anthropic.ts',
   'adapters/google': 'adapters/google.ts',

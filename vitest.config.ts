@@ -9,7 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^duh$/, replacement: source('./src/index.ts') },
       { find: /^duh\/testing$/, replacement: source('./src/testing/index.ts') },
-      { find: /^duh\/storage\/memory$/, replacement: source('./storage/memory.ts') },
+      { find: /^duh\/storage\/([a-z]+)$/, replacement: source('./storage/$1.ts') },
       { find: /^duh\/adapters\/([a-z-]+)$/, replacement: source('./adapters/$1.ts') },
     ],
   },

@@ -9,7 +9,7 @@ import { type Clock, systemClock } from './clock.js';
 import { CircuitBreakers, type CircuitStatus } from './engine/circuit-breaker.js';
 import { CostLedger, RunEvents, type RunContext } from './engine/context.js';
 import { planConsensus, runConsensus } from './engine/consensus-run.js';
-import { InvalidOptionError, NotFoundError } from './errors.js';
+import { InvalidOptionError } from './errors.js';
 import type { ConsensusEvent } from './events.js';
 import { uuidv7 } from './internal/ids.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -21,56 +21,20 @@ import {
   validateConsensusOptions,
 } from './options.js';
 import type { ConsensusResult } from './record.js';
+import type { Principal } from './principal.js';
 import {
-  matchesRecall,
-  THREAD_STATUSES,
-  toRecallHit,
-  type RecallHit,
-  type StorageDriver,
-  type StoredThread,
-  type ThreadPage,
-  type ThreadStatus,
-} from './storage.js';
+  type BackupOptions,
+  type CostOptions,
+  type ExportOptions,
+  type FeedbackOptions,
+  type RecallOptions,
+  Records,
+  type RestoreOptions,
+  type ThreadsApi,
+} from './records.js';
+import { type CostRow, DEFAULT_TENANT, type OutcomeResult, type RecallHit, type StorageDriver, type StoredThread } from './storage.js';
 import { ConsensusStream } from './stream.js';
 import { memoryStorage } from '../storage/memory.js';
-
-/** Shortest id prefix accepted by `threads.get()`. */
-export const MIN_ID_PREFIX = 8;
-
-/** Filters for {@link Consensus.threads}.list. */
-export interface ListThreadsOptions {
-  status?: ThreadStatus;
-  /** @default 20 */
-  limit?: number;
-  /** @default 0 */
-  offset?: number;
-}
-
-/** Options for {@link Consensus.recall}. */
-export interface RecallOptions {
-  /** @default 10 */
-  limit?: number;
-}
-
-/** Stored runs, read back. */
-export interface ThreadsApi {
-  /** Threads, newest first, with the total matching the filter. */
-  list(options?: ListThreadsOptions): Promise<ThreadPage>;
-  /**
-   * A thread by full id or by a unique prefix of at least 8 characters.
-   * @throws {NotFoundError} when nothing matches
-   * @throws {InvalidOptionError} when the prefix is too short or matches several threads
-   */
-  get(idOrPrefix: string): Promise<StoredThread>;
-}
-
-function limitOption(option: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(option, value, `The \`${option}\` option must be an integer between ${min} and ${max}, received ${String(value)}.`);
-  }
-  return value;
-}
 
 /**
  * A multi-model consensus engine.
@@ -97,6 +61,7 @@ export class Consensus {
   readonly #random: () => number;
   readonly #onEvent: ((event: ConsensusEvent) => void) | undefined;
   readonly #breakers: CircuitBreakers | undefined;
+  readonly #records: Records;
 
   /** @throws {InvalidOptionError} naming the first bad option. */
   constructor(options: ConsensusOptions) {
@@ -112,6 +77,7 @@ export class Consensus {
     this.#clock = clock ?? systemClock;
     this.#random = random ?? Math.random;
     this.#onEvent = onEvent;
+    this.#records = new Records(this.#storage, this.#clock);
   }
 
   /** The catalog facts of every model, in the order given. */
@@ -161,61 +127,42 @@ export class Consensus {
     return view;
   }
 
-  /** Stored runs: list them, or fetch one by id or prefix. */
-  readonly threads: ThreadsApi = {
-    list: async (options: ListThreadsOptions = {}) => {
-      if (options.status !== undefined && !THREAD_STATUSES.includes(options.status)) {
-        throw new InvalidOptionError('status', options.status, `The \`status\` option must be one of ${THREAD_STATUSES.join(', ')}, received ${String(options.status)}.`);
-      }
-      return this.#storage.listThreads({
-        ...(options.status ? { status: options.status } : {}),
-        limit: limitOption('limit', options.limit, 20, 1, 1000),
-        offset: limitOption('offset', options.offset, 0, 0, Number.MAX_SAFE_INTEGER),
-      });
-    },
-    get: async (idOrPrefix: string) => {
-      if (typeof idOrPrefix !== 'string' || !idOrPrefix.trim()) {
-        throw new InvalidOptionError('id', idOrPrefix, 'Pass a thread id, or a prefix of at least 8 characters.');
-      }
-      const id = idOrPrefix.trim();
-      const exact = await this.#storage.getThread(id);
-      if (exact) return exact;
-      if (id.length < MIN_ID_PREFIX) {
-        throw new InvalidOptionError('id', id, `The id prefix \`${id}\` is too short; use at least ${MIN_ID_PREFIX} characters.`);
-      }
-      const page = await this.#storage.listThreads({ idPrefix: id, limit: 2, offset: 0 });
-      if (page.total === 0) throw new NotFoundError('thread', id);
-      if (page.total > 1) {
-        throw new InvalidOptionError('id', id, `The id prefix \`${id}\` matches ${page.total} threads; use more characters.`);
-      }
-      const found = await this.#storage.getThread(page.threads[0]!.id);
-      if (!found) throw new NotFoundError('thread', id);
-      return found;
-    },
-  };
+  /** Stored runs of the principal's tenant: list them, fetch one by id or prefix, delete one. */
+  get threads(): ThreadsApi {
+    return this.#records.threads;
+  }
 
   /**
-   * Past runs whose question or decision contains `query` (case-insensitive), newest first, each with its
-   * latest decision.
+   * Past runs whose question or decision matches `query`, best first (newest first for drivers without
+   * full-text search), each with its latest decision.
    */
-  async recall(query: string, options: RecallOptions = {}): Promise<RecallHit[]> {
-    if (typeof query !== 'string' || !query.trim()) {
-      throw new InvalidOptionError('query', query, 'The recall `query` must be a non-empty string.');
-    }
-    const limit = limitOption('limit', options.limit, 10, 1, 1000);
-    if (this.#storage.search) return this.#storage.search(query.trim(), { limit });
-    // The driver cannot search: scan pages of threads instead.
-    const hits: RecallHit[] = [];
-    for (let offset = 0; hits.length < limit; offset += 100) {
-      const page = await this.#storage.listThreads({ limit: 100, offset });
-      for (const summary of page.threads) {
-        const thread = await this.#storage.getThread(summary.id);
-        if (thread && matchesRecall(thread, query.trim())) hits.push(toRecallHit(thread));
-        if (hits.length >= limit) break;
-      }
-      if (offset + 100 >= page.total) break;
-    }
-    return hits;
+  recall(query: string, options: RecallOptions = {}): Promise<RecallHit[]> {
+    return this.#records.recall(query, options);
+  }
+
+  /** Record whether a thread's latest decision worked out (`success`, `failure`, `partial`); giving it again replaces it. */
+  feedback(idOrPrefix: string, result: OutcomeResult, options: FeedbackOptions = {}): Promise<StoredThread> {
+    return this.#records.feedback(idOrPrefix, result, options);
+  }
+
+  /** What runs cost, grouped by model, provider, user or day, most expensive first. */
+  cost(options: CostOptions = {}): Promise<CostRow[]> {
+    return this.#records.cost(options);
+  }
+
+  /** One thread as duh's JSON document or Markdown report. */
+  export(idOrPrefix: string, options: ExportOptions = {}): Promise<string> {
+    return this.#records.export(idOrPrefix, options);
+  }
+
+  /** Every thread of the principal's tenant (or all tenants) as portable JSON lines. */
+  backup(options: BackupOptions = {}): AsyncIterable<string> {
+    return this.#records.backup(options);
+  }
+
+  /** Restore a backup, all or nothing: a corrupt or truncated backup writes nothing. */
+  restore(backup: string | AsyncIterable<string> | Iterable<string>, options: RestoreOptions = {}): Promise<{ threads: number }> {
+    return this.#records.restore(backup, options);
   }
 
   #start(question: string, options: RunOptions, push: ((event: ConsensusEvent) => void) | undefined) {
@@ -227,10 +174,13 @@ export class Consensus {
     const cast = planConsensus(plan);
     const controller = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    const principal = checkPrincipal(options.principal);
     const threadId = uuidv7(this.#clock.now());
     const listeners = [push, options.onEvent, this.#onEvent].filter((listener) => listener !== undefined);
     const context: RunContext = {
       threadId,
+      scope: { tenant: principal?.tenant ?? DEFAULT_TENANT },
+      userId: principal?.id ?? null,
       settings,
       models: this.#models,
       fallbacks: this.#fallbacks,
@@ -246,4 +196,12 @@ export class Consensus {
     const result = runConsensus(context, cast);
     return { threadId, result, abort: (reason?: unknown) => controller.abort(reason) };
   }
+}
+
+function checkPrincipal(principal: Principal | undefined): Principal | undefined {
+  if (principal === undefined) return undefined;
+  if (typeof principal !== 'object' || principal === null || typeof principal.id !== 'string' || !principal.id || typeof principal.tenant !== 'string' || !principal.tenant) {
+    throw new InvalidOptionError('principal', principal, 'The `principal` option must be `{ id, tenant, roles? }` with a non-empty `id` and `tenant`.');
+  }
+  return principal;
 }

@@ -12,8 +12,14 @@
  *
  * @module
  */
-export { Consensus, MIN_ID_PREFIX } from './consensus.js';
-export type { ListThreadsOptions, RecallOptions, ThreadsApi } from './consensus.js';
+export { Consensus } from './consensus.js';
+export { costRowsOf, MIN_ID_PREFIX } from './records.js';
+export type { BackupOptions, CostOptions, ExportOptions, FeedbackOptions, ListThreadsOptions, RecallOptions, RestoreOptions, ThreadsApi } from './records.js';
+export type { Principal, PrincipalOption } from './principal.js';
+export { BACKUP_FORMAT, BACKUP_VERSION, backupLines, parseBackup } from './backup.js';
+export type { BackupHeader } from './backup.js';
+export { threadToJson, threadToMarkdown } from './export.js';
+export type { MarkdownOptions } from './export.js';
 export { ConsensusStream } from './stream.js';
 export type { CircuitBreakerOptions, CircuitState, CircuitStatus } from './engine/circuit-breaker.js';
 export { DEFAULTS } from './options.js';
@@ -78,8 +84,15 @@ export {
 } from './errors.js';
 export type { DuhErrorCode, DuhErrorOptions, MemberFailure, ProviderErrorFields, ProviderErrorKind, SerializedError } from './errors.js';
 
-export { matchesRecall, THREAD_STATUSES, toRecallHit } from './storage.js';
+export { DEFAULT_TENANT, matchesRecall, OUTCOME_RESULTS, THREAD_STATUSES, toRecallHit } from './storage.js';
 export type {
+  CostGroup,
+  CostQuery,
+  CostRow,
+  OutcomeResult,
+  RestoreMode,
+  StorageScope,
+  StoredOutcome,
   NewThread,
   RecallHit,
   StorageDriver,

@@ -13,6 +13,7 @@ import { InvalidOptionError } from './errors.js';
 import type { ConsensusEvent } from './events.js';
 import type { Logger } from './logger.js';
 import { CHALLENGE_FRAMINGS, type ChallengeFraming, type ProtocolName } from './record.js';
+import type { Principal } from './principal.js';
 import type { StorageDriver } from './storage.js';
 import type { CircuitBreakerOptions } from './engine/circuit-breaker.js';
 
@@ -96,6 +97,8 @@ export interface ConsensusOptions extends RunSettings {
 
 /** Options for one run (`ask()` / `stream()`), overriding the constructor's settings. */
 export interface RunOptions extends RunSettings {
+  /** Who the run is for: its thread is stored in the principal's tenant, stamped with the principal's id. */
+  principal?: Principal;
   /** The protocol to run. Voting, auto and decompose arrive with the protocols release. @default 'consensus' */
   protocol?: ProtocolName;
   /** Cancels the run and every model call in flight. */

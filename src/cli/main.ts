@@ -10,15 +10,33 @@ import { Consensus } from '../consensus.js';
 import { AbortedError, DuhError, InvalidOptionError, serializeError } from '../errors.js';
 import type { RunOptions } from '../options.js';
 import type { DemoPanelOptions } from '../testing/demo-panel.js';
+import { DEFAULT_TENANT, type StorageDriver } from '../storage.js';
+import type { Principal } from '../principal.js';
+import { demoPanel } from '../testing/demo-panel.js';
 import { selectModels } from './models.js';
+import { runRecordCommand, UsageError } from './records.js';
+import { openStorage } from './storage.js';
 import { formatResult, ProgressRenderer } from './render.js';
 
 const HELP = `duh: several models answer one question together and commit a decision.
 
 Usage
-  duh ask "question" [options]
+  duh ask "question" [options]        run a consensus and store it
+  duh threads [--status s] [--limit n] [--offset n]
+  duh show <id>                        a stored thread (id or a prefix of 8+ characters)
+  duh recall <query> [--limit n]       search past questions and decisions
+  duh feedback <id> --result success|failure|partial [--notes text]
+  duh cost [--by model|provider|user|day] [--since date] [--until date]
+  duh export <id> [--format markdown|json] [--content full|decision] [--no-dissent] [-o file]
+  duh backup <file> [--all-tenants]    every thread as JSON lines
+  duh restore <file> [--merge]         replace (default) or merge
 
-Options
+Storage and identity (every command)
+  --storage <spec>        memory | sqlite:<path> | postgres://… (default DUH_STORAGE, else sqlite:./duh.db)
+  --tenant <name>, --user <id>   act as this principal (default DUH_TENANT / DUH_USER, else anonymous)
+  --json                  machine-readable output
+
+Options of ask
   --rounds <n>            maximum rounds (default 3)
   --protocol <name>       consensus (voting and auto arrive in a later release)
   --panel <a,b,...>       only use these models (provider:model refs)
@@ -79,6 +97,23 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         challengers: { type: 'string' },
         'challenger-count': { type: 'string' },
         'cost-limit': { type: 'string' },
+        storage: { type: 'string' },
+        tenant: { type: 'string' },
+        user: { type: 'string' },
+        status: { type: 'string' },
+        limit: { type: 'string' },
+        offset: { type: 'string' },
+        result: { type: 'string' },
+        notes: { type: 'string' },
+        by: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        format: { type: 'string' },
+        content: { type: 'string' },
+        'no-dissent': { type: 'boolean', default: false },
+        output: { type: 'string', short: 'o' },
+        'all-tenants': { type: 'boolean', default: false },
+        merge: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         demo: { type: 'boolean', default: false },
         'no-color': { type: 'boolean', default: false },
@@ -100,9 +135,30 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stdout.write(HELP);
     return values.help || command === 'help' ? 0 : 2;
   }
+  const tenant = values.tenant ?? io.env['DUH_TENANT'];
+  const user = values.user ?? io.env['DUH_USER'];
+  const principal: Principal | undefined = tenant || user ? { id: user || 'cli', tenant: tenant || DEFAULT_TENANT } : undefined;
   if (command !== 'ask') {
-    io.stderr.write(`Error: unknown command \`${command}\`. This release has \`duh ask\`; run \`duh --help\`.\n`);
-    return 2;
+    if (!RECORD_COMMANDS.has(command)) {
+      io.stderr.write(`Error: unknown command \`${command}\`. Run \`duh --help\` for the commands.\n`);
+      return 2;
+    }
+    let storage: StorageDriver | undefined;
+    try {
+      storage = await openStorage(values.storage, io.env);
+      const duh = new Consensus({ models: demoPanel(), storage });
+      await runRecordCommand(command, { duh, args: rest, values, principal, write: (text) => io.stdout.write(text) });
+      return 0;
+    } catch (error) {
+      if (error instanceof UsageError) {
+        io.stderr.write(`Error: ${error.message}\n`);
+        return 2;
+      }
+      io.stderr.write(`Error: ${DuhError.isInstance(error) ? error.message : serializeError(error).message}\n`);
+      return 1;
+    } finally {
+      await storage?.close?.();
+    }
   }
   const question = rest.join(' ');
   if (!question.trim()) {
@@ -113,10 +169,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const color = live && !values['no-color'] && (io.env['NO_COLOR'] ?? '') === '';
   const progressOut = values.json ? io.stderr : io.stdout;
   let renderer: ProgressRenderer | undefined;
+  let storage: StorageDriver | undefined;
   try {
     const selection = selectModels(io.env, { demo: values.demo, ...(io.demoPanel ? { demoPanel: io.demoPanel } : {}) });
-    const duh = new Consensus({ models: selection.models });
+    storage = await openStorage(values.storage, io.env);
+    const duh = new Consensus({ models: selection.models, storage });
     const options: RunOptions = {};
+    if (principal) options.principal = principal;
     const rounds = numeric('rounds', values.rounds, true);
     if (rounds !== undefined) options.rounds = rounds;
     if (values.protocol !== undefined) options.protocol = values.protocol as RunOptions['protocol'] & string;
@@ -149,8 +208,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     const message = DuhError.isInstance(error) ? error.message : serializeError(error).message;
     io.stderr.write(`Error: ${message}\n`);
     return 1;
+  } finally {
+    await storage?.close?.();
   }
 }
+
+const RECORD_COMMANDS = new Set(['threads', 'show', 'recall', 'feedback', 'cost', 'export', 'backup', 'restore']);
 
 declare const __DUH_VERSION__: string | undefined;
 /** Filled in at build time; `dev` when run from source. */

@@ -147,10 +147,11 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
   context.logger.info({ threadId: context.threadId, maxRounds: settings.rounds, models: panelRefs.length }, 'duh: run started');
 
   let created = false;
+  let pendingWrite: Promise<void> = Promise.resolve();
   try {
     if (context.signal.aborted) throw new AbortedError(context.signal.reason);
     await store(context, 'create the thread', () =>
-      context.storage.createThread({ id: context.threadId, question: settings.question, protocol: 'consensus', createdAt: iso(startedAt) }),
+      context.storage.createThread(context.scope, { id: context.threadId, question: settings.question, protocol: 'consensus', userId: context.userId, createdAt: iso(startedAt) }),
     );
     created = true;
     let stopReason: StopReason = 'max-rounds';
@@ -320,7 +321,11 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       };
       // An abort that lands after the round's last call still cancels the run (nothing more is stored).
       if (context.signal.aborted) throw new AbortedError(context.signal.reason);
-      await store(context, `save round ${round}`, () => context.storage.appendTurn(context.threadId, turn));
+      // The write overlaps the next round's first call (off the critical path); it is awaited before the next
+      // write and before the run ends, so a failed write still fails the run and nothing is written twice.
+      await pendingWrite;
+      pendingWrite = store(context, `save round ${round}`, () => context.storage.appendTurn(context.scope, context.threadId, turn));
+      pendingWrite.catch(() => {}); // observed at the next await; never an unhandled rejection
       events.emit({ type: 'phase-end', round, phase: 'commit' });
       events.emit({ type: 'round-end', round, converged, costUsd: record.costUsd });
       if (converged) {
@@ -329,6 +334,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       }
     }
 
+    await pendingWrite;
     if (context.signal.aborted) throw new AbortedError(context.signal.reason);
     machine.transition('complete');
     const last = rounds.at(-1)!;
@@ -360,7 +366,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       endedAt: iso(endedAt),
       durationMs: endedAt - startedAt,
     };
-    await store(context, 'close the thread', () => context.storage.finishThread(context.threadId, { status: 'complete', at: iso(endedAt) }));
+    await store(context, 'close the thread', () => context.storage.finishThread(context.scope, context.threadId, { status: 'complete', at: iso(endedAt) }));
     events.emit({ type: 'run-end', stopReason, result });
     context.logger.info(
       { threadId: context.threadId, rounds: rounds.length, stopReason, costUsd: result.cost.totalUsd, confidence: result.confidence },
@@ -371,7 +377,9 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
     if (!machine.isTerminal) machine.fail(serializeError(error).message);
     const serialized = serializeError(error);
     try {
-      if (created) await context.storage.finishThread(context.threadId, { status: 'failed', error: serialized.message, at: iso(clock.now()) });
+      // Let an in-flight round write settle first, so the failed mark lands after it.
+      await pendingWrite.catch(() => {});
+      if (created) await context.storage.finishThread(context.scope, context.threadId, { status: 'failed', error: serialized.message, at: iso(clock.now()) });
     } catch (storageError) {
       context.logger.error({ threadId: context.threadId, err: serializeError(storageError).message }, 'duh: could not mark the thread failed');
     }

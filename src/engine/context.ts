@@ -10,7 +10,7 @@ import type { ConsensusEvent, EventPayload } from '../events.js';
 import { serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ResolvedRun } from '../options.js';
-import type { StorageDriver } from '../storage.js';
+import type { StorageDriver, StorageScope } from '../storage.js';
 import type { CircuitBreakers } from './circuit-breaker.js';
 
 type Listener = (event: ConsensusEvent) => void;
@@ -87,6 +87,10 @@ export class CostLedger {
 /** Everything one run's phases share. */
 export interface RunContext {
   threadId: string;
+  /** The tenant every record of this run belongs to. */
+  scope: StorageScope;
+  /** The principal's id, or null for an anonymous run. */
+  userId: string | null;
   settings: ResolvedRun;
   /** Models allowed in this run (panel applied for selection; overrides may name any known model). */
   models: ReadonlyMap<ModelRef, ModelAdapter>;

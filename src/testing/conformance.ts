@@ -17,7 +17,20 @@
 import { FINISH_REASONS, type ModelAdapter, type StreamPart } from '../adapter.js';
 import { ProviderError, StorageError } from '../errors.js';
 import { validateAdapter } from '../options.js';
-import type { StorageDriver, StoredTurn } from '../storage.js';
+import { costRowsOf } from '../records.js';
+import type {
+  CostRow,
+  NewThread,
+  OutcomeResult,
+  StorageDriver,
+  StorageScope,
+  StoredContribution,
+  StoredThread,
+  StoredTurn,
+  ThreadPage,
+  ThreadQuery,
+  ThreadSummary,
+} from '../storage.js';
 
 /** One named check. `run` resolves when the plug-in conforms and throws an `Error` saying what is wrong when not. */
 export interface ConformanceCase {
@@ -289,139 +302,832 @@ export function modelAdapterConformance(options: ModelAdapterConformanceOptions)
 
 /** Options for {@link storageDriverConformance}. */
 export interface StorageDriverConformanceOptions {
-  /** A fresh, empty driver per case. */
+  /**
+   * A fresh, **empty** driver per case: for SQL drivers a new schema, database or file. The suite calls the
+   * driver's `close()` (when it has one) at the end of each case.
+   */
   create: () => StorageDriver | Promise<StorageDriver>;
+  /**
+   * Names of cases to leave out (exactly as they appear in the returned list), for a documented limitation of
+   * the driver. A name that matches no case throws, so a renamed case is never skipped silently.
+   */
+  skip?: readonly string[];
 }
 
-/** Checks every storage driver must pass (contract v1). */
+/** The two tenants the storage suite works with, plus one that differs from the first only in case. */
+const ACME: StorageScope = { tenant: 'acme' };
+const GLOBEX: StorageScope = { tenant: 'globex' };
+const ACME_UPPER: StorageScope = { tenant: 'ACME' };
+
+/** JSON with object keys sorted (and `undefined` dropped), so field order does not matter. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_key, node: unknown) =>
+    node !== null && typeof node === 'object' && !Array.isArray(node)
+      ? Object.fromEntries(Object.entries(node).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : node,
+  ) ?? 'undefined';
+
+const clip = (text: string) => (text.length > 1500 ? `${text.slice(0, 1500)}…` : text);
+
+function same(actual: unknown, expected: unknown, what: string): void {
+  const [a, e] = [canonical(actual), canonical(expected)];
+  check(a === e, `${what}\n  expected: ${clip(e)}\n  received: ${clip(a)}`);
+}
+
+/** Set a nested field of a value read from (or passed to) a driver, to check the driver keeps its own copy. */
+function poke(target: unknown, path: readonly (string | number)[], value: unknown): void {
+  let node = target as Record<string | number, unknown>;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path.at(-1)!] = value;
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+/** Checks every storage driver must pass (contract v1): every operation, atomicity, copies and tenant isolation. */
 export function storageDriverConformance(options: StorageDriverConformanceOptions): ConformanceCase[] {
   let counter = 0;
-  const id = () => `${String(++counter).padStart(8, '0')}-c3d4-7e5f-8a9b-0190a1b2c3d4`;
-  const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
-  const turn = (round: number, decision = `decision ${round}`): StoredTurn => ({
+  /** A valid, time-ordered-looking UUID; unique across the suite. */
+  const id = () => `${(++counter).toString(16).padStart(8, '0')}-c3d4-7e5f-8a9b-0190a1b2c3d4`;
+  /** ISO timestamps with milliseconds, so a driver that drops them is caught. */
+  const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second, 250)).toISOString();
+
+  const newThread = (threadId: string, question: string, createdAt: string, userId: string | null = null): NewThread => ({
+    id: threadId,
+    question,
+    protocol: 'consensus',
+    userId,
+    createdAt,
+  });
+
+  /** A full committed round: every optional contribution field, Unicode, newlines, provider metadata, taxonomy. */
+  const turn = (round: number, decision = `decision ${round}`, overrides: Partial<StoredTurn> = {}): StoredTurn => ({
     roundNumber: round,
     state: 'COMMIT',
     contributions: [
-      { model: 'a:x', role: 'proposer', content: 'p', inputTokens: 10, outputTokens: 20, costUsd: 0.001, latencyMs: 5, finishReason: 'stop', truncated: false },
-      { model: 'b:y', role: 'challenger', content: 'c', inputTokens: 11, outputTokens: 21, costUsd: 0.002, latencyMs: 6, finishReason: 'length', truncated: true, framing: 'flaw', sycophantic: false },
+      {
+        model: 'anthropic:claude-opus-4-6',
+        role: 'proposer',
+        content: `Proposal ${round} — ünïcødé 🚀\nsecond line with "quotes", a \\ backslash and 'apostrophes'`,
+        inputTokens: 1200,
+        outputTokens: 3400,
+        costUsd: 0.0912345678,
+        latencyMs: 1234,
+        finishReason: 'stop',
+        truncated: false,
+        providerMetadata: { citations: ['https://example.com/a?b=1&c=2'], nested: { depth: 2, flag: true, none: null } },
+      },
+      { model: 'openai:gpt-5.2', role: 'challenger', content: 'The sharding key is wrong.', inputTokens: 900, outputTokens: 4096, costUsd: 0.0589, latencyMs: 2345, finishReason: 'length', truncated: true, framing: 'flaw', sycophantic: false },
+      { model: 'mistral:mistral-large-latest', role: 'challenger', content: 'Great answer! I agree.', inputTokens: 800, outputTokens: 120, costUsd: 0.00232, latencyMs: 345, finishReason: 'stop', truncated: false, framing: 'devils-advocate', sycophantic: true },
+      { model: 'anthropic:claude-opus-4-6', role: 'reviser', content: decision, inputTokens: 2100, outputTokens: 1500, costUsd: 0.048, latencyMs: 3456, finishReason: 'stop', truncated: false },
+      { model: 'mistral:mistral-small-latest', role: 'classifier', content: '{"intent":"technical"}', inputTokens: 150, outputTokens: 20, costUsd: 0.000042, latencyMs: 120, finishReason: 'stop', truncated: false },
     ],
-    decision: { content: decision, confidence: 0.7, rigor: 1, dissent: '[b:y]: c', taxonomy: { intent: 'technical', category: 'db', genus: '' } },
-    createdAt: at(round),
-    completedAt: at(round),
+    decision: { content: decision, confidence: 0.85, rigor: 0.75, dissent: '[openai:gpt-5.2]: The sharding key is wrong.', taxonomy: { intent: 'technical', category: 'databases', genus: '' } },
+    createdAt: at(100 + round * 10),
+    completedAt: at(105 + round * 10),
+    ...overrides,
   });
+  /** A round that produced no decision, with a bare contribution (no optional fields). */
+  const bareTurn = (round: number): StoredTurn => ({
+    roundNumber: round,
+    state: 'COMMIT',
+    contributions: [{ model: 'openai:gpt-5-mini', role: 'proposer', content: '', inputTokens: 0, outputTokens: 0, costUsd: 0, latencyMs: 0, finishReason: 'error', truncated: false }],
+    decision: null,
+    createdAt: at(100 + round * 10),
+    completedAt: at(105 + round * 10),
+  });
+
+  /** A complete stored thread, as a backup holds it. */
+  const storedThread = (scope: StorageScope, threadId: string, overrides: Partial<StoredThread> = {}): StoredThread => ({
+    id: threadId,
+    question: `Question of ${threadId}?`,
+    protocol: 'consensus',
+    userId: 'alice',
+    createdAt: at(1),
+    tenant: scope.tenant,
+    status: 'complete',
+    updatedAt: at(200),
+    error: null,
+    turns: [turn(1, 'Restored decision one'), turn(2, 'Restored decision two')],
+    outcome: { result: 'partial', notes: 'worked for reads', roundNumber: 2, createdAt: at(210), updatedAt: at(220) },
+    ...overrides,
+  });
+
+  /** Create a thread and write its rounds, finish and feedback through the driver's own operations. */
+  const seed = async (
+    driver: StorageDriver,
+    scope: StorageScope,
+    thread: NewThread,
+    extra: { turns?: readonly StoredTurn[]; finish?: { status: 'complete' | 'failed'; error?: string; at: string }; outcome?: { result: OutcomeResult; notes: string | null; at: string } } = {},
+  ) => {
+    await driver.createThread(scope, thread);
+    for (const round of extra.turns ?? []) await driver.appendTurn(scope, thread.id, round);
+    if (extra.finish) await driver.finishThread(scope, thread.id, extra.finish);
+    if (extra.outcome) await driver.saveOutcome(scope, thread.id, extra.outcome);
+  };
+
   const rejectsWithStorageError = async (promise: Promise<unknown>, what: string) => {
-    const error = await promise.then(() => undefined, (caught: unknown) => caught);
-    check(error !== undefined, `${what} must reject`);
+    const error = await promise.then(() => undefined, (caught: unknown) => caught ?? new Error('rejected with nothing'));
+    check(error !== undefined, `${what} must reject with a StorageError, but it resolved`);
     check(StorageError.isInstance(error), `${what} must reject with a StorageError, got ${String(error)}`);
   };
-  return [
+  const list = (driver: StorageDriver, scope: StorageScope, query: Partial<ThreadQuery> = {}) => driver.listThreads(scope, { limit: 100, offset: 0, ...query });
+  const idsOf = (page: ThreadPage) => page.threads.map((thread) => thread.id);
+  /** The whole store, order-independent: every tenant's threads sorted by tenant and id. */
+  const snapshot = async (driver: StorageDriver) =>
+    canonical((await collect(driver.exportThreads('all'))).sort((a, b) => `${a.tenant}\u0000${a.id}`.localeCompare(`${b.tenant}\u0000${b.id}`)));
+  const sameCost = (actual: readonly CostRow[], expected: readonly CostRow[], what: string) => {
+    const shape = (rows: readonly CostRow[]) => rows.map(({ key, inputTokens, outputTokens, calls }) => ({ key, inputTokens, outputTokens, calls }));
+    same(shape(actual), shape(expected), `${what}: rows (keys, most expensive first, tokens, calls) differ from costRowsOf()`);
+    for (const [index, row] of expected.entries()) {
+      const got = actual[index]!.costUsd;
+      check(Math.abs(got - row.costUsd) <= 1e-9 * Math.max(1, row.costUsd), `${what}: costUsd of ${row.key} must be ${row.costUsd}, got ${got}`);
+    }
+  };
+
+  type Open = () => Promise<StorageDriver>;
+  const cases: { name: string; body: (open: Open) => Promise<void> }[] = [
     {
-      name: 'creates a thread and reads it back as active with no turns',
-      run: async () => {
-        const driver = await options.create();
-        check(driver.specificationVersion === 'v1', 'specificationVersion must be "v1"');
-        const thread = { id: id(), question: 'Q?', protocol: 'consensus' as const, createdAt: at(0) };
-        await driver.createThread(thread);
-        const read = await driver.getThread(thread.id);
-        check(read !== null, 'getThread must find a created thread');
-        check(read.status === 'active' && read.turns.length === 0 && read.error === null, `unexpected new thread ${json(read)}`);
-        check(read.question === 'Q?' && read.createdAt === thread.createdAt && read.protocol === 'consensus', 'fields must round-trip');
-        check((await driver.getThread(id())) === null, 'getThread must return null for an unknown id');
+      name: 'declares specificationVersion "v1" and a name',
+      body: async (open) => {
+        const driver = await open();
+        check(driver.specificationVersion === 'v1', `specificationVersion must be "v1", got ${json(driver.specificationVersion)}`);
+        check(typeof driver.name === 'string' && driver.name.length > 0, 'name must be a non-empty string (it is used in errors)');
       },
     },
     {
-      name: 'appends turns with every contribution and decision field intact, once per round',
-      run: async () => {
-        const driver = await options.create();
+      name: 'creates a thread and reads every field back: tenant, userId, active, no turns, no outcome',
+      body: async (open) => {
+        const driver = await open();
+        const [mine, anonymous] = [id(), id()];
+        await driver.createThread(ACME, newThread(mine, 'Shard the orders table? — ünïcødé 🚀\n"quoted"', at(1), 'alice'));
+        await driver.createThread(ACME, newThread(anonymous, 'Anonymous question', at(2)));
+        same(
+          await driver.getThread(ACME, mine),
+          { id: mine, question: 'Shard the orders table? — ünïcødé 🚀\n"quoted"', protocol: 'consensus', userId: 'alice', createdAt: at(1), tenant: 'acme', status: 'active', updatedAt: at(1), error: null, turns: [], outcome: null },
+          'a new thread must read back with every field (updatedAt = createdAt)',
+        );
+        const read = await driver.getThread(ACME, anonymous);
+        check(read !== null && read.userId === null, `a thread created with userId null must read back with userId null, got ${json(read?.userId)}`);
+      },
+    },
+    {
+      name: 'unknown threads: getThread is null, deleteThread false, appendTurn, finishThread and saveOutcome reject with a StorageError',
+      body: async (open) => {
+        const driver = await open();
+        const known = id();
+        await driver.createThread(ACME, newThread(known, 'known', at(1)));
+        const unknown = id();
+        check((await driver.getThread(ACME, unknown)) === null, 'getThread must return null for an unknown id');
+        check((await driver.deleteThread(ACME, unknown)) === false, 'deleteThread must return false for an unknown id');
+        await rejectsWithStorageError(driver.appendTurn(ACME, unknown, turn(1)), 'appendTurn on an unknown thread');
+        await rejectsWithStorageError(driver.finishThread(ACME, unknown, { status: 'complete', at: at(5) }), 'finishThread on an unknown thread');
+        await rejectsWithStorageError(driver.saveOutcome(ACME, unknown, { result: 'success', notes: null, at: at(5) }), 'saveOutcome on an unknown thread');
+        check((await driver.getThread(ACME, unknown)) === null, 'a rejected write must not create the thread');
+        const page = await list(driver, ACME);
+        check(page.total === 1 && json(idsOf(page)) === json([known]), `failed writes must not add threads, got ${json(page)}`);
+      },
+    },
+    {
+      name: 'rejects a duplicate thread id and keeps the original with its turns',
+      body: async (open) => {
+        const driver = await open();
         const threadId = id();
-        await driver.createThread({ id: threadId, question: 'Q?', protocol: 'consensus', createdAt: at(0) });
-        await driver.appendTurn(threadId, turn(1));
-        await driver.appendTurn(threadId, turn(2));
-        const read = await driver.getThread(threadId);
-        check(read?.turns.length === 2, 'both turns must be stored');
-        check(json(read.turns[0]) === json(turn(1)), `turn 1 must round-trip exactly: ${json(read.turns[0])}`);
-        await rejectsWithStorageError(driver.appendTurn(threadId, turn(2, 'again')), 'appending round 2 twice');
-        const after = await driver.getThread(threadId);
-        check(after?.turns.length === 2 && after.turns[1]!.decision?.content === 'decision 2', 'a rejected append must leave the thread unchanged');
-        await rejectsWithStorageError(driver.appendTurn(id(), turn(1)), 'appending to an unknown thread');
+        await seed(driver, ACME, newThread(threadId, 'first', at(1), 'alice'), { turns: [turn(1)], finish: { status: 'complete', at: at(150) } });
+        const before = await driver.getThread(ACME, threadId);
+        await rejectsWithStorageError(driver.createThread(ACME, newThread(threadId, 'second', at(2), 'bob')), 'creating a thread with an existing id');
+        same(await driver.getThread(ACME, threadId), before, 'the original thread must survive a rejected duplicate unchanged');
+        check((await list(driver, ACME)).total === 1, 'a rejected duplicate must not be listed');
       },
     },
     {
-      name: 'rejects a duplicate thread id and keeps the original',
-      run: async () => {
-        const driver = await options.create();
+      name: 'round-trips every field of a turn exactly: contributions, provider metadata, decision, taxonomy and nulls',
+      body: async (open) => {
+        const driver = await open();
         const threadId = id();
-        await driver.createThread({ id: threadId, question: 'first', protocol: 'consensus', createdAt: at(0) });
-        await rejectsWithStorageError(driver.createThread({ id: threadId, question: 'second', protocol: 'consensus', createdAt: at(1) }), 'creating a duplicate id');
-        check((await driver.getThread(threadId))?.question === 'first', 'the original thread must survive');
+        await driver.createThread(ACME, newThread(threadId, 'Q?', at(1), 'alice'));
+        const turns = [
+          turn(1),
+          bareTurn(2),
+          turn(3, 'Third, without dissent or taxonomy', { decision: { content: 'Third, without dissent or taxonomy', confidence: 0.5, rigor: 0.5, dissent: null, taxonomy: null } }),
+        ];
+        for (const round of turns) await driver.appendTurn(ACME, threadId, round);
+        const read = await driver.getThread(ACME, threadId);
+        check(read !== null, 'getThread must find the thread');
+        check(read.turns.length === 3, `all three turns must be stored, got ${read.turns.length}`);
+        for (const [index, expected] of turns.entries()) same(read.turns[index], expected, `turn ${index + 1} must round-trip exactly (turns in round order)`);
+        check(read.status === 'active' && read.outcome === null, 'appending rounds must not finish the thread or add feedback');
       },
     },
     {
-      name: 'finishes threads as complete or failed with the error kept',
-      run: async () => {
-        const driver = await options.create();
-        const ok = id();
-        const bad = id();
-        await driver.createThread({ id: ok, question: 'ok', protocol: 'consensus', createdAt: at(0) });
-        await driver.createThread({ id: bad, question: 'bad', protocol: 'consensus', createdAt: at(1) });
-        await driver.finishThread(ok, { status: 'complete', at: at(5) });
-        await driver.finishThread(bad, { status: 'failed', error: 'boom', at: at(6) });
-        const [okRead, badRead] = [await driver.getThread(ok), await driver.getThread(bad)];
-        check(okRead?.status === 'complete' && okRead.error === null && okRead.updatedAt === at(5), `unexpected ${json(okRead)}`);
-        check(badRead?.status === 'failed' && badRead.error === 'boom', `unexpected ${json(badRead)}`);
-        await rejectsWithStorageError(driver.finishThread(id(), { status: 'complete', at: at(7) }), 'finishing an unknown thread');
+      name: 'rejects a round written twice and leaves the thread unchanged',
+      body: async (open) => {
+        const driver = await open();
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'Q?', at(1)), { turns: [turn(1), turn(2)] });
+        const before = await driver.getThread(ACME, threadId);
+        await rejectsWithStorageError(driver.appendTurn(ACME, threadId, turn(2, 'again')), 'appending round 2 twice');
+        await rejectsWithStorageError(driver.appendTurn(ACME, threadId, turn(1, 'again')), 'appending round 1 twice');
+        same(await driver.getThread(ACME, threadId), before, 'a rejected append must leave the thread exactly as it was');
       },
     },
     {
-      name: 'lists threads newest first with status and id-prefix filters, paging and a total',
-      run: async () => {
-        const driver = await options.create();
-        const ids = [id(), id(), id()];
-        for (const [index, threadId] of ids.entries()) {
-          await driver.createThread({ id: threadId, question: `q${index}`, protocol: 'consensus', createdAt: at(index) });
+      name: 'appends several rounds of one thread issued concurrently, each exactly once',
+      body: async (open) => {
+        const driver = await open();
+        const [threadId, other] = [id(), id()];
+        await driver.createThread(ACME, newThread(threadId, 'Q?', at(1)));
+        await driver.createThread(ACME, newThread(other, 'Other?', at(2)));
+        const rounds = [1, 2, 3, 4, 5, 6];
+        await Promise.all([...rounds.map((round) => driver.appendTurn(ACME, threadId, turn(round))), ...rounds.map((round) => driver.appendTurn(ACME, other, turn(round, `other ${round}`)))]);
+        for (const [target, decision] of [[threadId, (round: number) => `decision ${round}`], [other, (round: number) => `other ${round}`]] as const) {
+          const read = await driver.getThread(ACME, target);
+          const stored = [...(read?.turns ?? [])].sort((a, b) => a.roundNumber - b.roundNumber);
+          check(json(stored.map((round) => round.roundNumber)) === json(rounds), `every concurrent round must land exactly once, got rounds ${json(read?.turns.map((round) => round.roundNumber))}`);
+          for (const round of stored) same(round, turn(round.roundNumber, decision(round.roundNumber)), `concurrently written round ${round.roundNumber} must round-trip`);
         }
-        await driver.finishThread(ids[0]!, { status: 'complete', at: at(9) });
-        const all = await driver.listThreads({ limit: 10, offset: 0 });
-        check(json(all.threads.map((thread) => thread.id)) === json([...ids].reverse()), `newest first expected, got ${json(all.threads.map((thread) => thread.id))}`);
-        check(all.total === 3, `total must count every match, got ${all.total}`);
-        const page = await driver.listThreads({ limit: 1, offset: 1 });
-        check(page.threads.length === 1 && page.threads[0]!.id === ids[1] && page.total === 3, `paging broken: ${json(page)}`);
-        const active = await driver.listThreads({ status: 'active', limit: 10, offset: 0 });
-        check(active.total === 2 && active.threads.every((thread) => thread.status === 'active'), 'status filter broken');
-        const prefixed = await driver.listThreads({ idPrefix: ids[2]!.slice(0, 8), limit: 10, offset: 0 });
-        check(prefixed.total === 1 && prefixed.threads[0]!.id === ids[2], `idPrefix filter broken: ${json(prefixed)}`);
       },
     },
     {
-      name: 'search (when implemented) matches question or decision text, case-insensitively, newest first',
-      run: async () => {
-        const driver = await options.create();
-        if (!driver.search) return;
-        const [a, b, c] = [id(), id(), id()];
-        await driver.createThread({ id: a, question: 'Shard by TENANT?', protocol: 'consensus', createdAt: at(0) });
-        await driver.createThread({ id: b, question: 'Pick a queue', protocol: 'consensus', createdAt: at(1) });
-        await driver.appendTurn(b, turn(1, 'Use per-tenant queues'));
-        await driver.createThread({ id: c, question: 'Unrelated', protocol: 'consensus', createdAt: at(2) });
-        const hits = await driver.search('tenant', { limit: 10 });
-        check(json(hits.map((hit) => hit.threadId)) === json([b, a]), `expected [b, a], got ${json(hits.map((hit) => hit.threadId))}`);
-        check(hits[0]!.decision === 'Use per-tenant queues' && hits[0]!.confidence === 0.7, 'a hit carries the latest decision');
-        check(hits[1]!.decision === null, 'a thread without decisions has decision null');
-        check((await driver.search('tenant', { limit: 1 })).length === 1, 'limit must be honoured');
-      },
-    },
-    {
-      name: 'returns copies: changing what was read does not change what is stored',
-      run: async () => {
-        const driver = await options.create();
+      name: 'lets exactly one of two concurrent writes of the same round, or of the same thread id, succeed',
+      body: async (open) => {
+        const driver = await open();
         const threadId = id();
-        await driver.createThread({ id: threadId, question: 'Q?', protocol: 'consensus', createdAt: at(0) });
-        await driver.appendTurn(threadId, turn(1));
-        const read = (await driver.getThread(threadId)) as unknown as { question: string; turns: { decision: { content: string } }[] };
-        read.question = 'changed';
-        read.turns[0]!.decision.content = 'changed';
-        const again = await driver.getThread(threadId);
-        check(again?.question === 'Q?' && again.turns[0]!.decision?.content === 'decision 1', 'stored data changed through a read copy');
+        await driver.createThread(ACME, newThread(threadId, 'Q?', at(1)));
+        const writes = [turn(1, 'first writer'), turn(1, 'second writer')];
+        const results = await Promise.allSettled(writes.map((round) => driver.appendTurn(ACME, threadId, round)));
+        const winners = results.flatMap((result, index) => (result.status === 'fulfilled' ? [index] : []));
+        check(winners.length === 1, `exactly one concurrent write of round 1 must succeed, ${winners.length} did`);
+        const loser = results.find((result) => result.status === 'rejected');
+        check(StorageError.isInstance(loser?.reason), `the losing write must reject with a StorageError, got ${String(loser?.reason)}`);
+        const read = await driver.getThread(ACME, threadId);
+        check(read?.turns.length === 1, `round 1 must be stored once, got ${read?.turns.length} turns`);
+        same(read.turns[0], writes[winners[0]!], 'the stored round must be the successful write, whole');
+
+        const raced = id();
+        const creates = await Promise.allSettled(['first', 'second'].map((question, index) => driver.createThread(ACME, newThread(raced, question, at(10 + index)))));
+        const created = creates.flatMap((result, index) => (result.status === 'fulfilled' ? [index] : []));
+        check(created.length === 1, `exactly one concurrent createThread with the same id must succeed, ${created.length} did`);
+        check((await driver.getThread(ACME, raced))?.question === ['first', 'second'][created[0]!], 'the stored thread must be the successful create');
+      },
+    },
+    {
+      name: 'finishes threads as complete or failed, keeping their turns and the error',
+      body: async (open) => {
+        const driver = await open();
+        const [ok, bad] = [id(), id()];
+        await seed(driver, ACME, newThread(ok, 'ok', at(1)), { turns: [turn(1)] });
+        await seed(driver, ACME, newThread(bad, 'bad', at(2)));
+        await driver.finishThread(ACME, ok, { status: 'complete', at: at(300) });
+        await driver.finishThread(ACME, bad, { status: 'failed', error: 'Provider error: boom', at: at(301) });
+        const [okRead, badRead] = [await driver.getThread(ACME, ok), await driver.getThread(ACME, bad)];
+        check(okRead?.status === 'complete' && okRead.error === null && okRead.updatedAt === at(300), `a complete thread must have status complete, error null and updatedAt = at, got ${json(okRead)}`);
+        same(okRead.turns, [turn(1)], 'finishing must keep the turns');
+        check(badRead?.status === 'failed' && badRead.error === 'Provider error: boom' && badRead.updatedAt === at(301), `a failed thread must keep its error, got ${json(badRead)}`);
+        const complete = await list(driver, ACME, { status: 'complete' });
+        check(json(idsOf(complete)) === json([ok]), `a finished thread must be listed under its new status, got ${json(idsOf(complete))}`);
+      },
+    },
+    {
+      name: 'lists threads newest first with every summary field and a total, across pages',
+      body: async (open) => {
+        const driver = await open();
+        const ids = [id(), id(), id(), id(), id()];
+        const users = ['alice', 'bob', null, 'alice', 'carol'];
+        for (const [index, threadId] of ids.entries()) await driver.createThread(ACME, newThread(threadId, `question ${index}`, at(index + 1), users[index]));
+        await driver.finishThread(ACME, ids[1]!, { status: 'complete', at: at(50) });
+        await driver.finishThread(ACME, ids[2]!, { status: 'failed', error: 'boom', at: at(51) });
+        const all = await list(driver, ACME);
+        const newestFirst = [...ids].reverse();
+        check(json(idsOf(all)) === json(newestFirst), `newest first expected, got ${json(idsOf(all))}`);
+        check(all.total === 5, `total must count every match, got ${all.total}`);
+        const pick = ({ id: threadId, question, status, protocol, userId, createdAt, updatedAt }: ThreadSummary) => ({ id: threadId, question, status, protocol, userId, createdAt, updatedAt });
+        same(
+          all.threads.map(pick),
+          newestFirst.map((threadId) => {
+            const index = ids.indexOf(threadId);
+            const status = index === 1 ? 'complete' : index === 2 ? 'failed' : 'active';
+            return { id: threadId, question: `question ${index}`, status, protocol: 'consensus', userId: users[index], createdAt: at(index + 1), updatedAt: index === 1 ? at(50) : index === 2 ? at(51) : at(index + 1) };
+          }),
+          'summaries must carry id, question, status, protocol, userId, createdAt and updatedAt',
+        );
+        const paged: string[] = [];
+        for (const offset of [0, 2, 4]) {
+          const page = await list(driver, ACME, { limit: 2, offset });
+          check(page.total === 5, `total must count every match, not the page: got ${page.total} at offset ${offset}`);
+          check(page.threads.length === Math.min(2, 5 - offset), `limit 2 at offset ${offset} must return ${Math.min(2, 5 - offset)} threads, got ${page.threads.length}`);
+          paged.push(...idsOf(page));
+        }
+        check(json(paged) === json(newestFirst), `paging broken: pages of 2 gave ${json(paged)}`);
+        const beyond = await list(driver, ACME, { limit: 2, offset: 10 });
+        check(beyond.threads.length === 0 && beyond.total === 5, `an offset past the end must return no threads and the total, got ${json(beyond)}`);
+      },
+    },
+    {
+      name: 'filters listings by status, id prefix and user, alone and combined, with the matching total',
+      body: async (open) => {
+        const driver = await open();
+        const [one, two, three, four] = ['abcdef12-0000-7000-8000-000000000001', 'abcdef12-0000-7000-8000-000000000002', 'abcdef12-0000-7000-8000-000000000003', '99999999-0000-7000-8000-000000000004'];
+        await seed(driver, ACME, newThread(one, 'one', at(1), 'alice'), { finish: { status: 'complete', at: at(10) } });
+        await seed(driver, ACME, newThread(two, 'two', at(2), 'bob'));
+        await seed(driver, ACME, newThread(three, 'three', at(3)), { finish: { status: 'failed', error: 'boom', at: at(11) } });
+        await seed(driver, ACME, newThread(four, 'four', at(4), 'alice'));
+        const expect = async (query: Partial<ThreadQuery>, ids: string[], total = ids.length) => {
+          const page = await list(driver, ACME, query);
+          check(json(idsOf(page)) === json(ids) && page.total === total, `listThreads(${json(query)}) must return ${json(ids)} with total ${total}, got ${json(idsOf(page))} with total ${page.total}`);
+        };
+        await expect({ status: 'complete' }, [one]);
+        await expect({ status: 'active' }, [four, two]);
+        await expect({ status: 'failed' }, [three]);
+        await expect({ idPrefix: 'abcdef12' }, [three, two, one]);
+        await expect({ idPrefix: 'abcdef12', limit: 1 }, [three], 3);
+        await expect({ idPrefix: 'abcdef12', limit: 1, offset: 2 }, [one], 3);
+        await expect({ idPrefix: four }, [four]);
+        await expect({ idPrefix: '00000000' }, []);
+        // A prefix is text, never a pattern: SQL wildcards must match only themselves.
+        await expect({ idPrefix: '%' }, []);
+        await expect({ idPrefix: '________' }, []);
+        await expect({ idPrefix: 'abcdef1_' }, []);
+        await expect({ userId: 'alice' }, [four, one]);
+        await expect({ userId: 'nobody' }, []);
+        await expect({ status: 'active', userId: 'alice' }, [four]);
+        await expect({ idPrefix: 'abcdef12', status: 'active' }, [two]);
+        await expect({ idPrefix: 'abcdef12', userId: 'alice' }, [one]);
+        await expect({ idPrefix: 'abcdef12', userId: 'alice', status: 'active' }, []);
+      },
+    },
+    {
+      name: 'deletes a thread with everything under it: gone from get, list, search, cost and export; false the second time',
+      body: async (open) => {
+        const driver = await open();
+        const [doomed, kept] = [id(), id()];
+        await seed(driver, ACME, newThread(doomed, 'Shard the orders table?', at(1), 'alice'), {
+          turns: [turn(1, 'Shard the orders table by tenant'), turn(2, 'Shard the orders table by region')],
+          finish: { status: 'complete', at: at(300) },
+          outcome: { result: 'success', notes: 'it worked', at: at(301) },
+        });
+        await seed(driver, ACME, newThread(kept, 'Pick a CDN', at(2), 'bob'), { turns: [turn(1, 'Use a CDN')] });
+        check((await driver.deleteThread(ACME, doomed)) === true, 'deleteThread must return true when it deleted a thread');
+        check((await driver.getThread(ACME, doomed)) === null, 'a deleted thread must not be found by getThread');
+        const page = await list(driver, ACME);
+        check(json(idsOf(page)) === json([kept]) && page.total === 1, `a deleted thread must not be listed or counted, got ${json(page)}`);
+        check((await list(driver, ACME, { idPrefix: doomed })).total === 0, 'a deleted thread must not match an id prefix');
+        if (driver.search) {
+          const hits = await driver.search(ACME, 'orders', { limit: 10 });
+          check(!hits.some((hit) => hit.threadId === doomed), `a deleted thread must not be found by search, got ${json(hits)}`);
+        }
+        if (driver.costReport) {
+          const keptThread = await driver.getThread(ACME, kept);
+          sameCost(await driver.costReport(ACME, { groupBy: 'user' }), costRowsOf([keptThread!], 'user'), 'costReport after a delete');
+        }
+        const exported = await collect(driver.exportThreads(ACME));
+        check(json(exported.map((thread) => thread.id)) === json([kept]), `a deleted thread must not be exported, got ${json(exported.map((thread) => thread.id))}`);
+        check((await driver.deleteThread(ACME, doomed)) === false, 'deleting the same thread again must return false');
+        // Nothing was left under the id: the same id starts over empty.
+        await driver.createThread(ACME, newThread(doomed, 'Reborn', at(3)));
+        const reborn = await driver.getThread(ACME, doomed);
+        check(reborn?.turns.length === 0 && reborn.outcome === null && reborn.status === 'active', `a re-created id must have no turns, outcome or old status left over, got ${json(reborn)}`);
+        await driver.appendTurn(ACME, doomed, turn(1, 'fresh'));
+        check((await driver.getThread(ACME, doomed))?.turns.length === 1, 'round 1 of a re-created id must be writable again');
+      },
+    },
+    {
+      name: "saves feedback on the latest decision's round and replaces it when given again, keeping createdAt",
+      body: async (open) => {
+        const driver = await open();
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'Q?', at(1)), { turns: [turn(1), turn(2), bareTurn(3)], finish: { status: 'complete', at: at(200) } });
+        await driver.saveOutcome(ACME, threadId, { result: 'partial', notes: 'worked for reads', at: at(400) });
+        same((await driver.getThread(ACME, threadId))?.outcome, { result: 'partial', notes: 'worked for reads', roundNumber: 2, createdAt: at(400), updatedAt: at(400) }, 'feedback must be attached to round 2, the latest round with a decision');
+        await driver.saveOutcome(ACME, threadId, { result: 'failure', notes: null, at: at(500) });
+        const replaced = await driver.getThread(ACME, threadId);
+        same(replaced?.outcome, { result: 'failure', notes: null, roundNumber: 2, createdAt: at(400), updatedAt: at(500) }, 'feedback given again must replace the first, keeping its createdAt');
+        check(replaced?.turns.length === 3 && replaced.status === 'complete', 'feedback must not change the turns or the status');
+        const other = id();
+        await seed(driver, ACME, newThread(other, 'Other?', at(2)), { turns: [turn(1)] });
+        await driver.saveOutcome(ACME, other, { result: 'success', notes: null, at: at(600) });
+        check((await driver.getThread(ACME, other))?.outcome?.result === 'success', 'feedback on one thread must be its own');
+        check((await driver.getThread(ACME, threadId))?.outcome?.result === 'failure', "feedback on one thread must not touch another's");
+      },
+    },
+    {
+      name: 'rejects feedback on a thread without a decision, storing nothing',
+      body: async (open) => {
+        const driver = await open();
+        const [empty, undecided] = [id(), id()];
+        await seed(driver, ACME, newThread(empty, 'no rounds', at(1)));
+        await seed(driver, ACME, newThread(undecided, 'no decision', at(2)), { turns: [bareTurn(1)] });
+        for (const threadId of [empty, undecided]) {
+          await rejectsWithStorageError(driver.saveOutcome(ACME, threadId, { result: 'success', notes: null, at: at(10) }), 'saveOutcome on a thread without a decision');
+          check((await driver.getThread(ACME, threadId))?.outcome === null, 'rejected feedback must not be stored');
+        }
+      },
+    },
+    {
+      name: 'search (when implemented) matches question or decision text case-insensitively, best match first, with the latest decision',
+      body: async (open) => {
+        const driver = await open();
+        if (!driver.search) return;
+        const [weak, unrelated, kafka, strong] = [id(), id(), id(), id()];
+        await seed(driver, ACME, newThread(weak, 'Should we cache the orders?', at(1)));
+        await seed(driver, ACME, newThread(unrelated, 'Pick a CDN', at(2)), { turns: [turn(1, 'Use Fastly for static assets')] });
+        await seed(driver, ACME, newThread(kafka, 'Pick an event bus', at(3)), { turns: [turn(1, 'Use Kafka with log compaction')] });
+        await seed(driver, ACME, newThread(strong, 'How do we shard the ORDERS table?', at(4)), {
+          turns: [turn(1, 'Keep one orders table for now'), turn(2, 'Shard the orders table by tenant id', { decision: { content: 'Shard the orders table by tenant id', confidence: 0.9, rigor: 1, dissent: null, taxonomy: null } })],
+          finish: { status: 'complete', at: at(300) },
+        });
+        await seed(driver, GLOBEX, newThread(id(), 'ORDERS everywhere: the orders table', at(5)), { turns: [turn(1, 'orders orders orders table')] });
+        for (const query of ['orders', 'ORDERS', 'Orders']) {
+          const hits = await driver.search(ACME, query, { limit: 10 });
+          const ids = hits.map((hit) => hit.threadId);
+          check(ids.includes(strong) && ids.includes(weak), `search(${json(query)}) must find both threads mentioning orders, got ${json(ids)}`);
+          check(!ids.includes(unrelated) && !ids.includes(kafka), `search(${json(query)}) must not return threads that do not match, got ${json(ids)}`);
+          check(ids.length === 2, `search(${json(query)}) must return only this tenant's two matches, got ${json(ids)}`);
+          check(ids[0] === strong, `a thread matching in both question and decisions must outrank one matching once in its question, got ${json(ids)}`);
+          for (const [index, hit] of hits.entries()) {
+            check(typeof hit.score === 'number' && Number.isFinite(hit.score), `hit scores must be finite numbers, got ${json(hit.score)}`);
+            if (index > 0) check(hit.score <= hits[index - 1]!.score, `scores must not increase down the list, got ${json(hits.map((item) => item.score))}`);
+          }
+          same(
+            { ...hits[0], score: 0 },
+            { threadId: strong, question: 'How do we shard the ORDERS table?', status: 'complete', createdAt: at(4), decision: 'Shard the orders table by tenant id', confidence: 0.9, rigor: 1, score: 0 },
+            'a hit must carry the thread and its latest decision',
+          );
+          same({ ...hits[1], score: 0 }, { threadId: weak, question: 'Should we cache the orders?', status: 'active', createdAt: at(1), decision: null, confidence: null, rigor: null, score: 0 }, 'a thread without a decision has decision, confidence and rigor null');
+        }
+        const phrase = (await driver.search(ACME, 'orders table', { limit: 10 })).map((hit) => hit.threadId);
+        check(phrase[0] === strong, `the thread matching every term must come first for "orders table", got ${json(phrase)}`);
+        check(!phrase.includes(unrelated) && !phrase.includes(kafka), `"orders table" must not return threads matching neither term, got ${json(phrase)}`);
+        const decisionOnly = await driver.search(ACME, 'KAFKA', { limit: 10 });
+        check(json(decisionOnly.map((hit) => hit.threadId)) === json([kafka]), `a match in the decision text alone must be found, got ${json(decisionOnly.map((hit) => hit.threadId))}`);
+        check(decisionOnly[0]!.decision === 'Use Kafka with log compaction' && decisionOnly[0]!.confidence === 0.85 && decisionOnly[0]!.rigor === 0.75, `the hit must carry the decision, got ${json(decisionOnly[0])}`);
+        check((await driver.search(ACME, 'zeppelin', { limit: 10 })).length === 0, 'a query matching nothing must return no hits');
+      },
+    },
+    {
+      name: 'search (when implemented) honours the limit and accepts any text as a query',
+      body: async (open) => {
+        const driver = await open();
+        if (!driver.search) return;
+        const threadIds = [id(), id(), id()];
+        for (const [index, threadId] of threadIds.entries()) await seed(driver, ACME, newThread(threadId, `Which database for service ${index}?`, at(index + 1)), { turns: [turn(1, 'Use a database')] });
+        const all = await driver.search(ACME, 'database', { limit: 10 });
+        check(all.length === 3, `all three matches expected, got ${all.length}`);
+        const top = await driver.search(ACME, 'database', { limit: 1 });
+        check(top.length === 1, `limit 1 must return one hit, got ${top.length}`);
+        check((await driver.search(ACME, 'database', { limit: 2 })).length === 2, 'limit 2 must return two hits');
+        for (const query of ['c++ "quoted" (paren) -minus *star OR AND NOT', "it's 100% _under_ \\back", 'orders:table NEAR(a b) ^caret', '%', '"']) {
+          const hits = await driver.search(ACME, query, { limit: 5 }).then((found) => found, (error: unknown) => error);
+          check(Array.isArray(hits), `search(${json(query)}) must return hits (maybe none), not fail: got ${String(hits)}`);
+          check(!hits.some((hit) => !threadIds.includes(hit.threadId)), 'hits must be threads of the scope');
+        }
+      },
+    },
+    {
+      name: 'costReport (when implemented) equals costRowsOf() for every groupBy, with and without inclusive since/until bounds',
+      body: async (open) => {
+        const driver = await open();
+        if (!driver.costReport) return;
+        const call = (model: StoredContribution['model'], costUsd: number, inputTokens: number, outputTokens: number): StoredContribution => ({ model, role: 'proposer', content: 'x', inputTokens, outputTokens, costUsd, latencyMs: 1, finishReason: 'stop', truncated: false });
+        const round = (roundNumber: number, completedAt: string, contributions: StoredContribution[]): StoredTurn => ({ roundNumber, state: 'COMMIT', contributions, decision: { content: 'd', confidence: 0.8, rigor: 1, dissent: null, taxonomy: null }, createdAt: completedAt, completedAt });
+        const threads: StoredThread[] = [
+          storedThread(ACME, id(), { userId: 'alice', createdAt: '2026-03-01T09:00:00.000Z', outcome: null, turns: [
+            round(1, '2026-03-01T10:00:00.000Z', [call('anthropic:claude-opus-4-6', 0.05, 1000, 2000), call('openai:gpt-5.2', 0.02, 500, 800)]),
+            round(2, '2026-03-02T00:00:00.000Z', [call('anthropic:claude-opus-4-6', 0.04, 1100, 1900), call('mistral:mistral-small-latest', 0.0003, 90, 10)]),
+          ] }),
+          storedThread(ACME, id(), { userId: null, createdAt: '2026-03-02T08:00:00.000Z', outcome: null, turns: [round(1, '2026-03-02T23:59:59.999Z', [call('openai:gpt-5.2', 0.031, 700, 900), call('openai:gpt-5-mini', 0.0021, 300, 400)])] }),
+          storedThread(ACME, id(), { userId: 'bob', createdAt: '2026-03-03T08:00:00.000Z', outcome: null, turns: [] }),
+          storedThread(ACME, id(), { userId: 'bob', createdAt: '2026-03-04T08:00:00.000Z', outcome: null, turns: [round(1, '2026-03-04T12:00:00.000Z', [call('google:gemini-2.5-pro', 0.011, 400, 600)])] }),
+        ];
+        for (const thread of threads) await seed(driver, ACME, newThread(thread.id, thread.question, thread.createdAt, thread.userId), { turns: thread.turns });
+        await seed(driver, GLOBEX, newThread(id(), 'other tenant', '2026-03-02T09:00:00.000Z', 'alice'), { turns: [round(1, '2026-03-02T10:00:00.000Z', [call('anthropic:claude-opus-4-6', 5, 9, 9), call('globex:secret', 7, 9, 9)])] });
+        const bounds: { since?: string; until?: string }[] = [
+          {},
+          { since: '2026-03-02T00:00:00.000Z' },
+          { until: '2026-03-02T23:59:59.999Z' },
+          { since: '2026-03-02T00:00:00.000Z', until: '2026-03-02T23:59:59.999Z' },
+          { since: '2026-03-01T10:00:00.001Z', until: '2026-03-04T11:59:59.999Z' },
+          { since: '2026-04-01T00:00:00.000Z' },
+          { until: '2026-02-28T23:59:59.999Z' },
+        ];
+        for (const groupBy of ['model', 'provider', 'user', 'day'] as const) {
+          for (const bound of bounds) {
+            const rows = await driver.costReport(ACME, { groupBy, ...bound });
+            sameCost(rows, costRowsOf(threads, groupBy, bound.since, bound.until), `costReport(${json({ groupBy, ...bound })})`);
+          }
+        }
+      },
+    },
+    {
+      name: "exports a scope's complete threads oldest first, and every tenant's with 'all'",
+      body: async (open) => {
+        const driver = await open();
+        const [a1, a2, a3, g1, g2] = [id(), id(), id(), id(), id()];
+        await seed(driver, GLOBEX, newThread(g1, 'g1', at(1), 'bob'), { turns: [turn(1)] });
+        await seed(driver, ACME, newThread(a1, 'a1', at(2), 'alice'), { turns: [turn(1), bareTurn(2)], finish: { status: 'failed', error: 'boom', at: at(300) } });
+        await seed(driver, ACME, newThread(a2, 'a2', at(3)), { turns: [turn(1)], finish: { status: 'complete', at: at(301) }, outcome: { result: 'success', notes: 'good', at: at(302) } });
+        await seed(driver, ACME, newThread(a3, 'a3', at(4), 'carol'));
+        await seed(driver, GLOBEX, newThread(g2, 'g2', at(5)));
+        for (const [scope, ids] of [[ACME, [a1, a2, a3]], [GLOBEX, [g1, g2]]] as const) {
+          const exported = await collect(driver.exportThreads(scope));
+          check(json(exported.map((thread) => thread.id)) === json(ids), `exportThreads(${scope.tenant}) must yield the tenant's threads oldest first, got ${json(exported.map((thread) => thread.id))}`);
+          for (const thread of exported) same(thread, await driver.getThread(scope, thread.id), `exported thread ${thread.id} must be complete (turns, outcome, status, error) and equal getThread()`);
+        }
+        const all = await collect(driver.exportThreads('all'));
+        check(all.length === 5, `exportThreads('all') must yield every tenant's threads, got ${all.length}`);
+        for (const [scope, ids] of [[ACME, [a1, a2, a3]], [GLOBEX, [g1, g2]]] as const) {
+          const ofTenant = all.filter((thread) => thread.tenant === scope.tenant);
+          check(json(ofTenant.map((thread) => thread.id)) === json(ids), `exportThreads('all') must yield ${scope.tenant}'s threads oldest first, got ${json(ofTenant.map((thread) => thread.id))}`);
+          for (const thread of ofTenant) same(thread, await driver.getThread(scope, thread.id), `exportThreads('all') thread ${thread.id} must equal getThread()`);
+        }
+        check((await collect(driver.exportThreads({ tenant: 'initech' }))).length === 0, 'an empty tenant exports nothing');
+      },
+    },
+    {
+      name: 'imports an export into an empty driver and reads, lists, searches, costs and exports it back identically',
+      body: async (open) => {
+        const source = await open();
+        const [a1, a2, g1] = [id(), id(), id()];
+        await seed(source, ACME, newThread(a1, 'Shard the orders table?', at(1), 'alice'), { turns: [turn(1), bareTurn(2)], finish: { status: 'failed', error: 'boom', at: at(300) } });
+        await seed(source, ACME, newThread(a2, 'Pick a CDN', at(2)), { turns: [turn(1, 'Use Fastly')], finish: { status: 'complete', at: at(301) }, outcome: { result: 'success', notes: 'fast', at: at(302) } });
+        await seed(source, GLOBEX, newThread(g1, 'Other tenant', at(3), 'bob'));
+        const backup = await collect(source.exportThreads('all'));
+        const target = await open();
+        const result = await target.importThreads(backup, { mode: 'merge' });
+        check(result.threads === 3, `importThreads must report the threads written, expected 3, got ${json(result)}`);
+        for (const scope of [ACME, GLOBEX]) {
+          same(await collect(target.exportThreads(scope)), await collect(source.exportThreads(scope)), `${scope.tenant}'s threads must survive export → import → export unchanged`);
+          same(await list(target, scope), await list(source, scope), `${scope.tenant}'s listing must be the same after an import`);
+        }
+        same(await target.getThread(ACME, a1), await source.getThread(ACME, a1), 'an imported thread must read back whole');
+        if (target.search) {
+          const hits = await target.search(ACME, 'orders', { limit: 10 });
+          check(hits.some((hit) => hit.threadId === a1), `imported threads must be searchable, got ${json(hits)}`);
+        }
+        if (target.costReport) sameCost(await target.costReport(ACME, { groupBy: 'model' }), costRowsOf(backup.filter((thread) => thread.tenant === 'acme'), 'model'), 'costReport over imported threads');
+        // Imported rounds count as written, and the thread takes new ones.
+        await rejectsWithStorageError(target.appendTurn(ACME, a1, turn(1, 'again')), 'appending an imported round again');
+        await target.appendTurn(ACME, a1, turn(3));
+        check((await target.getThread(ACME, a1))?.turns.length === 3, 'an imported thread must accept its next round');
+        await target.saveOutcome(ACME, a2, { result: 'failure', notes: null, at: at(400) });
+        same((await target.getThread(ACME, a2))?.outcome, { result: 'failure', notes: null, roundNumber: 1, createdAt: at(302), updatedAt: at(400) }, 'feedback on an imported thread must replace its imported feedback');
+      },
+    },
+    {
+      name: 'import merge upserts whole threads by id and keeps the others',
+      body: async (open) => {
+        const driver = await open();
+        const [x, y, z] = [id(), id(), id()];
+        await seed(driver, ACME, newThread(x, 'old x', at(1)), { turns: [turn(1, 'old one'), turn(2, 'old two')] });
+        await seed(driver, ACME, newThread(y, 'y', at(2)), { turns: [turn(1)] });
+        const keptY = await driver.getThread(ACME, y);
+        const newX = storedThread(ACME, x, { question: 'new x', createdAt: at(1), turns: [turn(1, 'new one')], outcome: { result: 'success', notes: null, roundNumber: 1, createdAt: at(210), updatedAt: at(210) } });
+        const newZ = storedThread(ACME, z, { createdAt: at(3), userId: null, status: 'failed', error: 'boom', outcome: null });
+        const result = await driver.importThreads([newX, newZ], { mode: 'merge' });
+        check(result.threads === 2, `importThreads must report 2 threads, got ${json(result)}`);
+        same(await driver.getThread(ACME, x), newX, 'merge must replace an existing thread whole (its old round 2 gone)');
+        same(await driver.getThread(ACME, z), newZ, 'merge must add a new thread with every field');
+        same(await driver.getThread(ACME, y), keptY, 'merge must keep threads the backup does not mention');
+        check((await list(driver, ACME)).total === 3, 'merge must leave three threads');
+      },
+    },
+    {
+      name: "import replace clears the backed-up tenants' threads first and leaves other tenants alone",
+      body: async (open) => {
+        const driver = await open();
+        const [x, y, z, w] = [id(), id(), id(), id()];
+        await seed(driver, ACME, newThread(x, 'x', at(1)), { turns: [turn(1)] });
+        await seed(driver, ACME, newThread(y, 'y', at(2)));
+        await seed(driver, GLOBEX, newThread(w, 'w', at(3)), { turns: [turn(1)] });
+        const globexBefore = await collect(driver.exportThreads(GLOBEX));
+        const restored = storedThread(ACME, z);
+        const result = await driver.importThreads([restored], { mode: 'replace' });
+        check(result.threads === 1, `importThreads must report 1 thread, got ${json(result)}`);
+        const acme = await list(driver, ACME);
+        check(json(idsOf(acme)) === json([z]) && acme.total === 1, `replace must leave only the backup's threads in the tenant, got ${json(idsOf(acme))}`);
+        check((await driver.getThread(ACME, x)) === null, 'replace must delete the tenant’s old threads with their turns');
+        same(await driver.getThread(ACME, z), restored, 'replace must write the backup whole');
+        same(await collect(driver.exportThreads(GLOBEX)), globexBefore, 'replace must not touch a tenant missing from the backup');
+        const before = await snapshot(driver);
+        const empty = await driver.importThreads([], { mode: 'replace' });
+        check(empty.threads === 0 && (await snapshot(driver)) === before, 'an empty backup restored with replace must change nothing');
+        await driver.createThread(ACME, newThread(x, 'x again', at(4)));
+        check((await driver.getThread(ACME, x))?.turns.length === 0, 'an id deleted by replace must start over empty');
+      },
+    },
+    {
+      name: 'import is idempotent: the same batch twice gives the same store, with merge and with replace',
+      body: async (open) => {
+        for (const mode of ['merge', 'replace'] as const) {
+          const driver = await open();
+          await seed(driver, ACME, newThread(id(), 'already there', at(1)), { turns: [turn(1)] });
+          const batch = [storedThread(ACME, id(), { createdAt: at(2) }), storedThread(ACME, id(), { createdAt: at(3), turns: [bareTurn(1)], outcome: null }), storedThread(GLOBEX, id(), { createdAt: at(4) })];
+          await driver.importThreads(batch, { mode });
+          const once = await snapshot(driver);
+          const totals = [(await list(driver, ACME)).total, (await list(driver, GLOBEX)).total];
+          const again = await driver.importThreads(batch, { mode });
+          check(again.threads === 3, `the second import must report 3 threads, got ${json(again)}`);
+          check((await snapshot(driver)) === once, `importing the same batch twice with ${mode} must give the same store`);
+          const after = [(await list(driver, ACME)).total, (await list(driver, GLOBEX)).total];
+          check(json(after) === json(totals), `importing twice with ${mode} must not duplicate threads: totals ${json(totals)} became ${json(after)}`);
+        }
+      },
+    },
+    {
+      name: 'import is all or nothing: a batch with one bad record writes nothing, with merge and with replace',
+      body: async (open) => {
+        const driver = await open();
+        const [x, w] = [id(), id()];
+        await seed(driver, ACME, newThread(x, 'x', at(1)), { turns: [turn(1)], outcome: { result: 'success', notes: null, at: at(200) } });
+        await seed(driver, GLOBEX, newThread(w, 'w', at(2)));
+        const before = await snapshot(driver);
+        const fresh = id();
+        const good = storedThread(ACME, fresh, { createdAt: at(3) });
+        const badContributions = storedThread(ACME, id(), { createdAt: at(4), turns: [{ ...turn(1), contributions: 'not an array' as unknown as StoredContribution[] }] });
+        const withoutId: Partial<StoredThread> = storedThread(GLOBEX, id(), { createdAt: at(5) });
+        delete withoutId.id;
+        const replacingX = storedThread(ACME, x, { question: 'overwritten' });
+        for (const [what, bad] of [['a turn whose contributions is not an array', badContributions], ['a thread missing its id', withoutId as unknown as StoredThread]] as const) {
+          for (const mode of ['merge', 'replace'] as const) {
+            await rejectsWithStorageError(driver.importThreads([good, replacingX, bad], { mode }), `importThreads (${mode}) with ${what}`);
+            check((await snapshot(driver)) === before, `a rejected import (${mode}, ${what}) must leave the store exactly as it was`);
+            check((await driver.getThread(ACME, fresh)) === null, `a rejected import (${mode}, ${what}) must not write its good records`);
+          }
+        }
+      },
+    },
+    {
+      name: 'returns copies: changing what was read or what was passed in does not change what is stored',
+      body: async (open) => {
+        const driver = await open();
+        const threadId = id();
+        const input = newThread(threadId, 'Q?', at(1), 'alice');
+        await driver.createThread(ACME, input);
+        poke(input, ['question'], 'changed');
+        const written = turn(1);
+        await driver.appendTurn(ACME, threadId, written);
+        poke(written, ['contributions', 0, 'content'], 'changed');
+        poke(written, ['contributions', 0, 'providerMetadata', 'nested', 'depth'], 99);
+        poke(written, ['decision', 'taxonomy', 'category'], 'changed');
+        await driver.saveOutcome(ACME, threadId, { result: 'success', notes: 'n', at: at(200) });
+        const stored = await driver.getThread(ACME, threadId);
+        check(stored?.question === 'Q?', 'changing the object passed to createThread must not change what is stored');
+        same(stored.turns[0], turn(1), 'changing a turn after appendTurn must not change the stored turn');
+        const expected = canonical(stored);
+        poke(stored, ['question'], 'changed');
+        poke(stored, ['turns', 0, 'contributions', 0, 'content'], 'changed');
+        poke(stored, ['turns', 0, 'contributions', 0, 'providerMetadata', 'citations', 0], 'changed');
+        poke(stored, ['turns', 0, 'decision', 'content'], 'changed');
+        poke(stored, ['turns', 0, 'decision', 'taxonomy', 'intent'], 'changed');
+        poke(stored, ['outcome', 'notes'], 'changed');
+        (stored.turns as StoredTurn[]).push(turn(9));
+        check(canonical(await driver.getThread(ACME, threadId)) === expected, 'changing a thread returned by getThread must not change what is stored');
+        const page = await list(driver, ACME);
+        poke(page.threads[0], ['question'], 'changed');
+        check((await list(driver, ACME)).threads[0]?.question === 'Q?', 'changing a listed summary must not change what is stored');
+        const [exported] = await collect(driver.exportThreads(ACME));
+        poke(exported, ['turns', 0, 'decision', 'content'], 'changed');
+        poke(exported, ['turns', 0, 'contributions', 0, 'providerMetadata', 'nested', 'flag'], false);
+        check(canonical(await driver.getThread(ACME, threadId)) === expected, 'changing an exported thread must not change what is stored');
+        const imported = storedThread(ACME, id());
+        await driver.importThreads([imported], { mode: 'merge' });
+        const importedCopy = canonical(imported);
+        poke(imported, ['question'], 'changed');
+        poke(imported, ['turns', 0, 'contributions', 0, 'providerMetadata', 'citations', 0], 'changed');
+        poke(imported, ['outcome', 'result'], 'failure');
+        check(canonical(await driver.getThread(ACME, imported.id)) === importedCopy, 'changing the threads passed to importThreads must not change what is stored');
+      },
+    },
+    {
+      name: 'isolates tenants on reads: another tenant cannot get, list, count, search, cost or export a thread',
+      body: async (open) => {
+        const driver = await open();
+        const [secret, own] = [id(), id()];
+        await seed(driver, ACME, newThread(secret, 'Shard the orders table?', at(1), 'alice'), {
+          turns: [turn(1, 'Shard the orders table by tenant')],
+          finish: { status: 'complete', at: at(300) },
+          outcome: { result: 'success', notes: null, at: at(301) },
+        });
+        await seed(driver, GLOBEX, newThread(own, 'Pick a CDN', at(2), 'bob'), { turns: [turn(1, 'Use a CDN', { contributions: [{ model: 'globex:cdn-model', role: 'proposer', content: 'cdn', inputTokens: 1, outputTokens: 2, costUsd: 0.5, latencyMs: 1, finishReason: 'stop', truncated: false }] })] });
+        const ownThreads = [(await driver.getThread(GLOBEX, own))!];
+        check((await driver.getThread(ACME, secret)) !== null, 'the owner tenant must read its thread');
+        for (const scope of [GLOBEX, ACME_UPPER]) {
+          const who = `tenant ${json(scope.tenant)}`;
+          const mine = scope === GLOBEX ? ownThreads : [];
+          check((await driver.getThread(scope, secret)) === null, `${who} can read tenant "acme"'s thread through getThread`);
+          const page = await list(driver, scope);
+          check(!idsOf(page).includes(secret) && page.total === mine.length, `${who} can list or count tenant "acme"'s thread: got ${json(idsOf(page))}, total ${page.total}`);
+          for (const query of [{ idPrefix: secret }, { idPrefix: secret.slice(0, 8) }, { userId: 'alice' }, { status: 'complete' as const }]) {
+            const filtered = await list(driver, scope, query);
+            check(filtered.total === 0 && filtered.threads.length === 0, `${who} can list or count tenant "acme"'s thread with ${json(query)}: got ${json(filtered)}`);
+          }
+          if (driver.search) {
+            const hits = await driver.search(scope, 'orders', { limit: 10 });
+            check(hits.length === 0, `${who} can find tenant "acme"'s thread through search: got ${json(hits)}`);
+          }
+          if (driver.costReport) {
+            for (const groupBy of ['model', 'provider', 'user', 'day'] as const) {
+              sameCost(await driver.costReport(scope, { groupBy }), costRowsOf(mine, groupBy), `${who} costReport by ${groupBy} must count only its own threads`);
+            }
+          }
+          const exported = await collect(driver.exportThreads(scope));
+          check(json(exported.map((thread) => thread.id)) === json(mine.map((thread) => thread.id)), `${who} can export tenant "acme"'s thread: got ${json(exported.map((thread) => thread.id))}`);
+        }
+        check((await driver.getThread(ACME, own)) === null, 'tenant "acme" can read tenant "globex"\'s thread through getThread');
+        check(json(idsOf(await list(driver, ACME))) === json([secret]), 'tenant "acme" must list only its own thread');
+      },
+    },
+    {
+      name: "isolates tenants on writes: another tenant cannot append to, finish, give feedback on or delete a thread",
+      body: async (open) => {
+        const driver = await open();
+        const [secret, own] = [id(), id()];
+        await seed(driver, ACME, newThread(secret, 'Shard the orders table?', at(1), 'alice'), { turns: [turn(1)] });
+        await seed(driver, GLOBEX, newThread(own, 'Pick a CDN', at(2), 'bob'));
+        const before = await driver.getThread(ACME, secret);
+        for (const scope of [GLOBEX, ACME_UPPER]) {
+          const who = `tenant ${json(scope.tenant)}`;
+          await rejectsWithStorageError(driver.appendTurn(scope, secret, turn(2)), `${who} appending to tenant "acme"'s thread`);
+          await rejectsWithStorageError(driver.finishThread(scope, secret, { status: 'failed', error: 'hijacked', at: at(400) }), `${who} finishing tenant "acme"'s thread`);
+          await rejectsWithStorageError(driver.saveOutcome(scope, secret, { result: 'failure', notes: 'hijacked', at: at(401) }), `${who} giving feedback on tenant "acme"'s thread`);
+          check((await driver.deleteThread(scope, secret)) === false, `${who} can delete tenant "acme"'s thread (deleteThread returned true)`);
+          same(await driver.getThread(ACME, secret), before, `writes from ${who} must leave tenant "acme"'s thread unchanged`);
+          check((await driver.getThread(scope, secret)) === null, `a rejected write from ${who} must not create a thread in that tenant`);
+        }
+        check(json(idsOf(await list(driver, GLOBEX))) === json([own]), 'tenant "globex" must still list only its own thread');
+      },
+    },
+    {
+      name: 'keeps the same thread id in two tenants as two independent threads',
+      body: async (open) => {
+        const driver = await open();
+        const shared = id();
+        await driver.createThread(ACME, newThread(shared, 'Acme question about orders', at(1), 'alice'));
+        await driver.createThread(GLOBEX, newThread(shared, 'Globex question', at(2), 'bob'));
+        await driver.appendTurn(ACME, shared, turn(1, 'Acme decision about orders'));
+        await driver.appendTurn(GLOBEX, shared, turn(1, 'Globex decision'));
+        await driver.appendTurn(GLOBEX, shared, turn(2, 'Globex second decision'));
+        await driver.finishThread(GLOBEX, shared, { status: 'failed', error: 'boom', at: at(300) });
+        await driver.saveOutcome(ACME, shared, { result: 'success', notes: null, at: at(301) });
+        const [acme, globex] = [await driver.getThread(ACME, shared), await driver.getThread(GLOBEX, shared)];
+        check(acme?.tenant === 'acme' && acme.question === 'Acme question about orders' && acme.userId === 'alice', `tenant "acme" must read its own thread, got ${json(acme)}`);
+        check(acme.status === 'active' && acme.error === null && acme.turns.length === 1 && acme.turns[0]!.decision?.content === 'Acme decision about orders', `tenant "globex"'s writes leaked into tenant "acme"'s thread: ${json(acme)}`);
+        check(acme.outcome?.result === 'success', 'tenant "acme"\'s feedback must be stored on its thread');
+        check(globex?.tenant === 'globex' && globex.question === 'Globex question' && globex.status === 'failed' && globex.turns.length === 2 && globex.outcome === null, `tenant "acme"'s writes leaked into tenant "globex"'s thread: ${json(globex)}`);
+        if (driver.search) {
+          const hits = await driver.search(GLOBEX, 'orders', { limit: 10 });
+          check(hits.length === 0, `search in tenant "globex" must not match tenant "acme"'s text under the shared id, got ${json(hits)}`);
+        }
+        const all = await collect(driver.exportThreads('all'));
+        check(all.filter((thread) => thread.id === shared).length === 2, "exportThreads('all') must yield both threads with the shared id");
+        check((await driver.deleteThread(GLOBEX, shared)) === true, 'tenant "globex" must delete its own thread');
+        same(await driver.getThread(ACME, shared), acme, 'deleting the id in one tenant must not touch the other tenant’s thread');
+        check((await list(driver, ACME)).total === 1 && (await list(driver, GLOBEX)).total === 0, 'each tenant must count only its own threads');
+      },
+    },
+    {
+      name: 'isolates tenants on import: restoring one tenant (merge or replace) never touches another',
+      body: async (open) => {
+        const driver = await open();
+        const [shared, other] = [id(), id()];
+        await seed(driver, ACME, newThread(shared, 'acme original', at(1), 'alice'), { turns: [turn(1)] });
+        await seed(driver, GLOBEX, newThread(other, 'globex original', at(2)));
+        const acmeBefore = await collect(driver.exportThreads(ACME));
+        const globexCopy = storedThread(GLOBEX, shared, { question: 'globex restored' });
+        await driver.importThreads([globexCopy], { mode: 'merge' });
+        same(await collect(driver.exportThreads(ACME)), acmeBefore, 'a merge into tenant "globex" with an id tenant "acme" also has must not touch tenant "acme"');
+        same(await driver.getThread(GLOBEX, shared), globexCopy, 'the merged thread must land in its own tenant');
+        await driver.importThreads([{ ...globexCopy, question: 'globex replaced' }], { mode: 'replace' });
+        same(await collect(driver.exportThreads(ACME)), acmeBefore, 'a replace of tenant "globex" must not touch tenant "acme"');
+        check(json(idsOf(await list(driver, GLOBEX))) === json([shared]), 'a replace of tenant "globex" must clear only its old threads');
       },
     },
   ];
+
+  const names = new Set(cases.map((item) => item.name));
+  for (const name of options.skip ?? []) {
+    if (!names.has(name)) throw new Error(`storageDriverConformance: no case is named ${json(name)}; the cases are ${json([...names])}.`);
+  }
+  const skipped = new Set(options.skip ?? []);
+  return cases
+    .filter((item) => !skipped.has(item.name))
+    .map(({ name, body }) => ({
+      name,
+      run: async () => {
+        const opened: StorageDriver[] = [];
+        const open = async () => {
+          const driver = await options.create();
+          opened.push(driver);
+          return driver;
+        };
+        try {
+          await body(open);
+        } finally {
+          for (const driver of opened) await driver.close?.();
+        }
+      },
+    }));
 }

@@ -48,7 +48,7 @@ describe('duh ask, live', () => {
     const io: CliIo = {
       stdout: { write: (text: string) => void (stdout += text), isTTY: false },
       stderr: { write: (text: string) => void (stderr += text) },
-      env: { OPENAI_API_KEY: 'sk-live-OPENAIKEY0123456789', ANTHROPIC_API_KEY: 'sk-ant-ANTHROPICKEY0123456789' },
+      env: { OPENAI_API_KEY: 'sk-live-OPENAIKEY0123456789', ANTHROPIC_API_KEY: 'sk-ant-ANTHROPICKEY0123456789', DUH_STORAGE: 'memory' },
     };
     const code = await main(['ask', 'Shard by tenant or by region?', '--rounds', '1', '--json'], io);
     expect(stderr).toContain('Live run on anthropic, openai (keys from ANTHROPIC_API_KEY, OPENAI_API_KEY); provider prices apply.');

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../src/cli/main.js';
 import { selectModels } from '../../src/cli/models.js';
 
-function io(env: Record<string, string> = {}, isTTY = false) {
+function io(overrides: Record<string, string> = {}, isTTY = false) {
+  const env = { DUH_STORAGE: 'memory', ...overrides };
   let stdout = '';
   let stderr = '';
   const value: CliIo = {

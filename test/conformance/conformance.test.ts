@@ -3,6 +3,8 @@ import type { ModelAdapter } from '../../src/adapter.js';
 import { ProviderError } from '../../src/errors.js';
 import { MockAdapter, type MockReply } from '../../src/testing/mock-adapter.js';
 import { modelAdapterConformance, storageDriverConformance } from '../../src/testing/conformance.js';
+import { costRowsOf } from '../../src/records.js';
+import { matchesRecall, toRecallHit, type StorageDriver, type StoredThread } from '../../src/storage.js';
 import { memoryStorage } from '../../storage/memory.js';
 
 describe('MockAdapter conforms to the model adapter contract', () => {
@@ -43,6 +45,60 @@ describe('memoryStorage conforms to the storage driver contract', () => {
   for (const check of storageDriverConformance({ create: () => memoryStorage() })) it(check.name, check.run);
 });
 
+/** memoryStorage plus the optional operations it lacks, done by scanning its own export (so those cases run too). */
+function withScans(driver: StorageDriver): StorageDriver {
+  const threadsOf = async (scope: Parameters<StorageDriver['getThread']>[0]) => {
+    const threads: StoredThread[] = [];
+    for await (const thread of driver.exportThreads(scope)) threads.push(thread);
+    return threads;
+  };
+  return {
+    ...driver,
+    costReport: async (scope, query) => costRowsOf(await threadsOf(scope), query.groupBy, query.since, query.until),
+    // A relevance ranking (occurrences of the query in the question and every decision), newest first on ties:
+    // the search cases must hold for it as for the newest-first fallback.
+    search: async (scope, query, { limit }) => {
+      const needle = query.toLowerCase();
+      const count = (text: string) => text.toLowerCase().split(needle).length - 1;
+      return (await threadsOf(scope))
+        .reverse()
+        .filter((thread) => matchesRecall(thread, query))
+        .map((thread) => ({ ...toRecallHit(thread), score: count(thread.question) + thread.turns.reduce((sum, turn) => sum + count(turn.decision?.content ?? ''), 0) }))
+        .sort((a, b) => b.score - a.score)
+        .slice(0, limit);
+    },
+  };
+}
+
+describe('memoryStorage with a scanning costReport and a ranking search conforms too', () => {
+  for (const check of storageDriverConformance({ create: () => withScans(memoryStorage()) })) it(check.name, check.run);
+});
+
+describe('storageDriverConformance options', () => {
+  it('leaves out skipped cases and rejects a skip naming no case', () => {
+    const all = storageDriverConformance({ create: () => memoryStorage() });
+    const skipped = storageDriverConformance({ create: () => memoryStorage(), skip: [all[0]!.name] });
+    expect(skipped.map((check) => check.name)).toEqual(all.slice(1).map((check) => check.name));
+    expect(() => storageDriverConformance({ create: () => memoryStorage(), skip: ['no such case'] })).toThrow(/no case is named "no such case"/);
+  });
+
+  it('gives every case a distinct name and closes the drivers it opened', async () => {
+    const all = storageDriverConformance({ create: () => memoryStorage() });
+    expect(new Set(all.map((check) => check.name)).size).toBe(all.length);
+    let opened = 0;
+    let closed = 0;
+    const cases = storageDriverConformance({
+      create: () => {
+        opened++;
+        return { ...memoryStorage(), close: async () => void closed++ };
+      },
+    });
+    for (const check of cases) await check.run();
+    expect(opened).toBeGreaterThanOrEqual(cases.length);
+    expect(closed).toBe(opened);
+  });
+});
+
 describe('the suites catch broken plug-ins', () => {
   const run = async (cases: { name: string; run: () => Promise<void> }[], name: string) => {
     const found = cases.find((candidate) => candidate.name.startsWith(name));
@@ -81,14 +137,83 @@ describe('the suites catch broken plug-ins', () => {
 
   it('flags a storage driver that lists oldest first', async () => {
     const driver = memoryStorage();
-    const reversed = {
+    const reversed: StorageDriver = {
       ...driver,
-      listThreads: async (query: Parameters<typeof driver.listThreads>[0]) => {
-        const page = await driver.listThreads({ ...query, limit: 1000, offset: 0 });
+      listThreads: async (scope, query) => {
+        const page = await driver.listThreads(scope, { ...query, limit: 1000, offset: 0 });
         const threads = page.threads.reverse().slice(query.offset, query.offset + query.limit);
         return { threads, total: page.total };
       },
     };
-    expect(await run(storageDriverConformance({ create: () => reversed }), 'lists threads')).toMatch(/newest first expected/);
+    expect(await run(storageDriverConformance({ create: () => reversed }), 'lists threads newest first')).toMatch(/newest first expected/);
+  });
+
+  it('flags a storage driver whose getThread ignores the tenant', async () => {
+    const leaky = (): StorageDriver => {
+      const driver = memoryStorage();
+      const tenants = new Set<string>();
+      return {
+        ...driver,
+        createThread: async (scope, thread) => {
+          tenants.add(scope.tenant);
+          return driver.createThread(scope, thread);
+        },
+        // Looks in the caller's tenant first, then anywhere: the leak a forgotten `WHERE tenant = ?` makes.
+        getThread: async (scope, id) => {
+          for (const tenant of [scope.tenant, ...tenants]) {
+            const found = await driver.getThread({ tenant }, id);
+            if (found) return found;
+          }
+          return null;
+        },
+      };
+    };
+    expect(await run(storageDriverConformance({ create: leaky }), 'isolates tenants on reads')).toMatch(/tenant "globex" can read tenant "acme"'s thread through getThread/);
+    // Without the leak the same case passes.
+    expect(await run(storageDriverConformance({ create: () => memoryStorage() }), 'isolates tenants on reads')).toBe('passed');
+  });
+
+  it('flags a storage driver whose costReport ignores the tenant', async () => {
+    const leaky = (): StorageDriver => {
+      const driver = memoryStorage();
+      return {
+        ...driver,
+        costReport: async (_scope, query) => {
+          const threads: StoredThread[] = [];
+          for await (const thread of driver.exportThreads('all')) threads.push(thread);
+          return costRowsOf(threads, query.groupBy, query.since, query.until);
+        },
+      };
+    };
+    expect(await run(storageDriverConformance({ create: leaky }), 'isolates tenants on reads')).toMatch(/costReport by model must count only its own threads/);
+  });
+
+  it('flags a storage driver whose import writes part of a bad batch', async () => {
+    const eager = (): StorageDriver => {
+      const driver = memoryStorage();
+      return {
+        ...driver,
+        importThreads: async (threads, options) => {
+          let written = 0;
+          for (const thread of threads) written += (await driver.importThreads([thread], options)).threads;
+          return { threads: written };
+        },
+      };
+    };
+    expect(await run(storageDriverConformance({ create: eager }), 'import is all or nothing')).toMatch(/must leave the store exactly as it was/);
+  });
+
+  it('flags a storage driver that replaces a thread on a duplicate id', async () => {
+    const overwriting = (): StorageDriver => {
+      const driver = memoryStorage();
+      return {
+        ...driver,
+        createThread: async (scope, thread) => {
+          await driver.deleteThread(scope, thread.id);
+          return driver.createThread(scope, thread);
+        },
+      };
+    };
+    expect(await run(storageDriverConformance({ create: overwriting }), 'rejects a duplicate thread id')).toMatch(/must reject with a StorageError/);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, NotFoundError, StorageError } from '../../src/errors.js';
-import type { StorageDriver } from '../../src/storage.js';
+import { DEFAULT_TENANT, type StorageDriver } from '../../src/storage.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { memoryStorage } from '../../storage/memory.js';
 
@@ -27,13 +27,18 @@ describe('threads and recall', () => {
 
   it('resolves unique prefixes and rejects short, ambiguous and unknown ones', async () => {
     const storage = memoryStorage();
-    await storage.createThread({ id: 'abcdef12-0000-7000-8000-000000000001', question: 'one', protocol: 'consensus', createdAt: '2026-01-01T00:00:00.000Z' });
-    await storage.createThread({ id: 'abcdef12-0000-7000-8000-000000000002', question: 'two', protocol: 'consensus', createdAt: '2026-01-01T00:00:01.000Z' });
-    await storage.createThread({ id: '99999999-0000-7000-8000-000000000003', question: 'three', protocol: 'consensus', createdAt: '2026-01-01T00:00:02.000Z' });
+    const scope = { tenant: DEFAULT_TENANT };
+    await storage.createThread(scope, { id: 'abcdef12-0000-7000-8000-000000000001', question: 'one', protocol: 'consensus', userId: null, createdAt: '2026-01-01T00:00:00.000Z' });
+    await storage.createThread(scope, { id: 'abcdef12-0000-7000-8000-000000000002', question: 'two', protocol: 'consensus', userId: null, createdAt: '2026-01-01T00:00:01.000Z' });
+    await storage.createThread(scope, { id: '99999999-0000-7000-8000-000000000003', question: 'three', protocol: 'consensus', userId: null, createdAt: '2026-01-01T00:00:02.000Z' });
+    // Another tenant's thread under a matching prefix neither resolves nor makes the prefix ambiguous.
+    await storage.createThread({ tenant: 'other' }, { id: 'abcdef12-0000-7000-8000-000000000004', question: 'four', protocol: 'consensus', userId: null, createdAt: '2026-01-01T00:00:03.000Z' });
     const duh = new Consensus({ models: panel(), storage });
     expect((await duh.threads.get('99999999')).question).toBe('three');
     await expect(duh.threads.get('abcdef12')).rejects.toThrow(/matches 2 threads; use more characters/);
     await expect(duh.threads.get('abcdef12-0000-7000-8000-000000000002')).resolves.toMatchObject({ question: 'two' });
+    await expect(duh.threads.get('abcdef12', { principal: { id: 'u1', tenant: 'other' } })).resolves.toMatchObject({ question: 'four', tenant: 'other' });
+    await expect(duh.threads.get('99999999', { principal: { id: 'u1', tenant: 'other' } })).rejects.toSatisfy((error: unknown) => NotFoundError.isInstance(error));
     await expect(duh.threads.get('abc')).rejects.toSatisfy((error: unknown) => InvalidOptionError.isInstance(error) && /at least 8 characters/.test((error as Error).message));
     await expect(duh.threads.get('00000000')).rejects.toSatisfy((error: unknown) => NotFoundError.isInstance(error));
     await expect(duh.threads.list({ status: 'done' as never })).rejects.toThrow(/`status` option must be one of active, complete, failed/);
@@ -72,7 +77,7 @@ describe('threads and recall', () => {
     expect((error as StorageError).message).toBe('[memory] Could not save round 1: disk full');
     const [thread] = (await duh.threads.list()).threads;
     expect(thread?.status).toBe('failed');
-    expect((await memory.getThread(thread!.id))?.turns).toEqual([]);
+    expect((await memory.getThread({ tenant: DEFAULT_TENANT }, thread!.id))?.turns).toEqual([]);
   });
 
   it('memoryStorage can cap how many threads it keeps', async () => {

@@ -1,0 +1,279 @@
+/**
+ * Reading and managing stored runs for a principal: list, fetch by id or prefix, delete, recall, feedback, cost
+ * reports, exports, backups and restores. `Consensus` exposes these; every call is scoped to the principal's
+ * tenant.
+ *
+ * @module
+ */
+import { parseModelRef } from './adapter.js';
+import { backupLines, parseBackup } from './backup.js';
+import type { Clock } from './clock.js';
+import { InvalidOptionError, NotFoundError, StorageError } from './errors.js';
+import { threadToJson, threadToMarkdown } from './export.js';
+import type { Principal, PrincipalOption } from './principal.js';
+import {
+  type CostGroup,
+  type CostRow,
+  DEFAULT_TENANT,
+  matchesRecall,
+  OUTCOME_RESULTS,
+  type OutcomeResult,
+  type RecallHit,
+  type RestoreMode,
+  type StorageDriver,
+  type StorageScope,
+  type StoredThread,
+  THREAD_STATUSES,
+  type ThreadPage,
+  type ThreadStatus,
+  toRecallHit,
+} from './storage.js';
+
+/** Shortest id prefix accepted by `threads.get()`. */
+export const MIN_ID_PREFIX = 8;
+
+/** Filters for `threads.list()`. */
+export interface ListThreadsOptions extends PrincipalOption {
+  status?: ThreadStatus;
+  /** Only the principal's own threads. @default false */
+  mine?: boolean;
+  /** @default 20 */
+  limit?: number;
+  /** @default 0 */
+  offset?: number;
+}
+
+/** Options for `recall()`. */
+export interface RecallOptions extends PrincipalOption {
+  /** @default 10 */
+  limit?: number;
+}
+
+/** Options for `feedback()`. */
+export interface FeedbackOptions extends PrincipalOption {
+  notes?: string;
+}
+
+/** Options for `cost()`. */
+export interface CostOptions extends PrincipalOption {
+  /** @default 'model' */
+  groupBy?: CostGroup;
+  /** ISO date or timestamp, inclusive. */
+  since?: string;
+  /** ISO date or timestamp, inclusive (a date covers the whole day). */
+  until?: string;
+}
+
+/** Options for `export()`. */
+export interface ExportOptions extends PrincipalOption {
+  /** @default 'markdown' */
+  format?: 'json' | 'markdown';
+  /** Markdown only: `decision` leaves out the rounds. @default 'full' */
+  content?: 'full' | 'decision';
+  /** Markdown only. @default true */
+  includeDissent?: boolean;
+}
+
+/** Options for `backup()`. */
+export interface BackupOptions extends PrincipalOption {
+  /** Every tenant instead of the principal's. @default false */
+  allTenants?: boolean;
+}
+
+/** Options for `restore()`. */
+export interface RestoreOptions {
+  /** `merge` upserts by id; `replace` first deletes the backed-up tenants' threads. @default 'merge' */
+  mode?: RestoreMode;
+}
+
+/** Stored runs, read back. */
+export interface ThreadsApi {
+  /** Threads, newest first, with the total matching the filter. */
+  list(options?: ListThreadsOptions): Promise<ThreadPage>;
+  /**
+   * A thread by full id or by a unique prefix of at least 8 characters.
+   * @throws {NotFoundError} when nothing matches (also for another tenant's thread)
+   * @throws {InvalidOptionError} when the prefix is too short or matches several threads
+   */
+  get(idOrPrefix: string, options?: PrincipalOption): Promise<StoredThread>;
+  /** Delete a thread (by id or prefix) with everything under it. @throws {NotFoundError} */
+  delete(idOrPrefix: string, options?: PrincipalOption): Promise<void>;
+}
+
+const scopeOf = (principal: Principal | undefined): StorageScope => {
+  if (principal === undefined) return { tenant: DEFAULT_TENANT };
+  if (typeof principal !== 'object' || principal === null || typeof principal.tenant !== 'string' || !principal.tenant || typeof principal.id !== 'string' || !principal.id) {
+    throw new InvalidOptionError('principal', principal, 'The `principal` option must be `{ id, tenant, roles? }` with a non-empty `id` and `tenant`.');
+  }
+  return { tenant: principal.tenant };
+};
+
+function integerOption(option: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(option, value, `The \`${option}\` option must be an integer between ${min} and ${max}, received ${String(value)}.`);
+  }
+  return value;
+}
+
+function isoOption(option: string, value: string | undefined, endOfDay: boolean): string | undefined {
+  if (value === undefined) return undefined;
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
+  const ms = Date.parse(dateOnly ? `${value}T00:00:00.000Z` : value);
+  if (Number.isNaN(ms)) throw new InvalidOptionError(option, value, `The \`${option}\` option must be an ISO date like 2026-11-26, received ${JSON.stringify(value)}.`);
+  return new Date(dateOnly && endOfDay ? ms + 86_399_999 : ms).toISOString();
+}
+
+/** Cost rows computed from threads (for drivers without `costReport`). */
+export function costRowsOf(threads: Iterable<StoredThread>, groupBy: CostGroup, since?: string, until?: string): CostRow[] {
+  const rows = new Map<string, CostRow>();
+  for (const thread of threads) {
+    for (const turn of thread.turns) {
+      if ((since && turn.completedAt < since) || (until && turn.completedAt > until)) continue;
+      for (const contribution of turn.contributions) {
+        const key =
+          groupBy === 'model' ? contribution.model
+          : groupBy === 'provider' ? (parseModelRef(contribution.model)?.provider ?? contribution.model)
+          : groupBy === 'user' ? (thread.userId ?? 'anonymous')
+          : turn.completedAt.slice(0, 10);
+        const row = rows.get(key) ?? { key, costUsd: 0, inputTokens: 0, outputTokens: 0, calls: 0 };
+        row.costUsd += contribution.costUsd;
+        row.inputTokens += contribution.inputTokens;
+        row.outputTokens += contribution.outputTokens;
+        row.calls++;
+        rows.set(key, row);
+      }
+    }
+  }
+  return [...rows.values()].sort((a, b) => b.costUsd - a.costUsd || a.key.localeCompare(b.key));
+}
+
+/** The records API over one storage driver. */
+export class Records {
+  readonly #storage: StorageDriver;
+  readonly #clock: Clock;
+
+  constructor(storage: StorageDriver, clock: Clock) {
+    this.#storage = storage;
+    this.#clock = clock;
+  }
+
+  readonly threads: ThreadsApi = {
+    list: async (options: ListThreadsOptions = {}) => {
+      const scope = scopeOf(options.principal);
+      if (options.status !== undefined && !THREAD_STATUSES.includes(options.status)) {
+        throw new InvalidOptionError('status', options.status, `The \`status\` option must be one of ${THREAD_STATUSES.join(', ')}, received ${String(options.status)}.`);
+      }
+      if (options.mine && !options.principal) throw new InvalidOptionError('mine', true, 'The `mine` option needs a `principal`.');
+      return this.#storage.listThreads(scope, {
+        ...(options.status ? { status: options.status } : {}),
+        ...(options.mine && options.principal ? { userId: options.principal.id } : {}),
+        limit: integerOption('limit', options.limit, 20, 1, 1000),
+        offset: integerOption('offset', options.offset, 0, 0, Number.MAX_SAFE_INTEGER),
+      });
+    },
+    get: async (idOrPrefix: string, options: PrincipalOption = {}) => this.#resolve(scopeOf(options.principal), idOrPrefix),
+    delete: async (idOrPrefix: string, options: PrincipalOption = {}) => {
+      const scope = scopeOf(options.principal);
+      const thread = await this.#resolve(scope, idOrPrefix);
+      if (!(await this.#storage.deleteThread(scope, thread.id))) throw new NotFoundError('thread', idOrPrefix);
+    },
+  };
+
+  async #resolve(scope: StorageScope, idOrPrefix: string): Promise<StoredThread> {
+    if (typeof idOrPrefix !== 'string' || !idOrPrefix.trim()) {
+      throw new InvalidOptionError('id', idOrPrefix, 'Pass a thread id, or a prefix of at least 8 characters.');
+    }
+    const id = idOrPrefix.trim();
+    const exact = await this.#storage.getThread(scope, id);
+    if (exact) return exact;
+    if (id.length < MIN_ID_PREFIX) {
+      throw new InvalidOptionError('id', id, `The id prefix \`${id}\` is too short; use at least ${MIN_ID_PREFIX} characters.`);
+    }
+    const page = await this.#storage.listThreads(scope, { idPrefix: id, limit: 2, offset: 0 });
+    if (page.total === 0) throw new NotFoundError('thread', id);
+    if (page.total > 1) throw new InvalidOptionError('id', id, `The id prefix \`${id}\` matches ${page.total} threads; use more characters.`);
+    const found = await this.#storage.getThread(scope, page.threads[0]!.id);
+    if (!found) throw new NotFoundError('thread', id);
+    return found;
+  }
+
+  async recall(query: string, options: RecallOptions = {}): Promise<RecallHit[]> {
+    const scope = scopeOf(options.principal);
+    if (typeof query !== 'string' || !query.trim()) throw new InvalidOptionError('query', query, 'The recall `query` must be a non-empty string.');
+    const limit = integerOption('limit', options.limit, 10, 1, 1000);
+    if (this.#storage.search) return this.#storage.search(scope, query.trim(), { limit });
+    // The driver cannot search: scan pages of threads instead.
+    const hits: RecallHit[] = [];
+    for (let offset = 0; hits.length < limit; offset += 100) {
+      const page = await this.#storage.listThreads(scope, { limit: 100, offset });
+      for (const summary of page.threads) {
+        const thread = await this.#storage.getThread(scope, summary.id);
+        if (thread && matchesRecall(thread, query.trim())) hits.push(toRecallHit(thread));
+        if (hits.length >= limit) break;
+      }
+      if (offset + 100 >= page.total) break;
+    }
+    return hits;
+  }
+
+  async feedback(idOrPrefix: string, result: OutcomeResult, options: FeedbackOptions = {}): Promise<StoredThread> {
+    const scope = scopeOf(options.principal);
+    if (!OUTCOME_RESULTS.includes(result)) {
+      throw new InvalidOptionError('result', result, `The feedback \`result\` must be one of ${OUTCOME_RESULTS.join(', ')}, received ${JSON.stringify(result)}.`);
+    }
+    const thread = await this.#resolve(scope, idOrPrefix);
+    if (!thread.turns.some((turn) => turn.decision !== null)) {
+      throw new InvalidOptionError('id', idOrPrefix, `Thread \`${thread.id}\` has no decision yet; feedback is about a committed decision.`);
+    }
+    await this.#storage.saveOutcome(scope, thread.id, { result, notes: options.notes ?? null, at: new Date(this.#clock.now()).toISOString() });
+    return this.#resolve(scope, thread.id);
+  }
+
+  async cost(options: CostOptions = {}): Promise<CostRow[]> {
+    const scope = scopeOf(options.principal);
+    const groupBy = options.groupBy ?? 'model';
+    if (!['model', 'provider', 'user', 'day'].includes(groupBy)) {
+      throw new InvalidOptionError('groupBy', groupBy, 'The `groupBy` option must be model, provider, user or day.');
+    }
+    const since = isoOption('since', options.since, false);
+    const until = isoOption('until', options.until, true);
+    if (this.#storage.costReport) return this.#storage.costReport(scope, { groupBy, ...(since ? { since } : {}), ...(until ? { until } : {}) });
+    const threads: StoredThread[] = [];
+    for await (const thread of this.#storage.exportThreads(scope)) threads.push(thread);
+    return costRowsOf(threads, groupBy, since, until);
+  }
+
+  async export(idOrPrefix: string, options: ExportOptions = {}): Promise<string> {
+    const thread = await this.#resolve(scopeOf(options.principal), idOrPrefix);
+    const exportedAt = new Date(this.#clock.now()).toISOString();
+    const format = options.format ?? 'markdown';
+    if (format === 'json') return `${JSON.stringify(threadToJson(thread, exportedAt), null, 2)}\n`;
+    if (format !== 'markdown') throw new InvalidOptionError('format', format, 'The `format` option must be json or markdown.');
+    return threadToMarkdown(thread, {
+      exportedAt,
+      ...(options.content ? { content: options.content } : {}),
+      ...(options.includeDissent !== undefined ? { includeDissent: options.includeDissent } : {}),
+    });
+  }
+
+  backup(options: BackupOptions = {}): AsyncIterable<string> {
+    const scope = options.allTenants ? 'all' : scopeOf(options.principal);
+    return backupLines(this.#storage.exportThreads(scope), new Date(this.#clock.now()).toISOString());
+  }
+
+  async restore(backup: string | AsyncIterable<string> | Iterable<string>, options: RestoreOptions = {}): Promise<{ threads: number }> {
+    const mode = options.mode ?? 'merge';
+    if (mode !== 'merge' && mode !== 'replace') throw new InvalidOptionError('mode', mode, 'The restore `mode` must be merge or replace.');
+    let text = '';
+    if (typeof backup === 'string') text = backup;
+    else for await (const chunk of backup as AsyncIterable<string>) text += chunk;
+    const threads = parseBackup(text, this.#storage.name);
+    try {
+      return await this.#storage.importThreads(threads, { mode });
+    } catch (error) {
+      if (StorageError.isInstance(error)) throw error;
+      throw new StorageError(this.#storage.name, `Could not restore the backup: ${(error as Error).message}. Nothing was restored.`, { cause: error });
+    }
+  }
+}

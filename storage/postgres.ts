@@ -1,0 +1,958 @@
+/**
+ * PostgreSQL storage: runs kept in their own Postgres schema, shared by every process that points at it.
+ *
+ * Pass the `pg` pool you already have (`pool`), or a `connectionString` and duh loads `pg` itself and owns the
+ * pool it creates. The schema is created and migrated on first use (once, safely, even when several processes
+ * start together). Each committed round is written in one round trip: a single statement that inserts the turn
+ * and all its contributions and updates the thread, so it is atomic without a client-side transaction.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { Consensus } from 'duh';
+ * import { postgresStorage } from 'duh/storage/postgres';
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * const duh = new Consensus({ models, storage: postgresStorage({ pool }) });
+ * ```
+ *
+ * @module
+ */
+import { DuhError, InvalidOptionError, MissingDependencyError, StorageError } from '../src/errors.js';
+import type {
+  CostGroup,
+  CostRow,
+  NewThread,
+  RecallHit,
+  StorageDriver,
+  StorageScope,
+  StoredContribution,
+  StoredOutcome,
+  StoredThread,
+  StoredTurn,
+  ThreadPage,
+  ThreadQuery,
+  ThreadSummary,
+} from '../src/storage.js';
+
+const DRIVER_NAME = 'postgres';
+
+/** What duh reads from a query result: the rows. */
+export interface PgQueryResultLike {
+  rows: readonly unknown[];
+}
+
+/** The subset of a `pg` `PoolClient` duh uses (for migrations and restores, which need a transaction). */
+export interface PgPoolClientLike {
+  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
+  release(error?: Error | boolean): void;
+}
+
+/**
+ * The subset of a `pg` `Pool` duh uses. Typed structurally, so duh does not depend on `pg`'s types: a
+ * `pg.Pool` fits, and so does any pool with the same three methods (e.g. `@neondatabase/serverless`).
+ */
+export interface PgPoolLike {
+  /** One statement on any pooled connection (parameters as `$1`, `$2`, ...). */
+  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
+  /** A dedicated connection, for transactions. */
+  connect(): Promise<PgPoolClientLike>;
+  end(): Promise<void>;
+}
+
+/** Options for {@link postgresStorage}. Pass exactly one of `pool` and `connectionString`. */
+export interface PostgresStorageOptions {
+  /**
+   * Your pool (or an async function returning it, called once on first use). duh never closes it: `close()`
+   * leaves it open for the rest of your app.
+   */
+  pool?: PgPoolLike | (() => Promise<PgPoolLike>);
+  /**
+   * A connection string (`postgres://user:password@host:5432/db`). duh imports the optional peer `pg` on first
+   * use, creates its own pool and ends it on `close()`.
+   */
+  connectionString?: string;
+  /**
+   * The Postgres schema that holds duh's tables (created if missing; quoted, so case-sensitive). Give each app
+   * or test its own. @default 'duh'
+   */
+  schema?: string;
+  /** Connections in the pool duh creates from `connectionString` (`pg`'s `max`). @default 10 */
+  max?: number;
+}
+
+/** The newest schema version this driver writes (see `duh_migrations`). */
+export const POSTGRES_SCHEMA_VERSION = 1;
+
+const RECORDS_PER_RESTORE_STATEMENT = 200;
+const THREADS_PER_EXPORT_PAGE = 100;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Row = Record<string, unknown>;
+
+/** Postgres identifiers duh accepts for `schema`: quoted verbatim, so keep them plain. */
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Migrations, in order. Each runs once, inside the migration transaction, with `S` the quoted schema. */
+const migrations = (S: string): { version: number; name: string; statements: string[] }[] => [
+  {
+    version: 1,
+    name: 'threads, turns, contributions, outcomes',
+    statements: [
+      // Thread ids and tenants are compared byte-wise (`C`): exact matches, and `LIKE 'prefix%'` can use the
+      // primary key. Timestamps are kept twice: `timestamptz` for ordering and SQL users, and the exact ISO
+      // text the caller gave (reads return it unchanged; cost bounds compare it the way the core does).
+      `CREATE TABLE ${S}.threads (
+        tenant text COLLATE "C" NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        question text NOT NULL,
+        protocol text NOT NULL,
+        user_id text,
+        status text NOT NULL CHECK (status IN ('active', 'complete', 'failed')),
+        error text,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        created_at_iso text COLLATE "C" NOT NULL,
+        updated_at_iso text COLLATE "C" NOT NULL,
+        search tsvector NOT NULL,
+        PRIMARY KEY (tenant, id)
+      )`,
+      `CREATE INDEX threads_newest ON ${S}.threads (tenant, created_at DESC, seq DESC)`,
+      `CREATE INDEX threads_user ON ${S}.threads (tenant, user_id, created_at DESC, seq DESC)`,
+      `CREATE INDEX threads_search ON ${S}.threads USING gin (search)`,
+      `CREATE TABLE ${S}.turns (
+        tenant text COLLATE "C" NOT NULL,
+        thread_id text COLLATE "C" NOT NULL,
+        round_number integer NOT NULL,
+        state text NOT NULL,
+        decision text,
+        confidence double precision,
+        rigor double precision,
+        dissent text,
+        taxonomy_intent text,
+        taxonomy_category text,
+        taxonomy_genus text,
+        created_at timestamptz NOT NULL,
+        completed_at timestamptz NOT NULL,
+        created_at_iso text COLLATE "C" NOT NULL,
+        completed_at_iso text COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant, thread_id, round_number),
+        FOREIGN KEY (tenant, thread_id) REFERENCES ${S}.threads (tenant, id) ON DELETE CASCADE
+      )`,
+      `CREATE INDEX turns_completed ON ${S}.turns (tenant, completed_at_iso)`,
+      `CREATE TABLE ${S}.contributions (
+        tenant text COLLATE "C" NOT NULL,
+        thread_id text COLLATE "C" NOT NULL,
+        round_number integer NOT NULL,
+        position integer NOT NULL,
+        model text NOT NULL,
+        role text NOT NULL,
+        content text NOT NULL,
+        input_tokens bigint NOT NULL,
+        output_tokens bigint NOT NULL,
+        cost_usd double precision NOT NULL,
+        latency_ms double precision NOT NULL,
+        finish_reason text NOT NULL,
+        truncated boolean NOT NULL,
+        framing text,
+        sycophantic boolean,
+        provider_metadata jsonb,
+        PRIMARY KEY (tenant, thread_id, round_number, position),
+        FOREIGN KEY (tenant, thread_id, round_number) REFERENCES ${S}.turns (tenant, thread_id, round_number) ON DELETE CASCADE
+      )`,
+      `CREATE TABLE ${S}.outcomes (
+        tenant text COLLATE "C" NOT NULL,
+        thread_id text COLLATE "C" NOT NULL,
+        result text NOT NULL CHECK (result IN ('success', 'failure', 'partial')),
+        notes text,
+        round_number integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        created_at_iso text COLLATE "C" NOT NULL,
+        updated_at_iso text COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant, thread_id),
+        FOREIGN KEY (tenant, thread_id) REFERENCES ${S}.threads (tenant, id) ON DELETE CASCADE
+      )`,
+      // `a || b || c` over rows, so a restore rebuilds exactly the search vector that live appends built.
+      `CREATE AGGREGATE ${S}.tsvector_concat_agg(tsvector) (SFUNC = pg_catalog.tsvector_concat, STYPE = tsvector, INITCOND = '')`,
+    ],
+  },
+];
+
+// The SQL that renders a thread (alias `t`) as one JSON array, turns and contributions nested. Everything is
+// read back as JSON text and parsed here, so results do not depend on the pool's type parsers.
+const threadJson = (S: string) => `json_build_array(
+  t.id, t.tenant, t.question, t.protocol, t.user_id, t.status, t.error, t.created_at_iso, t.updated_at_iso,
+  (SELECT coalesce(json_agg(json_build_array(
+      tu.round_number, tu.state, tu.decision, tu.confidence, tu.rigor, tu.dissent,
+      tu.taxonomy_intent, tu.taxonomy_category, tu.taxonomy_genus, tu.created_at_iso, tu.completed_at_iso,
+      (SELECT coalesce(json_agg(json_build_array(
+          c.model, c.role, c.content, c.input_tokens, c.output_tokens, c.cost_usd, c.latency_ms,
+          c.finish_reason, c.truncated, c.framing, c.sycophantic, c.provider_metadata) ORDER BY c.position), '[]')
+       FROM ${S}.contributions c
+       WHERE c.tenant = tu.tenant AND c.thread_id = tu.thread_id AND c.round_number = tu.round_number)
+    ) ORDER BY tu.round_number), '[]')
+   FROM ${S}.turns tu WHERE tu.tenant = t.tenant AND tu.thread_id = t.id),
+  (SELECT json_build_array(o.result, o.notes, o.round_number, o.created_at_iso, o.updated_at_iso)
+   FROM ${S}.outcomes o WHERE o.tenant = t.tenant AND o.thread_id = t.id),
+  t.seq::text
+)`;
+
+/** The statements of one driver instance, with its schema baked in (identifiers only; values are parameters). */
+function statements(S: string) {
+  return {
+    createThread: `INSERT INTO ${S}.threads
+        (tenant, id, question, protocol, user_id, status, error, created_at, updated_at, created_at_iso, updated_at_iso, search)
+      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, 'active', NULL, $6::text::timestamptz, $6::text::timestamptz, $6::text, $6::text,
+        to_tsvector('simple', $3::text))`,
+
+    // One statement, one round trip, atomic by itself. The UPDATE finds (and locks) the thread in the tenant;
+    // when there is none, nothing below inserts anything and the statement reports 0 turns written. A round
+    // that exists already violates the turns primary key and the whole statement (thread update included)
+    // is rolled back. Concurrent appends to one thread queue on the row lock; each then extends the search
+    // vector of the row as the previous one left it.
+    appendTurn: `WITH thread AS (
+        UPDATE ${S}.threads
+           SET updated_at = $4::text::timestamptz, updated_at_iso = $4::text,
+               search = CASE WHEN $6::text IS NULL THEN search ELSE search || to_tsvector('simple', $6::text) END
+         WHERE tenant = $1::text AND id = $2::text
+        RETURNING tenant, id
+      ), turn AS (
+        INSERT INTO ${S}.turns (tenant, thread_id, round_number, state, decision, confidence, rigor, dissent,
+          taxonomy_intent, taxonomy_category, taxonomy_genus, created_at, completed_at, created_at_iso, completed_at_iso)
+        SELECT tenant, id, $3::integer, $5::text, $6::text, $7::float8, $8::float8, $9::text,
+          $10::text, $11::text, $12::text, $13::text::timestamptz, $4::text::timestamptz, $13::text, $4::text
+        FROM thread
+        RETURNING tenant, thread_id, round_number
+      ), contribution AS (
+        INSERT INTO ${S}.contributions (tenant, thread_id, round_number, position, model, role, content, input_tokens,
+          output_tokens, cost_usd, latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata)
+        SELECT turn.tenant, turn.thread_id, turn.round_number, c.position, c.model, c.role, c.content, c.input_tokens,
+          c.output_tokens, c.cost_usd, c.latency_ms, c.finish_reason, c.truncated, c.framing, c.sycophantic, c.provider_metadata
+        FROM turn CROSS JOIN json_to_recordset($14::json) AS c(position integer, model text, role text, content text,
+          input_tokens bigint, output_tokens bigint, cost_usd float8, latency_ms float8, finish_reason text,
+          truncated boolean, framing text, sycophantic boolean, provider_metadata jsonb)
+      )
+      SELECT count(*)::text AS written FROM turn`,
+
+    finishThread: `UPDATE ${S}.threads SET status = $3::text, error = $4::text, updated_at = $5::text::timestamptz, updated_at_iso = $5::text
+      WHERE tenant = $1::text AND id = $2::text RETURNING 1 AS found`,
+
+    getThread: `SELECT ${threadJson(S)}::text AS thread FROM ${S}.threads t WHERE t.tenant = $1::text AND t.id = $2::text`,
+
+    listThreads: `WITH matching AS (
+        SELECT id, question, status, protocol, user_id, created_at, created_at_iso, updated_at_iso, seq
+        FROM ${S}.threads
+        WHERE tenant = $1::text
+          AND ($2::text IS NULL OR status = $2::text)
+          AND ($3::text IS NULL OR id LIKE $3::text ESCAPE '!')
+          AND ($4::text IS NULL OR user_id = $4::text)
+      )
+      SELECT json_build_array(
+        (SELECT count(*) FROM matching),
+        (SELECT coalesce(json_agg(json_build_array(p.id, p.question, p.status, p.protocol, p.user_id, p.created_at_iso, p.updated_at_iso)
+                  ORDER BY p.created_at DESC, p.seq DESC), '[]')
+         FROM (SELECT * FROM matching ORDER BY created_at DESC, seq DESC LIMIT $5::bigint OFFSET $6::bigint) p)
+      )::text AS page`,
+
+    deleteThread: `DELETE FROM ${S}.threads WHERE tenant = $1::text AND id = $2::text RETURNING 1 AS found`,
+
+    // Feedback is about the latest round with a decision; giving it again replaces it (created_at is kept).
+    saveOutcome: `WITH latest AS (
+        SELECT round_number FROM ${S}.turns
+        WHERE tenant = $1::text AND thread_id = $2::text AND decision IS NOT NULL
+        ORDER BY round_number DESC LIMIT 1
+      )
+      INSERT INTO ${S}.outcomes (tenant, thread_id, result, notes, round_number, created_at, updated_at, created_at_iso, updated_at_iso)
+      SELECT $1::text, $2::text, $3::text, $4::text, round_number, $5::text::timestamptz, $5::text::timestamptz, $5::text, $5::text FROM latest
+      ON CONFLICT (tenant, thread_id) DO UPDATE
+        SET result = excluded.result, notes = excluded.notes, round_number = excluded.round_number,
+            updated_at = excluded.updated_at, updated_at_iso = excluded.updated_at_iso
+      RETURNING 1 AS saved`,
+
+    threadExists: `SELECT 1 AS found FROM ${S}.threads WHERE tenant = $1::text AND id = $2::text`,
+
+    // Ranked full-text recall; when the query has no lexemes (only punctuation) or matches nothing, duh's
+    // substring match (newest first, score 0) answers instead, within the same statement.
+    search: `WITH q AS (SELECT websearch_to_tsquery('simple', $2::text) AS query),
+      ranked AS (
+        SELECT t.id, t.question, t.status, t.created_at, t.created_at_iso, t.seq, ts_rank_cd(t.search, q.query) AS score
+        FROM ${S}.threads t, q
+        WHERE t.tenant = $1::text AND numnode(q.query) > 0 AND t.search @@ q.query
+        ORDER BY score DESC, t.created_at DESC, t.seq DESC
+        LIMIT $3::bigint
+      ),
+      substring AS (
+        SELECT t.id, t.question, t.status, t.created_at, t.created_at_iso, t.seq, 0::real AS score
+        FROM ${S}.threads t
+        WHERE t.tenant = $1::text AND NOT EXISTS (SELECT 1 FROM ranked)
+          AND (t.question ILIKE $4::text ESCAPE '!' OR EXISTS (
+            SELECT 1 FROM ${S}.turns tu WHERE tu.tenant = t.tenant AND tu.thread_id = t.id AND tu.decision ILIKE $4::text ESCAPE '!'))
+        ORDER BY t.created_at DESC, t.seq DESC
+        LIMIT $3::bigint
+      ),
+      hits AS (SELECT * FROM ranked UNION ALL SELECT * FROM substring)
+      SELECT coalesce(json_agg(json_build_array(h.id, h.question, h.status, h.created_at_iso, d.decision, d.confidence, d.rigor, h.score)
+               ORDER BY h.score DESC, h.created_at DESC, h.seq DESC), '[]')::text AS hits
+      FROM hits h LEFT JOIN LATERAL (
+        SELECT tu.decision, tu.confidence, tu.rigor FROM ${S}.turns tu
+        WHERE tu.tenant = $1::text AND tu.thread_id = h.id AND tu.decision IS NOT NULL
+        ORDER BY tu.round_number DESC LIMIT 1
+      ) d ON true`,
+
+    exportPage: `SELECT ${threadJson(S)}::text AS thread, t.created_at_iso AS cursor_at
+      FROM ${S}.threads t
+      WHERE ($1::text IS NULL OR t.tenant = $1::text)
+        AND ($2::text IS NULL OR (t.created_at, t.seq) > ($2::text::timestamptz, $3::bigint))
+      ORDER BY t.created_at, t.seq
+      LIMIT $4::bigint`,
+
+    restoreDeleteTenants: `DELETE FROM ${S}.threads WHERE tenant IN (SELECT json_array_elements_text($1::json))`,
+
+    // Restores upsert threads (keeping their place in the listing order) and then replace what hangs off them.
+    restoreThreads: `WITH incoming AS (
+        SELECT * FROM json_to_recordset($1::json) AS r(tenant text, id text, question text, protocol text, user_id text,
+          status text, error text, created_at text, updated_at text)
+      ), upserted AS (
+        INSERT INTO ${S}.threads (tenant, id, question, protocol, user_id, status, error, created_at, updated_at,
+          created_at_iso, updated_at_iso, search)
+        SELECT tenant, id, question, protocol, user_id, status, error, created_at::timestamptz, updated_at::timestamptz,
+          created_at, updated_at, to_tsvector('simple', question)
+        FROM incoming
+        ON CONFLICT (tenant, id) DO UPDATE SET question = excluded.question, protocol = excluded.protocol,
+          user_id = excluded.user_id, status = excluded.status, error = excluded.error, created_at = excluded.created_at,
+          updated_at = excluded.updated_at, created_at_iso = excluded.created_at_iso, updated_at_iso = excluded.updated_at_iso,
+          search = excluded.search
+        RETURNING 1
+      ), old_turns AS (
+        DELETE FROM ${S}.turns tu USING incoming i WHERE tu.tenant = i.tenant AND tu.thread_id = i.id RETURNING 1
+      ), old_outcomes AS (
+        DELETE FROM ${S}.outcomes o USING incoming i WHERE o.tenant = i.tenant AND o.thread_id = i.id RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM upserted)::text AS threads`,
+
+    restoreRounds: `WITH turn AS (
+        INSERT INTO ${S}.turns (tenant, thread_id, round_number, state, decision, confidence, rigor, dissent,
+          taxonomy_intent, taxonomy_category, taxonomy_genus, created_at, completed_at, created_at_iso, completed_at_iso)
+        SELECT tenant, thread_id, round_number, state, decision, confidence, rigor, dissent,
+          taxonomy_intent, taxonomy_category, taxonomy_genus, created_at::timestamptz, completed_at::timestamptz, created_at, completed_at
+        FROM json_to_recordset($1::json) AS r(tenant text, thread_id text, round_number integer, state text, decision text,
+          confidence float8, rigor float8, dissent text, taxonomy_intent text, taxonomy_category text, taxonomy_genus text,
+          created_at text, completed_at text)
+        RETURNING 1
+      ), contribution AS (
+        INSERT INTO ${S}.contributions (tenant, thread_id, round_number, position, model, role, content, input_tokens,
+          output_tokens, cost_usd, latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata)
+        SELECT tenant, thread_id, round_number, position, model, role, content, input_tokens, output_tokens, cost_usd,
+          latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata
+        FROM json_to_recordset($2::json) AS c(tenant text, thread_id text, round_number integer, position integer, model text,
+          role text, content text, input_tokens bigint, output_tokens bigint, cost_usd float8, latency_ms float8,
+          finish_reason text, truncated boolean, framing text, sycophantic boolean, provider_metadata jsonb)
+        RETURNING 1
+      ), outcome AS (
+        INSERT INTO ${S}.outcomes (tenant, thread_id, result, notes, round_number, created_at, updated_at, created_at_iso, updated_at_iso)
+        SELECT tenant, thread_id, result, notes, round_number, created_at::timestamptz, updated_at::timestamptz, created_at, updated_at
+        FROM json_to_recordset($3::json) AS o(tenant text, thread_id text, result text, notes text, round_number integer,
+          created_at text, updated_at text)
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM turn)::text AS turns`,
+
+    // Rebuild the search vectors of restored threads the way appendTurn builds them (question, then each decision).
+    restoreSearch: `UPDATE ${S}.threads t
+      SET search = to_tsvector('simple', t.question) || coalesce((
+        SELECT ${S}.tsvector_concat_agg(to_tsvector('simple', tu.decision) ORDER BY tu.round_number)
+        FROM ${S}.turns tu WHERE tu.tenant = t.tenant AND tu.thread_id = t.id AND tu.decision IS NOT NULL), ''::tsvector)
+      FROM json_to_recordset($1::json) AS i(tenant text, id text)
+      WHERE t.tenant = i.tenant AND t.id = i.id`,
+  };
+}
+
+// Group keys exactly as the core's costRowsOf computes them. `provider` is parseModelRef(model)?.provider,
+// falling back to the whole ref when it has no colon, starts with one or ends with one.
+const COST_KEYS: Record<CostGroup, string> = {
+  model: 'c.model',
+  provider: `CASE WHEN strpos(c.model, ':') <= 1 OR strpos(c.model, ':') = length(c.model) THEN c.model
+                  ELSE left(c.model, strpos(c.model, ':') - 1) END`,
+  user: `coalesce(t.user_id, 'anonymous')`,
+  day: 'left(tu.completed_at_iso, 10)',
+};
+
+// Costs are summed in the order the core would add them (threads oldest first, rounds, contributions) and
+// from zero, so the float totals are bit-identical to costRowsOf's. Bounds compare the stored ISO text, as
+// the core does.
+const costReportSql = (S: string, groupBy: CostGroup) => `SELECT coalesce(json_agg(json_build_array(g.key, g.cost, g.input, g.output, g.calls)), '[]')::text AS rows
+  FROM (
+    SELECT ${COST_KEYS[groupBy]} AS key,
+      0::float8 + sum(c.cost_usd ORDER BY t.created_at, t.seq, tu.round_number, c.position) AS cost,
+      sum(c.input_tokens) AS input, sum(c.output_tokens) AS output, count(*) AS calls
+    FROM ${S}.contributions c
+    JOIN ${S}.turns tu ON tu.tenant = c.tenant AND tu.thread_id = c.thread_id AND tu.round_number = c.round_number
+    JOIN ${S}.threads t ON t.tenant = c.tenant AND t.id = c.thread_id
+    WHERE c.tenant = $1::text
+      AND ($2::text IS NULL OR tu.completed_at_iso >= $2::text)
+      AND ($3::text IS NULL OR tu.completed_at_iso <= $3::text)
+    GROUP BY 1
+  ) g`;
+
+/** `LIKE` pattern text with `!` as the escape character. */
+const likeEscape = (text: string) => text.replace(/[!%_]/g, '!$&');
+
+// ---- reading rows back ----
+
+type ContributionTuple = [string, string, string, number, number, number, number, string, boolean, string | null, boolean | null, Json];
+type TurnTuple = [number, string, string | null, number | null, number | null, string | null, string | null, string | null, string | null, string, string, ContributionTuple[]];
+type OutcomeTuple = [StoredOutcome['result'], string | null, number, string, string];
+type ThreadTuple = [string, string, string, string, string | null, string, string | null, string, string, TurnTuple[], OutcomeTuple | null, string];
+
+function toContribution([model, role, content, inputTokens, outputTokens, costUsd, latencyMs, finishReason, truncated, framing, sycophantic, metadata]: ContributionTuple): StoredContribution {
+  const contribution = {
+    model,
+    role,
+    content,
+    inputTokens: Number(inputTokens),
+    outputTokens: Number(outputTokens),
+    costUsd: Number(costUsd),
+    latencyMs: Number(latencyMs),
+    finishReason,
+    truncated,
+  } as StoredContribution;
+  if (framing !== null) contribution.framing = framing as NonNullable<StoredContribution['framing']>;
+  if (sycophantic !== null) contribution.sycophantic = sycophantic;
+  if (metadata !== null) contribution.providerMetadata = metadata as Record<string, unknown>;
+  return contribution;
+}
+
+function toTurn([roundNumber, state, decision, confidence, rigor, dissent, intent, category, genus, createdAt, completedAt, contributions]: TurnTuple): StoredTurn {
+  return {
+    roundNumber,
+    state: state as StoredTurn['state'],
+    contributions: contributions.map(toContribution),
+    decision:
+      decision === null ? null : (
+        {
+          content: decision,
+          confidence: Number(confidence),
+          rigor: Number(rigor),
+          dissent,
+          taxonomy: intent === null && category === null && genus === null ? null : { intent: intent ?? '', category: category ?? '', genus: genus ?? '' },
+        }
+      ),
+    createdAt,
+    completedAt,
+  };
+}
+
+function toThread([id, tenant, question, protocol, userId, status, error, createdAt, updatedAt, turns, outcome]: ThreadTuple): StoredThread {
+  return {
+    id,
+    question,
+    protocol: protocol as StoredThread['protocol'],
+    userId,
+    createdAt,
+    tenant,
+    status: status as StoredThread['status'],
+    updatedAt,
+    error,
+    turns: turns.map(toTurn),
+    outcome: outcome === null ? null : { result: outcome[0], notes: outcome[1], roundNumber: outcome[2], createdAt: outcome[3], updatedAt: outcome[4] },
+  };
+}
+
+const firstRow = (result: PgQueryResultLike): Row | undefined => result.rows[0] as Row | undefined;
+const parsed = <T>(value: unknown): T => JSON.parse(String(value)) as T;
+
+// ---- errors ----
+
+const pgCode = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+const pgConstraint = (error: unknown): string | undefined => {
+  const constraint = (error as { constraint?: unknown } | null)?.constraint;
+  return typeof constraint === 'string' ? constraint : undefined;
+};
+
+/** `import()` could not find the package (loaders and test runners may wrap that error: follow `cause`). */
+function isModuleNotFound(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = pgCode(current);
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return true;
+  }
+  return false;
+}
+
+function hintFor(error: unknown): string {
+  const code = pgCode(error);
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'ECONNRESET' || code?.startsWith('08')) {
+    return ' Is PostgreSQL running and reachable? Check `connectionString` (or your pool\'s settings).';
+  }
+  if (code === '28P01' || code === '28000') return ' Check the user and password in `connectionString` (or your pool\'s settings).';
+  if (code === '3D000') return ' The database does not exist: create it, or fix the database name in `connectionString`.';
+  if (code === '42501') return ' The database user lacks a privilege: grant it CREATE on the database (for the first migration) and use on the schema, or migrate once as the owner.';
+  if (code === '22021' || code === '22P05') return ' PostgreSQL text cannot hold NUL (\\u0000) characters; remove them from the text first.';
+  if (code === '22007' || code === '22008') return ' Timestamps must be ISO 8601 strings such as 2026-01-01T00:00:00.000Z.';
+  if (code === '53300') return ' PostgreSQL has no free connections: lower `max` (or your pool\'s size) or raise the server\'s max_connections.';
+  return '';
+}
+
+function storageError(what: string, error: unknown): DuhError {
+  if (DuhError.isInstance(error)) return error;
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\.\s*$/, '');
+  return new StorageError(DRIVER_NAME, `Could not ${what}: ${message}.${hintFor(error)}`, { cause: error });
+}
+
+/** Run `body` in one transaction on a dedicated connection; roll back on any error. */
+async function transaction<T>(pool: PgPoolLike, body: (client: PgPoolClientLike) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    try {
+      const result = await body(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError as Error; // do not hand a connection in an unknown state back to the pool
+      });
+      throw error;
+    }
+  } finally {
+    client.release(broken ?? false);
+  }
+}
+
+// ---- the driver ----
+
+type OwnedPool = PgPoolLike & { on(event: 'error', listener: (error: Error) => void): unknown };
+type PgModule = { Pool?: new (config: { connectionString: string; max: number }) => OwnedPool; default?: PgModule };
+
+/**
+ * Create a PostgreSQL storage driver.
+ *
+ * @throws {InvalidOptionError} at once when the options are wrong (neither or both of `pool` and
+ *   `connectionString`, a bad `schema` or `max`)
+ * @throws {MissingDependencyError} on first use when only `connectionString` is given and `pg` is not installed
+ */
+export function postgresStorage(options: PostgresStorageOptions): StorageDriver {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', options, 'postgresStorage() needs options: `{ pool }` or `{ connectionString }`.');
+  }
+  const { pool: givenPool, connectionString, schema = 'duh', max } = options;
+  if (givenPool !== undefined && connectionString !== undefined) {
+    throw new InvalidOptionError('pool', givenPool, 'Pass either `pool` or `connectionString` to postgresStorage(), not both.');
+  }
+  if (givenPool === undefined && connectionString === undefined) {
+    throw new InvalidOptionError('pool', givenPool, 'postgresStorage() needs a `pool` (a pg Pool you own) or a `connectionString`.');
+  }
+  if (givenPool !== undefined && typeof givenPool !== 'function' && (typeof givenPool !== 'object' || givenPool === null || typeof givenPool.query !== 'function' || typeof givenPool.connect !== 'function')) {
+    throw new InvalidOptionError('pool', givenPool, 'The `pool` option must be a pg Pool (with query() and connect()) or an async function returning one.');
+  }
+  if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString.trim() === '')) {
+    throw new InvalidOptionError('connectionString', connectionString, 'The `connectionString` option must be a non-empty string like postgres://user@host:5432/db.');
+  }
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema) || schema.toLowerCase().startsWith('pg_')) {
+    throw new InvalidOptionError('schema', schema, `The \`schema\` option must be a plain identifier (letters, digits, _; at most 63; not starting with pg_), received ${JSON.stringify(schema)}.`);
+  }
+  if (max !== undefined && (!Number.isInteger(max) || max < 1)) {
+    throw new InvalidOptionError('max', max, `The \`max\` option must be a positive integer, received ${String(max)}.`);
+  }
+  if (max !== undefined && connectionString === undefined) {
+    throw new InvalidOptionError('max', max, 'The `max` option sizes the pool duh creates from `connectionString`; size your own pool where you create it.');
+  }
+
+  const S = `"${schema}"`;
+  const sql = statements(S);
+  const ownsPool = connectionString !== undefined;
+  let poolPromise: Promise<PgPoolLike> | undefined;
+  let readyPromise: Promise<PgPoolLike> | undefined;
+  let closed = false;
+
+  const getPool = (): Promise<PgPoolLike> =>
+    (poolPromise ??= (async () => {
+      if (typeof givenPool === 'function') {
+        const pool = await givenPool();
+        if (typeof pool?.query !== 'function' || typeof pool.connect !== 'function') {
+          throw new InvalidOptionError('pool', pool, 'The `pool` function must resolve to a pg Pool (with query() and connect()).');
+        }
+        return pool;
+      }
+      if (givenPool !== undefined) return givenPool;
+      let module: PgModule;
+      try {
+        module = (await import('pg')) as unknown as PgModule;
+      } catch (error) {
+        if (isModuleNotFound(error)) {
+          throw new MissingDependencyError('pg', 'postgresStorage({ connectionString })', 'pass your own pool with the `pool` option', { cause: error });
+        }
+        throw error;
+      }
+      const Pool = module.Pool ?? module.default?.Pool;
+      if (typeof Pool !== 'function') throw new StorageError(DRIVER_NAME, 'The installed `pg` package has no Pool export; install pg 8 (`npm install pg@8`).');
+      const created = new Pool({ connectionString: connectionString!, max: max ?? 10 });
+      // An idle connection that dies (server restart, network cut) makes pg emit `error` on the pool, which
+      // would crash the process without a listener. The pool drops that connection; the next query reconnects
+      // or fails with a StorageError.
+      created.on('error', () => {});
+      return created;
+    })().catch((error: unknown) => {
+      poolPromise = undefined; // let a later call retry (e.g. after installing pg)
+      throw error;
+    }));
+
+  /** Bring the schema to the latest version: cheap read first, then the locked migration only when behind. */
+  const migrateOnce = async (pool: PgPoolLike): Promise<void> => {
+    const table = `${S}.duh_migrations`;
+    const current = firstRow(await pool.query(`SELECT to_regclass($1::text) IS NOT NULL AS present`, [table]));
+    if (current?.['present'] === true || current?.['present'] === 't') {
+      const version = firstRow(await pool.query(`SELECT coalesce(max(version), 0)::text AS version FROM ${table}`));
+      if (Number(version?.['version']) >= POSTGRES_SCHEMA_VERSION) return;
+    }
+    await transaction(pool, async (client) => {
+      // Serialises concurrent migrators of this schema (other processes, other drivers); released at COMMIT.
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))', [`duh.migrate:${schema}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${S}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${table} (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      const applied = new Set((await client.query(`SELECT version FROM ${table}`)).rows.map((row) => Number((row as Row)['version'])));
+      for (const migration of migrations(S)) {
+        if (applied.has(migration.version)) continue;
+        for (const statement of migration.statements) await client.query(statement);
+        await client.query(`INSERT INTO ${table} (version, name) VALUES ($1::integer, $2::text)`, [migration.version, migration.name]);
+      }
+    });
+  };
+
+  // Under load, a migrator that queued on the lock while another one migrated can still meet that work as a
+  // catalog conflict (seen as a unique violation on pg_namespace from CREATE SCHEMA IF NOT EXISTS). A new
+  // transaction always sees the other migrator's commit, so start over: the fast path then finds the schema current.
+  const CONCURRENT_DDL = new Set(['23505', '42P06', '42P07', '42710', '42723', '42P01', '3F000']);
+  const migrate = async (pool: PgPoolLike): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await migrateOnce(pool);
+      } catch (error) {
+        if (attempt >= 3 || !CONCURRENT_DDL.has(pgCode(error) ?? '')) throw error;
+      }
+    }
+  };
+
+  const ready = (): Promise<PgPoolLike> => {
+    if (closed) return Promise.reject(new StorageError(DRIVER_NAME, 'This storage driver is closed; create a new postgresStorage() to keep using the database.'));
+    return (readyPromise ??= (async () => {
+      const pool = await getPool();
+      try {
+        await migrate(pool);
+      } catch (error) {
+        throw storageError(`prepare schema ${schema}`, error);
+      }
+      return pool;
+    })().catch((error: unknown) => {
+      readyPromise = undefined; // a later call tries again (e.g. once the server is back)
+      throw error;
+    }));
+  };
+
+  /** Run one operation with the pool, turning anything thrown into a StorageError that says what failed. */
+  const run = async <T>(what: string, operation: (pool: PgPoolLike) => Promise<T>): Promise<T> => {
+    const pool = await ready();
+    try {
+      return await operation(pool);
+    } catch (error) {
+      throw storageError(what, error);
+    }
+  };
+
+  const missingThread = (id: string) => new StorageError(DRIVER_NAME, `Thread \`${id}\` does not exist; create it with createThread() first.`);
+
+  return {
+    specificationVersion: 'v1',
+    name: DRIVER_NAME,
+
+    async createThread(scope: StorageScope, thread: NewThread): Promise<void> {
+      await run(`create thread ${thread.id}`, async (pool) => {
+        try {
+          await pool.query(sql.createThread, [scope.tenant, thread.id, thread.question, thread.protocol, thread.userId ?? null, thread.createdAt]);
+        } catch (error) {
+          if (pgCode(error) === '23505') throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`, { cause: error });
+          throw error;
+        }
+      });
+    },
+
+    async appendTurn(scope, threadId, turn): Promise<void> {
+      await run(`save round ${turn.roundNumber} of thread ${threadId}`, async (pool) => {
+        const contributions = turn.contributions.map((contribution, position) => ({
+          position,
+          model: contribution.model,
+          role: contribution.role,
+          content: contribution.content,
+          input_tokens: contribution.inputTokens,
+          output_tokens: contribution.outputTokens,
+          cost_usd: contribution.costUsd,
+          latency_ms: contribution.latencyMs,
+          finish_reason: contribution.finishReason,
+          truncated: contribution.truncated,
+          framing: contribution.framing ?? null,
+          sycophantic: contribution.sycophantic ?? null,
+          provider_metadata: contribution.providerMetadata ?? null,
+        }));
+        const decision = turn.decision;
+        let result: PgQueryResultLike;
+        try {
+          result = await pool.query(sql.appendTurn, [
+            scope.tenant,
+            threadId,
+            turn.roundNumber,
+            turn.completedAt,
+            turn.state,
+            decision?.content ?? null,
+            decision?.confidence ?? null,
+            decision?.rigor ?? null,
+            decision?.dissent ?? null,
+            decision?.taxonomy?.intent ?? null,
+            decision?.taxonomy?.category ?? null,
+            decision?.taxonomy?.genus ?? null,
+            turn.createdAt,
+            JSON.stringify(contributions),
+          ]);
+        } catch (error) {
+          if (pgCode(error) === '23505' && pgConstraint(error) === 'turns_pkey') {
+            throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` already has round ${turn.roundNumber}; rounds are written once.`, { cause: error });
+          }
+          throw error;
+        }
+        if (Number(firstRow(result)?.['written']) !== 1) throw missingThread(threadId);
+      });
+    },
+
+    async finishThread(scope, threadId, outcome): Promise<void> {
+      await run(`close thread ${threadId}`, async (pool) => {
+        const result = await pool.query(sql.finishThread, [scope.tenant, threadId, outcome.status, outcome.error ?? null, outcome.at]);
+        if (result.rows.length === 0) throw missingThread(threadId);
+      });
+    },
+
+    async getThread(scope, id): Promise<StoredThread | null> {
+      return run(`read thread ${id}`, async (pool) => {
+        const row = firstRow(await pool.query(sql.getThread, [scope.tenant, id]));
+        return row ? toThread(parsed<ThreadTuple>(row['thread'])) : null;
+      });
+    },
+
+    async listThreads(scope, query: ThreadQuery): Promise<ThreadPage> {
+      return run('list threads', async (pool) => {
+        const row = firstRow(
+          await pool.query(sql.listThreads, [
+            scope.tenant,
+            query.status ?? null,
+            query.idPrefix === undefined ? null : `${likeEscape(query.idPrefix)}%`,
+            query.userId ?? null,
+            query.limit,
+            query.offset,
+          ]),
+        );
+        const [total, threads] = parsed<[number, [string, string, string, string, string | null, string, string][]]>(row?.['page']);
+        return {
+          threads: threads.map(
+            ([id, question, status, protocol, userId, createdAt, updatedAt]): ThreadSummary => ({
+              id,
+              question,
+              status: status as ThreadSummary['status'],
+              protocol: protocol as ThreadSummary['protocol'],
+              userId,
+              createdAt,
+              updatedAt,
+            }),
+          ),
+          total: Number(total),
+        };
+      });
+    },
+
+    async deleteThread(scope, id): Promise<boolean> {
+      return run(`delete thread ${id}`, async (pool) => (await pool.query(sql.deleteThread, [scope.tenant, id])).rows.length > 0);
+    },
+
+    async saveOutcome(scope, threadId, outcome): Promise<void> {
+      await run(`save feedback on thread ${threadId}`, async (pool) => {
+        const saved = await pool.query(sql.saveOutcome, [scope.tenant, threadId, outcome.result, outcome.notes, outcome.at]);
+        if (saved.rows.length > 0) return;
+        // Nothing written: tell a missing thread from one without a decision (a second query, on this path only).
+        if ((await pool.query(sql.threadExists, [scope.tenant, threadId])).rows.length === 0) throw missingThread(threadId);
+        throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` has no decision yet; feedback needs a committed round.`);
+      });
+    },
+
+    async search(scope, query, { limit }): Promise<RecallHit[]> {
+      return run('search threads', async (pool) => {
+        // PostgreSQL text cannot carry NUL; in a search query it can only be noise.
+        const text = query.replaceAll('\u0000', ' ');
+        const row = firstRow(await pool.query(sql.search, [scope.tenant, text, limit, `%${likeEscape(text)}%`]));
+        return parsed<[string, string, string, string, string | null, number | null, number | null, number][]>(row?.['hits']).map(
+          ([threadId, question, status, createdAt, decision, confidence, rigor, score]): RecallHit => ({
+            threadId,
+            question,
+            status: status as RecallHit['status'],
+            createdAt,
+            decision,
+            confidence: confidence === null ? null : Number(confidence),
+            rigor: rigor === null ? null : Number(rigor),
+            score: Number(score),
+          }),
+        );
+      });
+    },
+
+    async costReport(scope, query): Promise<CostRow[]> {
+      if (!Object.hasOwn(COST_KEYS, query.groupBy)) {
+        throw new StorageError(DRIVER_NAME, `Cannot group costs by ${JSON.stringify(query.groupBy)}; use model, provider, user or day.`);
+      }
+      return run('report costs', async (pool) => {
+        const row = firstRow(await pool.query(costReportSql(S, query.groupBy), [scope.tenant, query.since ?? null, query.until ?? null]));
+        const rows = parsed<[string, number, number, number, number][]>(row?.['rows']).map(
+          ([key, costUsd, inputTokens, outputTokens, calls]): CostRow => ({
+            key,
+            costUsd: Number(costUsd),
+            inputTokens: Number(inputTokens),
+            outputTokens: Number(outputTokens),
+            calls: Number(calls),
+          }),
+        );
+        // The tie-break is JavaScript's localeCompare (ICU), which no SQL collation is guaranteed to reproduce:
+        // sort the (few) groups here with the core's exact comparator.
+        return rows.sort((a, b) => b.costUsd - a.costUsd || a.key.localeCompare(b.key));
+      });
+    },
+
+    async *exportThreads(scope): AsyncIterable<StoredThread> {
+      const tenant = scope === 'all' ? null : scope.tenant;
+      // Keyset pages, oldest first: each page is one statement, so every thread is read whole and consistent.
+      let cursor: [string, string] | null = null;
+      for (;;) {
+        const after: [string, string] | null = cursor;
+        const rows: Row[] = await run('export threads', async (pool): Promise<Row[]> =>
+          (await pool.query(sql.exportPage, [tenant, after?.[0] ?? null, after?.[1] ?? null, THREADS_PER_EXPORT_PAGE])).rows as Row[],
+        );
+        for (const row of rows) {
+          const tuple = parsed<ThreadTuple>(row['thread']);
+          cursor = [String(row['cursor_at']), tuple[11]];
+          yield toThread(tuple);
+        }
+        if (rows.length < THREADS_PER_EXPORT_PAGE) return;
+      }
+    },
+
+    async importThreads(threads, { mode }): Promise<{ threads: number }> {
+      if (mode !== 'merge' && mode !== 'replace') throw new StorageError(DRIVER_NAME, `Unknown restore mode ${JSON.stringify(mode)}; use merge or replace.`);
+      // Check the shape first so a bad record writes nothing (the database checks the rest, in the transaction).
+      for (const [index, thread] of threads.entries()) {
+        if (!thread || typeof thread.id !== 'string' || typeof thread.tenant !== 'string' || !Array.isArray(thread.turns)) {
+          throw new StorageError(DRIVER_NAME, `Backup record ${index + 1} is not a thread (needs id, tenant and turns); nothing was restored.`);
+        }
+        for (const turn of thread.turns) {
+          if (!turn || typeof turn !== 'object' || !Number.isInteger(turn.roundNumber) || !Array.isArray(turn.contributions)) {
+            throw new StorageError(DRIVER_NAME, `Backup record ${index + 1} (thread \`${thread.id}\`) has a turn without an integer roundNumber and a contributions array; nothing was restored.`);
+          }
+        }
+      }
+      // The same thread twice: the last copy wins, in the place of the first (as a Map would keep it).
+      const unique = new Map<string, StoredThread>();
+      for (const thread of threads) unique.set(`${thread.tenant}\u0000${thread.id}`, thread);
+      const records = [...unique.values()];
+      try {
+        await run('restore the backup', (pool) =>
+          transaction(pool, async (client) => {
+            if (mode === 'replace') await client.query(sql.restoreDeleteTenants, [JSON.stringify([...new Set(records.map((thread) => thread.tenant))])]);
+            for (let start = 0; start < records.length; start += RECORDS_PER_RESTORE_STATEMENT) {
+              const chunk = records.slice(start, start + RECORDS_PER_RESTORE_STATEMENT);
+              const keys = JSON.stringify(chunk.map((thread) => ({ tenant: thread.tenant, id: thread.id })));
+              await client.query(sql.restoreThreads, [JSON.stringify(chunk.map(threadRecord))]);
+              await client.query(sql.restoreRounds, [
+                JSON.stringify(chunk.flatMap((thread) => thread.turns.map((turn) => turnRecord(thread, turn)))),
+                JSON.stringify(chunk.flatMap((thread) => thread.turns.flatMap((turn) => turn.contributions.map((contribution, position) => contributionRecord(thread, turn, contribution, position))))),
+                JSON.stringify(chunk.flatMap((thread) => (thread.outcome ? [outcomeRecord(thread, thread.outcome)] : []))),
+              ]);
+              await client.query(sql.restoreSearch, [keys]);
+            }
+          }),
+        );
+      } catch (error) {
+        if (StorageError.isInstance(error)) {
+          throw new StorageError(DRIVER_NAME, `${error.message.replace(/^\[postgres\] /, '')} Nothing was restored.`, { cause: error.cause ?? error });
+        }
+        throw error;
+      }
+      return { threads: threads.length };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      if (!ownsPool || poolPromise === undefined) return;
+      const pool = await poolPromise.catch(() => undefined);
+      await pool?.end();
+    },
+  };
+}
+
+// ---- restore records (JSON for json_to_recordset; keys are the column names) ----
+
+const threadRecord = (thread: StoredThread) => ({
+  tenant: thread.tenant,
+  id: thread.id,
+  question: thread.question,
+  protocol: thread.protocol,
+  user_id: thread.userId ?? null,
+  status: thread.status,
+  error: thread.error ?? null,
+  created_at: thread.createdAt,
+  updated_at: thread.updatedAt,
+});
+
+const turnRecord = (thread: StoredThread, turn: StoredTurn) => ({
+  tenant: thread.tenant,
+  thread_id: thread.id,
+  round_number: turn.roundNumber,
+  state: turn.state ?? 'COMMIT',
+  decision: turn.decision?.content ?? null,
+  confidence: turn.decision?.confidence ?? null,
+  rigor: turn.decision?.rigor ?? null,
+  dissent: turn.decision?.dissent ?? null,
+  taxonomy_intent: turn.decision?.taxonomy?.intent ?? null,
+  taxonomy_category: turn.decision?.taxonomy?.category ?? null,
+  taxonomy_genus: turn.decision?.taxonomy?.genus ?? null,
+  created_at: turn.createdAt,
+  completed_at: turn.completedAt,
+});
+
+const contributionRecord = (thread: StoredThread, turn: StoredTurn, contribution: StoredContribution, position: number) => ({
+  tenant: thread.tenant,
+  thread_id: thread.id,
+  round_number: turn.roundNumber,
+  position,
+  model: contribution.model,
+  role: contribution.role,
+  content: contribution.content,
+  input_tokens: contribution.inputTokens,
+  output_tokens: contribution.outputTokens,
+  cost_usd: contribution.costUsd,
+  latency_ms: contribution.latencyMs,
+  finish_reason: contribution.finishReason,
+  truncated: contribution.truncated,
+  framing: contribution.framing ?? null,
+  sycophantic: contribution.sycophantic ?? null,
+  provider_metadata: contribution.providerMetadata ?? null,
+});
+
+const outcomeRecord = (thread: StoredThread, outcome: StoredOutcome) => ({
+  tenant: thread.tenant,
+  thread_id: thread.id,
+  result: outcome.result,
+  notes: outcome.notes ?? null,
+  round_number: outcome.roundNumber,
+  created_at: outcome.createdAt,
+  updated_at: outcome.updatedAt,
+});

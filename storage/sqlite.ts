@@ -1,0 +1,979 @@
+/**
+ * SQLite storage on Node's built-in `node:sqlite`: runs kept in one file, with no extra dependency.
+ *
+ * - Every multi-table write (`createThread`, `appendTurn`, `deleteThread`, `importThreads`, …) is one
+ *   `BEGIN IMMEDIATE … COMMIT` transaction, so a failed write leaves the file as it was.
+ * - File databases run in WAL mode with `synchronous=NORMAL`, and wait (`busy_timeout`) when another
+ *   connection or process is writing, instead of failing.
+ * - Recall uses an FTS5 index over each thread's question and decision texts, ranked with `bm25()`.
+ * - Cost reports are computed in SQL.
+ * - The schema is versioned (`duh_migrations`); each migration runs once, even when two processes open the
+ *   same new file at the same moment.
+ *
+ * `node:sqlite` is imported on first use, so importing this module costs nothing. It needs Node 22.13 or later;
+ * on older Node, pass an open better-sqlite3 `Database` as `database`.
+ *
+ * @example
+ * ```ts
+ * import { Consensus } from 'duh';
+ * import { sqliteStorage } from 'duh/storage/sqlite';
+ * const duh = new Consensus({ models, storage: sqliteStorage({ path: './duh.db' }) });
+ * ```
+ *
+ * @module
+ */
+import { InvalidOptionError, StorageError } from '../src/errors.js';
+import {
+  type CostGroup,
+  type CostQuery,
+  type CostRow,
+  type NewThread,
+  OUTCOME_RESULTS,
+  type OutcomeResult,
+  type RecallHit,
+  type StorageDriver,
+  type StorageScope,
+  type StoredContribution,
+  type StoredOutcome,
+  type StoredThread,
+  type StoredTurn,
+  THREAD_STATUSES,
+  type ThreadPage,
+  type ThreadQuery,
+  type ThreadStatus,
+} from '../src/storage.js';
+
+const DRIVER_NAME = 'sqlite';
+
+/** A value SQLite can bind. Booleans and `undefined` are not among them (the driver converts its own). */
+export type SqliteValue = string | number | bigint | null | Uint8Array;
+
+/** The prepared-statement subset the driver uses: `node:sqlite`'s `StatementSync` and better-sqlite3's `Statement` both fit. */
+export interface SqliteStatementLike {
+  run(...params: SqliteValue[]): { changes: number | bigint; lastInsertRowid: number | bigint };
+  get(...params: SqliteValue[]): unknown;
+  all(...params: SqliteValue[]): unknown[];
+}
+
+/**
+ * The database subset the driver uses: an open `node:sqlite` `DatabaseSync` or better-sqlite3 `Database`
+ * fits. Typed structurally, so neither package is needed for the types.
+ */
+export interface SqliteDatabaseLike {
+  prepare(sql: string): SqliteStatementLike;
+  exec(sql: string): unknown;
+  close(): unknown;
+  /** `node:sqlite`: true inside an open transaction. */
+  readonly isTransaction?: boolean;
+  /** better-sqlite3: true inside an open transaction. */
+  readonly inTransaction?: boolean;
+}
+
+/** Options for {@link sqliteStorage}. Pass `path` or `database`, not both. */
+export interface SqliteStorageOptions {
+  /**
+   * The database file, created (with its folder) when missing. `':memory:'` gives a private in-memory database
+   * that is gone when the driver closes. Relative paths start at the working directory.
+   * @default './duh.db'
+   */
+  path?: string;
+  /**
+   * An open database to use instead of opening `path`: a `node:sqlite` `DatabaseSync` or a better-sqlite3
+   * `Database`. The driver creates its tables in it, turns foreign keys on, and sets a busy timeout when it
+   * has none; it leaves the journal mode as it is, and `close()` does not close it.
+   */
+  database?: SqliteDatabaseLike;
+  /**
+   * How long a write waits for another connection's write lock before failing, in milliseconds.
+   * @default 5000
+   */
+  busyTimeoutMs?: number;
+}
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The schema, one step per version. Never edit a released step: add a new one. Each runs once, inside a
+ * `BEGIN IMMEDIATE` transaction that re-reads the version first.
+ */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'threads, turns, contributions, outcomes, recall index',
+    sql: `
+      CREATE TABLE threads (
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        question TEXT NOT NULL,
+        status TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        user_id TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        recall_rowid INTEGER NOT NULL UNIQUE,
+        PRIMARY KEY (tenant, id)
+      );
+      CREATE INDEX threads_listing ON threads (tenant, created_at, id);
+      CREATE INDEX threads_user ON threads (tenant, user_id, created_at);
+      CREATE TABLE turns (
+        tenant TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        round_number INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        completed_at TEXT NOT NULL,
+        decision TEXT,
+        confidence REAL,
+        rigor REAL,
+        dissent TEXT,
+        intent TEXT,
+        category TEXT,
+        genus TEXT,
+        PRIMARY KEY (tenant, thread_id, round_number),
+        FOREIGN KEY (tenant, thread_id) REFERENCES threads (tenant, id) ON DELETE CASCADE
+      );
+      CREATE INDEX turns_completed ON turns (tenant, completed_at);
+      CREATE TABLE contributions (
+        tenant TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        round_number INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        model_ref TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        latency_ms REAL NOT NULL,
+        finish_reason TEXT NOT NULL,
+        truncated INTEGER NOT NULL,
+        framing TEXT,
+        sycophantic INTEGER,
+        provider_metadata TEXT,
+        PRIMARY KEY (tenant, thread_id, round_number, position),
+        FOREIGN KEY (tenant, thread_id, round_number) REFERENCES turns (tenant, thread_id, round_number) ON DELETE CASCADE
+      );
+      CREATE INDEX contributions_cost ON contributions (tenant, thread_id, round_number, model_ref, cost_usd, input_tokens, output_tokens);
+      CREATE TABLE outcomes (
+        tenant TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        result TEXT NOT NULL,
+        notes TEXT,
+        round_number INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, thread_id),
+        FOREIGN KEY (tenant, thread_id) REFERENCES threads (tenant, id) ON DELETE CASCADE
+      );
+      CREATE VIRTUAL TABLE threads_recall USING fts5 (question, decisions, tokenize = 'unicode61 remove_diacritics 2');
+    `,
+  },
+];
+
+/** The schema version this driver writes. */
+export const SQLITE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+interface Connection {
+  db: SqliteDatabaseLike;
+  /** Whether the driver opened it (and so closes it). */
+  owned: boolean;
+  statements: Map<string, SqliteStatementLike>;
+}
+
+interface ThreadRow {
+  id: string;
+  question: string;
+  protocol: string;
+  user_id: string | null;
+  created_at: string;
+  tenant: string;
+  status: string;
+  updated_at: string;
+  error: string | null;
+}
+interface TurnRow {
+  round_number: number | bigint;
+  state: string;
+  created_at: string;
+  completed_at: string;
+  decision: string | null;
+  confidence: number | null;
+  rigor: number | null;
+  dissent: string | null;
+  intent: string | null;
+  category: string | null;
+  genus: string | null;
+}
+interface ContributionRow {
+  round_number: number | bigint;
+  model_ref: string;
+  role: string;
+  content: string;
+  input_tokens: number | bigint;
+  output_tokens: number | bigint;
+  cost_usd: number;
+  latency_ms: number;
+  finish_reason: string;
+  truncated: number | bigint;
+  framing: string | null;
+  sycophantic: number | bigint | null;
+  provider_metadata: string | null;
+}
+interface OutcomeRow {
+  result: string;
+  notes: string | null;
+  round_number: number | bigint;
+  created_at: string;
+  updated_at: string;
+}
+interface HitRow {
+  id: string;
+  question: string;
+  status: string;
+  created_at: string;
+  decision: string | null;
+  confidence: number | null;
+  rigor: number | null;
+  rank: number;
+}
+
+const num = (value: number | bigint): number => (typeof value === 'bigint' ? Number(value) : value);
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const isBusy = (error: unknown) => {
+  const { code, errcode } = (error ?? {}) as { code?: unknown; errcode?: unknown };
+  return errcode === 5 || errcode === 6 || code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || /database is locked|database table is locked/i.test(messageOf(error));
+};
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Escape GLOB's wildcards so a user prefix matches literally (GLOB is case-sensitive and can use the index). */
+const globPrefix = (prefix: string) => `${prefix.replace(/[*?[]/g, (char) => `[${char}]`)}*`;
+
+/**
+ * Turn a free-text query into an FTS5 MATCH expression that cannot carry FTS syntax: every run of letters and
+ * digits becomes a quoted prefix term (`"shard"* "tenant"*`, all required). Undefined when the query has no
+ * such run (then the driver falls back to a substring match).
+ */
+export function recallMatchExpression(query: string): string | undefined {
+  const terms = query.match(/[\p{L}\p{N}][\p{L}\p{N}\p{M}]*/gu);
+  if (!terms) return undefined;
+  // Only letters, digits and marks reach the quotes, so no `"` needs doubling; the `*` is ours.
+  return terms.map((term) => `"${term}"*`).join(' ');
+}
+
+/** The provider part of a model ref in SQL: exactly `parseModelRef(ref)?.provider ?? ref`. */
+const PROVIDER_SQL =
+  "CASE WHEN instr(c.model_ref, ':') > 1 AND instr(c.model_ref, ':') < length(c.model_ref) THEN substr(c.model_ref, 1, instr(c.model_ref, ':') - 1) ELSE c.model_ref END";
+
+const COST_KEY_SQL: Record<CostGroup, string> = {
+  model: 'c.model_ref',
+  provider: PROVIDER_SQL,
+  user: "coalesce(t.user_id, 'anonymous')",
+  day: 'substr(u.completed_at, 1, 10)',
+};
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isOptionalString = (value: unknown) => value === undefined || value === null || typeof value === 'string';
+
+/** What is wrong with a backup thread, or undefined when it can be written. */
+function problemOf(thread: unknown): string | undefined {
+  if (!isObject(thread)) return 'it is not an object';
+  for (const field of ['id', 'tenant'] as const) if (!isString(thread[field]) || thread[field] === '') return `\`${field}\` must be a non-empty string`;
+  for (const field of ['question', 'protocol', 'createdAt', 'updatedAt'] as const) if (!isString(thread[field])) return `\`${field}\` must be a string`;
+  if (!THREAD_STATUSES.includes(thread['status'] as ThreadStatus)) return `\`status\` must be one of ${THREAD_STATUSES.join(', ')}`;
+  if (!isOptionalString(thread['userId'])) return '`userId` must be a string or null';
+  if (!isOptionalString(thread['error'])) return '`error` must be a string or null';
+  if (!Array.isArray(thread['turns'])) return '`turns` must be an array';
+  const rounds = new Set<number>();
+  for (const [t, turn] of (thread['turns'] as unknown[]).entries()) {
+    const at = `turns[${t}]`;
+    if (!isObject(turn)) return `${at} must be an object`;
+    const round = turn['roundNumber'];
+    if (typeof round !== 'number' || !Number.isSafeInteger(round)) return `${at}.roundNumber must be an integer`;
+    if (rounds.has(round)) return `round ${round} appears twice`;
+    rounds.add(round);
+    for (const field of ['state', 'createdAt', 'completedAt'] as const) if (!isString(turn[field])) return `${at}.${field} must be a string`;
+    if (!Array.isArray(turn['contributions'])) return `${at}.contributions must be an array`;
+    for (const [c, contribution] of (turn['contributions'] as unknown[]).entries()) {
+      const cat = `${at}.contributions[${c}]`;
+      if (!isObject(contribution)) return `${cat} must be an object`;
+      for (const field of ['model', 'role', 'content', 'finishReason'] as const) if (!isString(contribution[field])) return `${cat}.${field} must be a string`;
+      for (const field of ['inputTokens', 'outputTokens', 'costUsd', 'latencyMs'] as const) {
+        if (!isFiniteNumber(contribution[field])) return `${cat}.${field} must be a finite number`;
+      }
+      if (typeof contribution['truncated'] !== 'boolean') return `${cat}.truncated must be a boolean`;
+      if (contribution['framing'] !== undefined && !isString(contribution['framing'])) return `${cat}.framing must be a string`;
+      if (contribution['sycophantic'] !== undefined && typeof contribution['sycophantic'] !== 'boolean') return `${cat}.sycophantic must be a boolean`;
+      if (contribution['providerMetadata'] !== undefined && !isObject(contribution['providerMetadata'])) return `${cat}.providerMetadata must be an object`;
+    }
+    const decision = turn['decision'];
+    if (decision !== null && decision !== undefined) {
+      if (!isObject(decision) || !isString(decision['content'])) return `${at}.decision.content must be a string`;
+      if (!isFiniteNumber(decision['confidence']) || !isFiniteNumber(decision['rigor'])) return `${at}.decision.confidence and rigor must be finite numbers`;
+      if (!isOptionalString(decision['dissent'])) return `${at}.decision.dissent must be a string or null`;
+      const taxonomy = decision['taxonomy'];
+      if (taxonomy !== null && taxonomy !== undefined && (!isObject(taxonomy) || !isString(taxonomy['intent']) || !isString(taxonomy['category']) || !isString(taxonomy['genus']))) {
+        return `${at}.decision.taxonomy must be { intent, category, genus } strings or null`;
+      }
+    }
+  }
+  const outcome = thread['outcome'];
+  if (outcome !== null && outcome !== undefined) {
+    if (!isObject(outcome) || !OUTCOME_RESULTS.includes(outcome['result'] as OutcomeResult)) return `\`outcome.result\` must be one of ${OUTCOME_RESULTS.join(', ')}`;
+    if (!isOptionalString(outcome['notes'])) return '`outcome.notes` must be a string or null';
+    if (typeof outcome['roundNumber'] !== 'number' || !Number.isSafeInteger(outcome['roundNumber'])) return '`outcome.roundNumber` must be an integer';
+    if (!isString(outcome['createdAt']) || !isString(outcome['updatedAt'])) return '`outcome.createdAt` and `updatedAt` must be strings';
+  }
+  return undefined;
+}
+
+interface NodeSqliteModule {
+  DatabaseSync: new (path: string) => SqliteDatabaseLike;
+}
+
+async function loadNodeSqlite(): Promise<NodeSqliteModule> {
+  try {
+    const module = (await import('node:sqlite')) as unknown as NodeSqliteModule;
+    if (typeof module.DatabaseSync !== 'function') throw new Error('node:sqlite has no DatabaseSync');
+    return module;
+  } catch (error) {
+    const version = typeof process === 'undefined' ? 'this runtime' : `Node ${process.version}`;
+    throw new StorageError(
+      DRIVER_NAME,
+      `sqliteStorage() needs the built-in \`node:sqlite\` module, which ${version} does not provide without a flag. ` +
+        'Use Node 22.13 or later, or pass an open better-sqlite3 Database as the `database` option.',
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Create a SQLite storage driver. Nothing is opened until the first call; then the file is opened (or
+ * created), configured and migrated.
+ *
+ * @throws {InvalidOptionError} for a bad option (at once, not on first use)
+ */
+export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver {
+  if (!isObject(options as unknown)) throw new InvalidOptionError('options', options, 'sqliteStorage() takes an options object: `{ path }` or `{ database }`.');
+  const { path, database, busyTimeoutMs = 5000 } = options;
+  if (path !== undefined && database !== undefined) {
+    throw new InvalidOptionError('database', database, 'Pass either `path` or `database` to sqliteStorage(), not both.');
+  }
+  if (path !== undefined && (typeof path !== 'string' || path === '')) {
+    throw new InvalidOptionError('path', path, `The \`path\` option must be a non-empty file path or ':memory:', received ${JSON.stringify(path)}.`);
+  }
+  if (database !== undefined && (typeof database !== 'object' || database === null || typeof database.prepare !== 'function' || typeof database.exec !== 'function')) {
+    throw new InvalidOptionError('database', database, 'The `database` option must be an open node:sqlite DatabaseSync or better-sqlite3 Database (with prepare() and exec()).');
+  }
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new InvalidOptionError('busyTimeoutMs', busyTimeoutMs, `The \`busyTimeoutMs\` option must be a non-negative integer, received ${String(busyTimeoutMs)}.`);
+  }
+  const file = path ?? './duh.db';
+  const where = database ? 'the database passed in' : `\`${file}\``;
+
+  let opening: Promise<Connection> | undefined;
+  let closed = false;
+
+  const fail = (what: string, error: unknown, wrote: boolean): StorageError => {
+    if (StorageError.isInstance(error)) return error;
+    const hint = isBusy(error)
+      ? ` Another connection held the write lock for more than ${busyTimeoutMs} ms; retry, or raise \`busyTimeoutMs\`.`
+      : '';
+    return new StorageError(DRIVER_NAME, `Could not ${what} in ${where}: ${messageOf(error)}.${hint}${wrote ? ' Nothing was written.' : ''}`, { cause: error });
+  };
+
+  const statement = (conn: Connection, sql: string): SqliteStatementLike => {
+    let prepared = conn.statements.get(sql);
+    if (!prepared) conn.statements.set(sql, (prepared = conn.db.prepare(sql)));
+    return prepared;
+  };
+  const run = (conn: Connection, sql: string, ...params: SqliteValue[]) => statement(conn, sql).run(...params);
+  const get = <T>(conn: Connection, sql: string, ...params: SqliteValue[]) => statement(conn, sql).get(...params) as T | undefined;
+  const all = <T>(conn: Connection, sql: string, ...params: SqliteValue[]) => statement(conn, sql).all(...params) as T[];
+  const inTransaction = (db: SqliteDatabaseLike) => db.isTransaction ?? db.inTransaction ?? false;
+
+  /**
+   * Run `body` in a write transaction (`BEGIN IMMEDIATE`: the write lock is taken up front, so the busy
+   * timeout applies and no read-to-write upgrade can fail later). Inside a transaction the caller already opened
+   * on a passed-in database, a savepoint gives the same all-or-nothing.
+   */
+  const write = <T>(conn: Connection, body: () => T): T => {
+    const nested = inTransaction(conn.db);
+    conn.db.exec(nested ? 'SAVEPOINT duh_write' : 'BEGIN IMMEDIATE');
+    try {
+      const result = body();
+      conn.db.exec(nested ? 'RELEASE duh_write' : 'COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        conn.db.exec(nested ? 'ROLLBACK TO duh_write; RELEASE duh_write' : 'ROLLBACK');
+      } catch {
+        // Already rolled back by SQLite (some errors end the transaction themselves).
+      }
+      throw error;
+    }
+  };
+  /** Several reads that must agree with each other (one snapshot). */
+  const read = <T>(conn: Connection, body: () => T): T => {
+    if (inTransaction(conn.db)) return body();
+    conn.db.exec('BEGIN');
+    try {
+      return body();
+    } finally {
+      conn.db.exec('COMMIT');
+    }
+  };
+
+  const currentVersion = (db: SqliteDatabaseLike): number => {
+    const table = db.prepare("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'duh_migrations'").get();
+    if (!table) return 0;
+    const row = db.prepare('SELECT max(version) AS version FROM duh_migrations').get() as { version: number | bigint | null } | undefined;
+    return row?.version == null ? 0 : num(row.version);
+  };
+
+  const migrate = (conn: Connection) => {
+    const newer = (version: number) =>
+      new StorageError(
+        DRIVER_NAME,
+        `${where} has schema version ${version}, written by a newer duh; this one knows versions up to ${SQLITE_SCHEMA_VERSION}. Upgrade duh to use it.`,
+      );
+    const seen = currentVersion(conn.db);
+    if (seen > SQLITE_SCHEMA_VERSION) throw newer(seen);
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= seen) continue;
+      write(conn, () => {
+        conn.db.exec('CREATE TABLE IF NOT EXISTS duh_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+        // Re-read under the write lock: another connection may have migrated since the check above.
+        const version = currentVersion(conn.db);
+        if (version > SQLITE_SCHEMA_VERSION) throw newer(version);
+        if (version >= migration.version) return;
+        conn.db.exec(migration.sql);
+        conn.db.prepare('INSERT INTO duh_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, new Date().toISOString());
+      });
+    }
+  };
+
+  const configure = async (conn: Connection, memory: boolean) => {
+    const { db } = conn;
+    if (conn.owned) db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    else {
+      const row = db.prepare('PRAGMA busy_timeout').get() as Record<string, unknown> | undefined;
+      if (Object.values(row ?? {})[0] === 0) db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    }
+    db.exec('PRAGMA foreign_keys = ON');
+    if (!conn.owned || memory) return;
+    // Switching to WAL takes an exclusive lock without consulting the busy handler, so two processes opening a
+    // new file together can see SQLITE_BUSY here: retry until the busy timeout is spent.
+    const deadline = Date.now() + busyTimeoutMs;
+    for (;;) {
+      try {
+        db.exec('PRAGMA journal_mode = WAL');
+        break;
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= deadline) throw error;
+        await sleep(5 + Math.random() * 20);
+      }
+    }
+    db.exec('PRAGMA synchronous = NORMAL');
+  };
+
+  const open = async (): Promise<Connection> => {
+    let conn: Connection;
+    if (database) conn = { db: database, owned: false, statements: new Map() };
+    else {
+      const { DatabaseSync } = await loadNodeSqlite();
+      const memory = file === ':memory:';
+      if (!memory) {
+        const [{ mkdirSync }, { dirname }] = await Promise.all([import('node:fs'), import('node:path')]);
+        try {
+          mkdirSync(dirname(file), { recursive: true });
+        } catch (error) {
+          throw new StorageError(DRIVER_NAME, `Could not create the folder of \`${file}\`: ${messageOf(error)}. Check the path and its permissions.`, { cause: error });
+        }
+      }
+      try {
+        conn = { db: new DatabaseSync(file), owned: true, statements: new Map() };
+      } catch (error) {
+        throw new StorageError(DRIVER_NAME, `Could not open \`${file}\`: ${messageOf(error)}. Check that the path is a writable file (or ':memory:').`, { cause: error });
+      }
+    }
+    try {
+      await configure(conn, file === ':memory:' && !database);
+      migrate(conn);
+    } catch (error) {
+      if (conn.owned) conn.db.close();
+      if (StorageError.isInstance(error)) throw error;
+      const fts = /no such module: fts5/i.test(messageOf(error)) ? ' This SQLite build lacks FTS5, which the driver needs for recall.' : '';
+      throw new StorageError(DRIVER_NAME, `Could not prepare ${where}: ${messageOf(error)}.${fts}${isBusy(error) ? ' Another process kept it locked; retry, or raise `busyTimeoutMs`.' : ''}`, { cause: error });
+    }
+    return conn;
+  };
+
+  const connect = (): Promise<Connection> => {
+    if (closed) return Promise.reject(new StorageError(DRIVER_NAME, 'This storage was closed; create a new sqliteStorage() to use the database again.'));
+    opening ??= open().catch((error: unknown) => {
+      opening = undefined; // let a later call try again (e.g. after a lock was released)
+      throw error;
+    });
+    return opening;
+  };
+
+  /** Open if needed, then run one synchronous unit of work; every failure is a StorageError. */
+  const use = async <T>(what: string, wrote: boolean, body: (conn: Connection) => T): Promise<T> => {
+    const conn = await connect();
+    if (closed) throw new StorageError(DRIVER_NAME, 'This storage was closed; create a new sqliteStorage() to use the database again.');
+    try {
+      return body(conn);
+    } catch (error) {
+      throw fail(what, error, wrote);
+    }
+  };
+
+  const missing = (id: string) => new StorageError(DRIVER_NAME, `Thread \`${id}\` does not exist; create it with createThread() first.`);
+
+  const insertTurn = (conn: Connection, tenant: string, threadId: string, turn: StoredTurn) => {
+    const { decision } = turn;
+    run(
+      conn,
+      `INSERT INTO turns (tenant, thread_id, round_number, state, created_at, completed_at, decision, confidence, rigor, dissent, intent, category, genus)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      tenant,
+      threadId,
+      turn.roundNumber,
+      turn.state,
+      turn.createdAt,
+      turn.completedAt,
+      decision?.content ?? null,
+      decision?.confidence ?? null,
+      decision?.rigor ?? null,
+      decision?.dissent ?? null,
+      decision?.taxonomy?.intent ?? null,
+      decision?.taxonomy?.category ?? null,
+      decision?.taxonomy?.genus ?? null,
+    );
+    for (const [position, contribution] of turn.contributions.entries()) {
+      run(
+        conn,
+        `INSERT INTO contributions (tenant, thread_id, round_number, position, model_ref, role, content, input_tokens, output_tokens, cost_usd,
+           latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        tenant,
+        threadId,
+        turn.roundNumber,
+        position,
+        contribution.model,
+        contribution.role,
+        contribution.content,
+        contribution.inputTokens,
+        contribution.outputTokens,
+        contribution.costUsd,
+        contribution.latencyMs,
+        contribution.finishReason,
+        contribution.truncated ? 1 : 0,
+        contribution.framing ?? null,
+        contribution.sycophantic === undefined ? null : contribution.sycophantic ? 1 : 0,
+        contribution.providerMetadata === undefined ? null : JSON.stringify(contribution.providerMetadata),
+      );
+    }
+  };
+
+  /** Insert a thread row and its recall row (with the given decision texts). */
+  const insertThread = (conn: Connection, tenant: string, thread: NewThread, status: ThreadStatus, error: string | null, updatedAt: string, decisions: string) => {
+    const recall = run(conn, 'INSERT INTO threads_recall (question, decisions) VALUES (?, ?)', thread.question, decisions);
+    run(
+      conn,
+      `INSERT INTO threads (tenant, id, question, status, protocol, user_id, error, created_at, updated_at, recall_rowid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      tenant,
+      thread.id,
+      thread.question,
+      status,
+      thread.protocol,
+      thread.userId ?? null,
+      error,
+      thread.createdAt,
+      updatedAt,
+      recall.lastInsertRowid,
+    );
+  };
+
+  const removeThread = (conn: Connection, tenant: string, id: string): boolean => {
+    const row = get<{ recall_rowid: number | bigint }>(conn, 'SELECT recall_rowid FROM threads WHERE tenant = ? AND id = ?', tenant, id);
+    if (!row) return false;
+    run(conn, 'DELETE FROM threads_recall WHERE rowid = ?', row.recall_rowid);
+    // ON DELETE CASCADE would do this, but only where foreign keys are on; a passed-in connection inside its own
+    // transaction cannot have them switched on, so delete the children explicitly.
+    for (const table of ['contributions', 'turns', 'outcomes']) run(conn, `DELETE FROM ${table} WHERE tenant = ? AND thread_id = ?`, tenant, id);
+    run(conn, 'DELETE FROM threads WHERE tenant = ? AND id = ?', tenant, id);
+    return true;
+  };
+
+  const readThread = (conn: Connection, tenant: string, id: string): StoredThread | null => {
+    const row = get<ThreadRow>(
+      conn,
+      'SELECT id, question, protocol, user_id, created_at, tenant, status, updated_at, error FROM threads WHERE tenant = ? AND id = ?',
+      tenant,
+      id,
+    );
+    if (!row) return null;
+    const turnRows = all<TurnRow>(
+      conn,
+      `SELECT round_number, state, created_at, completed_at, decision, confidence, rigor, dissent, intent, category, genus
+       FROM turns WHERE tenant = ? AND thread_id = ? ORDER BY round_number`,
+      tenant,
+      id,
+    );
+    const contributionRows = all<ContributionRow>(
+      conn,
+      `SELECT round_number, model_ref, role, content, input_tokens, output_tokens, cost_usd, latency_ms, finish_reason, truncated, framing,
+         sycophantic, provider_metadata
+       FROM contributions WHERE tenant = ? AND thread_id = ? ORDER BY round_number, position`,
+      tenant,
+      id,
+    );
+    const outcomeRow = get<OutcomeRow>(conn, 'SELECT result, notes, round_number, created_at, updated_at FROM outcomes WHERE tenant = ? AND thread_id = ?', tenant, id);
+    const byRound = new Map<number, StoredContribution[]>();
+    for (const c of contributionRows) {
+      const round = num(c.round_number);
+      let list = byRound.get(round);
+      if (!list) byRound.set(round, (list = []));
+      list.push({
+        model: c.model_ref as StoredContribution['model'],
+        role: c.role as StoredContribution['role'],
+        content: c.content,
+        inputTokens: num(c.input_tokens),
+        outputTokens: num(c.output_tokens),
+        costUsd: c.cost_usd,
+        latencyMs: c.latency_ms,
+        finishReason: c.finish_reason as StoredContribution['finishReason'],
+        truncated: num(c.truncated) !== 0,
+        ...(c.framing === null ? {} : { framing: c.framing as NonNullable<StoredContribution['framing']> }),
+        ...(c.sycophantic === null ? {} : { sycophantic: num(c.sycophantic) !== 0 }),
+        ...(c.provider_metadata === null ? {} : { providerMetadata: JSON.parse(c.provider_metadata) as Record<string, unknown> }),
+      });
+    }
+    const turns: StoredTurn[] = turnRows.map((t) => ({
+      roundNumber: num(t.round_number),
+      state: t.state as StoredTurn['state'],
+      contributions: byRound.get(num(t.round_number)) ?? [],
+      decision:
+        t.decision === null
+          ? null
+          : {
+              content: t.decision,
+              confidence: t.confidence ?? 0,
+              rigor: t.rigor ?? 0,
+              dissent: t.dissent,
+              taxonomy: t.intent === null ? null : { intent: t.intent, category: t.category ?? '', genus: t.genus ?? '' },
+            },
+      createdAt: t.created_at,
+      completedAt: t.completed_at,
+    }));
+    const outcome: StoredOutcome | null = outcomeRow
+      ? {
+          result: outcomeRow.result as OutcomeResult,
+          notes: outcomeRow.notes,
+          roundNumber: num(outcomeRow.round_number),
+          createdAt: outcomeRow.created_at,
+          updatedAt: outcomeRow.updated_at,
+        }
+      : null;
+    return {
+      id: row.id,
+      question: row.question,
+      protocol: row.protocol as StoredThread['protocol'],
+      userId: row.user_id,
+      createdAt: row.created_at,
+      tenant: row.tenant,
+      status: row.status as ThreadStatus,
+      updatedAt: row.updated_at,
+      error: row.error,
+      turns,
+      outcome,
+    };
+  };
+
+  const toHit = (row: HitRow, ranked: boolean): RecallHit => ({
+    threadId: row.id,
+    question: row.question,
+    status: row.status as ThreadStatus,
+    createdAt: row.created_at,
+    decision: row.decision,
+    confidence: row.decision === null ? null : row.confidence,
+    rigor: row.decision === null ? null : row.rigor,
+    // bm25() is lower-is-better and never positive in FTS5; flip it so higher is better.
+    score: ranked ? 0 - row.rank : 0,
+  });
+
+  const HIT_COLUMNS = `t.id, t.question, t.status, t.created_at, u.decision, u.confidence, u.rigor`;
+  const LATEST_DECISION_JOIN = `LEFT JOIN turns u ON u.tenant = t.tenant AND u.thread_id = t.id AND u.round_number =
+    (SELECT max(x.round_number) FROM turns x WHERE x.tenant = t.tenant AND x.thread_id = t.id AND x.decision IS NOT NULL)`;
+
+  return {
+    specificationVersion: 'v1',
+    name: DRIVER_NAME,
+
+    createThread: (scope: StorageScope, thread: NewThread) =>
+      use('create thread `' + String(thread?.id) + '`', true, (conn) =>
+        write(conn, () => {
+          if (get(conn, 'SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?', scope.tenant, thread.id)) {
+            throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`);
+          }
+          insertThread(conn, scope.tenant, thread, 'active', null, thread.createdAt, '');
+        }),
+      ),
+
+    appendTurn: (scope, threadId, turn) =>
+      use(`save round ${String(turn?.roundNumber)} of thread \`${threadId}\``, true, (conn) =>
+        write(conn, () => {
+          const thread = get<{ recall_rowid: number | bigint }>(conn, 'SELECT recall_rowid FROM threads WHERE tenant = ? AND id = ?', scope.tenant, threadId);
+          if (!thread) throw missing(threadId);
+          if (get(conn, 'SELECT 1 AS found FROM turns WHERE tenant = ? AND thread_id = ? AND round_number = ?', scope.tenant, threadId, turn.roundNumber)) {
+            throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` already has round ${turn.roundNumber}; rounds are written once.`);
+          }
+          insertTurn(conn, scope.tenant, threadId, turn);
+          if (turn.decision) {
+            const text = turn.decision.content;
+            run(conn, "UPDATE threads_recall SET decisions = CASE WHEN decisions = '' THEN ? ELSE decisions || char(10) || ? END WHERE rowid = ?", text, text, thread.recall_rowid);
+          }
+          run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', turn.completedAt, scope.tenant, threadId);
+        }),
+      ),
+
+    finishThread: (scope, threadId, outcome) =>
+      use(`close thread \`${threadId}\``, true, (conn) => {
+        const result = run(conn, 'UPDATE threads SET status = ?, error = ?, updated_at = ? WHERE tenant = ? AND id = ?', outcome.status, outcome.error ?? null, outcome.at, scope.tenant, threadId);
+        if (num(result.changes) === 0) throw missing(threadId);
+      }),
+
+    getThread: (scope, id) => use(`read thread \`${id}\``, false, (conn) => read(conn, () => readThread(conn, scope.tenant, id))),
+
+    listThreads: (scope, query: ThreadQuery): Promise<ThreadPage> =>
+      use('list threads', false, (conn) => {
+        const where = ['tenant = ?'];
+        const params: SqliteValue[] = [scope.tenant];
+        if (query.status !== undefined) {
+          where.push('status = ?');
+          params.push(query.status);
+        }
+        if (query.idPrefix !== undefined) {
+          where.push('id GLOB ?');
+          params.push(globPrefix(query.idPrefix));
+        }
+        if (query.userId !== undefined) {
+          where.push('user_id = ?');
+          params.push(query.userId);
+        }
+        const filter = where.join(' AND ');
+        return read(conn, () => {
+          const total = num(get<{ total: number | bigint }>(conn, `SELECT count(*) AS total FROM threads WHERE ${filter}`, ...params)!.total);
+          const rows = all<ThreadRow>(
+            conn,
+            `SELECT id, question, status, protocol, user_id, created_at, updated_at FROM threads WHERE ${filter}
+             ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+            ...params,
+            query.limit,
+            query.offset,
+          );
+          return {
+            total,
+            threads: rows.map((row) => ({
+              id: row.id,
+              question: row.question,
+              status: row.status as ThreadStatus,
+              protocol: row.protocol as StoredThread['protocol'],
+              userId: row.user_id,
+              createdAt: row.created_at,
+              updatedAt: row.updated_at,
+            })),
+          };
+        });
+      }),
+
+    deleteThread: (scope, id) => use(`delete thread \`${id}\``, true, (conn) => write(conn, () => removeThread(conn, scope.tenant, id))),
+
+    saveOutcome: (scope, threadId, outcome) =>
+      use(`save feedback on thread \`${threadId}\``, true, (conn) =>
+        write(conn, () => {
+          if (!get(conn, 'SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?', scope.tenant, threadId)) throw missing(threadId);
+          const latest = get<{ round: number | bigint | null }>(
+            conn,
+            'SELECT max(round_number) AS round FROM turns WHERE tenant = ? AND thread_id = ? AND decision IS NOT NULL',
+            scope.tenant,
+            threadId,
+          );
+          if (latest?.round == null) throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` has no decision yet; feedback needs a committed round.`);
+          run(
+            conn,
+            `INSERT INTO outcomes (tenant, thread_id, result, notes, round_number, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant, thread_id) DO UPDATE SET result = excluded.result, notes = excluded.notes,
+               round_number = excluded.round_number, updated_at = excluded.updated_at`,
+            scope.tenant,
+            threadId,
+            outcome.result,
+            outcome.notes,
+            latest.round,
+            outcome.at,
+            outcome.at,
+          );
+        }),
+      ),
+
+    search: (scope, query, { limit }) =>
+      use('search threads', false, (conn) => {
+        const match = recallMatchExpression(query);
+        if (match === undefined) {
+          // Nothing FTS5 can index (only punctuation or symbols): duh's substring match, newest first.
+          return all<HitRow>(
+            conn,
+            `SELECT ${HIT_COLUMNS}, 0 AS rank FROM threads t ${LATEST_DECISION_JOIN}
+             WHERE t.tenant = ? AND (instr(t.question, ?) > 0
+               OR EXISTS (SELECT 1 FROM turns d WHERE d.tenant = t.tenant AND d.thread_id = t.id AND instr(d.decision, ?) > 0))
+             ORDER BY t.created_at DESC, t.id DESC LIMIT ?`,
+            scope.tenant,
+            query,
+            query,
+            limit,
+          ).map((row) => toHit(row, false));
+        }
+        // CROSS JOIN keeps the full-text scan as the outer loop, so bm25() ranks the matching rows.
+        return all<HitRow>(
+          conn,
+          `SELECT ${HIT_COLUMNS}, bm25(threads_recall) AS rank
+           FROM threads_recall CROSS JOIN threads t ON t.recall_rowid = threads_recall.rowid ${LATEST_DECISION_JOIN}
+           WHERE threads_recall MATCH ? AND t.tenant = ?
+           ORDER BY rank, t.created_at DESC, t.id DESC LIMIT ?`,
+          match,
+          scope.tenant,
+          limit,
+        ).map((row) => toHit(row, true));
+      }),
+
+    costReport: (scope, query: CostQuery): Promise<CostRow[]> =>
+      use('compute the cost report', false, (conn) => {
+        const key = COST_KEY_SQL[query.groupBy];
+        if (key === undefined) throw new StorageError(DRIVER_NAME, `Unknown cost grouping ${JSON.stringify(query.groupBy)}; use model, provider, user or day.`);
+        const since = query.since || undefined;
+        const until = query.until || undefined;
+        const joinTurns = since !== undefined || until !== undefined || query.groupBy === 'day';
+        const where = ['c.tenant = ?'];
+        const params: SqliteValue[] = [scope.tenant];
+        if (since !== undefined) {
+          where.push('u.completed_at >= ?');
+          params.push(since);
+        }
+        if (until !== undefined) {
+          where.push('u.completed_at <= ?');
+          params.push(until);
+        }
+        const rows = all<{ key: string; cost: number | null; input: number | bigint; output: number | bigint; calls: number | bigint }>(
+          conn,
+          `SELECT ${key} AS key, sum(c.cost_usd) AS cost, sum(c.input_tokens) AS input, sum(c.output_tokens) AS output, count(*) AS calls
+           FROM contributions c
+           ${joinTurns ? 'JOIN turns u ON u.tenant = c.tenant AND u.thread_id = c.thread_id AND u.round_number = c.round_number' : ''}
+           ${query.groupBy === 'user' ? 'JOIN threads t ON t.tenant = c.tenant AND t.id = c.thread_id' : ''}
+           WHERE ${where.join(' AND ')} GROUP BY 1`,
+          ...params,
+        );
+        // Sorted here, not in SQL: costRowsOf breaks ties with localeCompare, which SQL collations cannot express.
+        return rows
+          .map((row) => ({ key: row.key, costUsd: row.cost ?? 0, inputTokens: num(row.input), outputTokens: num(row.output), calls: num(row.calls) }))
+          .sort((a, b) => b.costUsd - a.costUsd || a.key.localeCompare(b.key));
+      }),
+
+    async *exportThreads(scope: StorageScope | 'all'): AsyncIterable<StoredThread> {
+      const all_ = scope === 'all';
+      const tenant = all_ ? null : scope.tenant;
+      const PAGE = 100;
+      let after: { created_at: string; id: string; tenant: string } | undefined;
+      for (;;) {
+        // Keyset pages, each thread read in its own short snapshot: no transaction stays open across a yield.
+        const keys = await use('export threads', false, (conn) => {
+          const where: string[] = [];
+          const params: SqliteValue[] = [];
+          if (tenant !== null) {
+            where.push('tenant = ?');
+            params.push(tenant);
+          }
+          if (after) {
+            where.push(all_ ? '(created_at, id, tenant) > (?, ?, ?)' : '(created_at, id) > (?, ?)');
+            params.push(after.created_at, after.id, ...(all_ ? [after.tenant] : []));
+          }
+          return all<{ created_at: string; id: string; tenant: string }>(
+            conn,
+            `SELECT created_at, id, tenant FROM threads ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id, tenant LIMIT ${PAGE}`,
+            ...params,
+          );
+        });
+        for (const key of keys) {
+          const thread = await use(`export thread \`${key.id}\``, false, (conn) => read(conn, () => readThread(conn, key.tenant, key.id)));
+          if (thread) yield thread; // null: deleted since the page was read
+        }
+        if (keys.length < PAGE) return;
+        after = keys[keys.length - 1];
+      }
+    },
+
+    async importThreads(threads, { mode }): Promise<{ threads: number }> {
+      if (mode !== 'merge' && mode !== 'replace') throw new StorageError(DRIVER_NAME, `Unknown restore mode ${JSON.stringify(mode)}; use merge or replace. Nothing was restored.`);
+      if (!Array.isArray(threads)) throw new StorageError(DRIVER_NAME, 'importThreads() takes an array of threads. Nothing was restored.');
+      // Check everything first, so a bad record is reported with its place and nothing is written.
+      for (const [index, thread] of threads.entries()) {
+        const problem = problemOf(thread);
+        if (problem) {
+          const id = isObject(thread) && isString(thread['id']) ? ` (\`${thread['id']}\`)` : '';
+          throw new StorageError(DRIVER_NAME, `Backup thread ${index + 1}${id} cannot be restored: ${problem}. Nothing was restored.`);
+        }
+      }
+      return use('restore the backup', true, (conn) =>
+        write(conn, () => {
+          if (mode === 'replace') {
+            for (const tenant of new Set(threads.map((thread) => thread.tenant))) {
+              run(conn, 'DELETE FROM threads_recall WHERE rowid IN (SELECT recall_rowid FROM threads WHERE tenant = ?)', tenant);
+              for (const table of ['contributions', 'turns', 'outcomes', 'threads']) run(conn, `DELETE FROM ${table} WHERE tenant = ?`, tenant);
+            }
+          }
+          for (const thread of threads) {
+            removeThread(conn, thread.tenant, thread.id); // merge upserts by id: the backup's copy wins
+            const turns = [...thread.turns].sort((a, b) => a.roundNumber - b.roundNumber);
+            const decisions = turns.flatMap((turn) => (turn.decision ? [turn.decision.content] : [])).join('\n');
+            insertThread(conn, thread.tenant, thread, thread.status, thread.error ?? null, thread.updatedAt, decisions);
+            for (const turn of turns) insertTurn(conn, thread.tenant, thread.id, turn);
+            const { outcome } = thread;
+            if (outcome) {
+              run(
+                conn,
+                'INSERT INTO outcomes (tenant, thread_id, result, notes, round_number, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+                thread.tenant,
+                thread.id,
+                outcome.result,
+                outcome.notes ?? null,
+                outcome.roundNumber,
+                outcome.createdAt,
+                outcome.updatedAt,
+              );
+            }
+          }
+          return { threads: threads.length };
+        }),
+      );
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      const pending = opening;
+      opening = undefined;
+      const conn = await pending?.catch(() => undefined);
+      if (!conn) return;
+      conn.statements.clear();
+      if (conn.owned) conn.db.close();
+    },
+  };
+}
