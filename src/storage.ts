@@ -31,7 +31,7 @@ export interface StoredContribution {
   truncated: boolean;
   framing?: ChallengeFraming;
   sycophantic?: boolean;
-  /** Provider extras (e.g. Perplexity citations). */
+  /** Provider extras (e.g. Perplexity citations): JSON values only; drivers need not keep key order. */
   providerMetadata?: Readonly<Record<string, unknown>>;
 }
 
@@ -75,6 +75,7 @@ export interface NewThread {
   protocol: ProtocolName;
   /** The principal the run was made for; null for anonymous runs. */
   userId: string | null;
+  /** ISO 8601 in UTC, as `Date#toISOString()` writes it (every timestamp in this contract is). A new thread's `updatedAt` equals it. */
   createdAt: string;
 }
 
@@ -195,17 +196,21 @@ export interface StorageDriver {
   /** Record (or replace) feedback on the thread's latest decision. A thread without a decision is a `StorageError`. */
   saveOutcome(scope: StorageScope, threadId: string, outcome: { result: OutcomeResult; notes: string | null; at: string }): Promise<void>;
   /**
-   * Optional: recall over questions and decision texts, best match first (drivers with full-text search rank;
-   * the fallback is duh's case-insensitive substring match, newest first). Without it the core scans.
+   * Optional: recall over questions and decision texts, best match first. Drivers with full-text search match
+   * words and rank (SQLite FTS5, Postgres tsvector), so their hits differ from duh's case-insensitive substring
+   * match, which the memory driver and the core's scan fallback use (newest first). Without it the core scans.
    */
   search?(scope: StorageScope, query: string, options: { limit: number }): Promise<RecallHit[]>;
   /** Optional: spending grouped by model, provider, user or day. Without it the core scans. */
   costReport?(scope: StorageScope, query: CostQuery): Promise<CostRow[]>;
-  /** Every thread of the scope (or of every tenant, for `'all'`), oldest first, for backups. */
+  /**
+   * Every thread of the scope (or of every tenant, for `'all'`), oldest first within each tenant, for backups.
+   * Each thread is read whole; threads written during an export may or may not appear (it is not a snapshot).
+   */
   exportThreads(scope: StorageScope | 'all'): AsyncIterable<StoredThread>;
   /**
-   * Write threads from a backup, all or nothing. `replace` deletes the tenants' existing threads first;
-   * `merge` upserts by id. Running the same restore twice gives the same store.
+   * Write threads from a backup, all or nothing. `replace` deletes the tenants' existing threads first (an
+   * empty batch changes nothing); `merge` upserts by id. Running the same restore twice gives the same store.
    */
   importThreads(threads: readonly StoredThread[], options: { mode: RestoreMode }): Promise<{ threads: number }>;
   /** Release connections or file handles the driver opened itself (not ones passed in). */
