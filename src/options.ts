@@ -250,6 +250,19 @@ export function validateConsensusOptions(options: ConsensusOptions): {
       );
     }
   }
+  if (options.storage !== undefined) {
+    const storage = options.storage as Partial<StorageDriver> | null;
+    const missing = (['createThread', 'appendTurn', 'finishThread', 'getThread', 'listThreads', 'deleteThread', 'saveOutcome', 'exportThreads', 'importThreads'] as const).filter(
+      (method) => typeof storage?.[method] !== 'function',
+    );
+    if (typeof storage !== 'object' || storage === null || storage.specificationVersion !== 'v1' || missing.length > 0) {
+      throw new InvalidOptionError(
+        'storage',
+        typeof storage === 'object' && storage !== null ? `${String(storage.name)} driver` : storage,
+        `The \`storage\` option must be a StorageDriver v1 (specificationVersion "v1"${missing.length ? `; missing ${missing.join(', ')}` : ''}). Use memoryStorage(), sqliteStorage(), postgresStorage() or a driver that passes storageDriverConformance.`,
+      );
+    }
+  }
   for (const [option, fn] of [['storage', options.storage], ['logger', options.logger], ['clock', options.clock]] as const) {
     if (fn !== undefined && (typeof fn !== 'object' || fn === null)) {
       throw new InvalidOptionError(option, fn, `The \`${option}\` option must be an object, received ${show(fn)}.`);

@@ -66,7 +66,10 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
     if (!thread) throw new StorageError(DRIVER_NAME, `Thread \`${id}\` does not exist; create it with createThread() first.`);
     return thread;
   };
-  const newestFirst = (scope: StorageScope) => [...(tenants.get(scope.tenant)?.values() ?? [])].reverse();
+  // By creation time then id (as the SQL drivers order), so restored older threads sort where they belong.
+  const oldestFirst = (threads: Iterable<StoredThread>) =>
+    [...threads].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const newestFirst = (scope: StorageScope) => oldestFirst(tenants.get(scope.tenant)?.values() ?? []).reverse();
 
   return {
     specificationVersion: 'v1',
@@ -158,7 +161,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
 
     async *exportThreads(scope): AsyncIterable<StoredThread> {
       const scopes = scope === 'all' ? [...tenants.keys()] : [scope.tenant];
-      for (const tenant of scopes) for (const thread of tenants.get(tenant)?.values() ?? []) yield copyThread(thread);
+      for (const tenant of scopes) for (const thread of oldestFirst(tenants.get(tenant)?.values() ?? [])) yield copyThread(thread);
     },
 
     async importThreads(threads, { mode }): Promise<{ threads: number }> {

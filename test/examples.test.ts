@@ -1,11 +1,16 @@
 // The examples are part of the docs: they must compile (tsc covers examples/) and do what they say.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Consensus } from '../src/consensus.js';
-import { modelAdapterConformance } from '../src/testing/conformance.js';
+import { modelAdapterConformance, storageDriverConformance } from '../src/testing/conformance.js';
+import { MockAdapter } from '../src/testing/mock-adapter.js';
 import { main as basic } from '../examples/basic.js';
 import { openAICompatible } from '../examples/custom-adapter.js';
+import { jsonFileStorage } from '../examples/custom-storage.js';
 import { main as streaming } from '../examples/streaming.js';
 import { main as testingYourCode } from '../examples/testing-your-code.js';
 
@@ -112,5 +117,47 @@ describe('examples/real-providers.ts', () => {
     const duh = createEngine();
     expect(duh.models.map((model) => model.ref)).toEqual(['openai:gpt-5.2', 'anthropic:claude-opus-4-6', 'google:gemini-3-pro-preview']);
     expect(duh.models[1]).toMatchObject({ inputPricePerMTok: 5, outputPricePerMTok: 25, maxOutputTokens: 128_000 });
+  });
+});
+
+describe('examples/custom-storage.ts: a JSON-file driver with only the required methods', () => {
+  let folder = '';
+  let files = 0;
+  /** A path in a folder of its own that does not exist yet: a fresh, empty driver per case. */
+  const freshPath = () => join(folder, `store-${files++}`, 'duh.json');
+  beforeAll(() => {
+    folder = mkdtempSync(join(tmpdir(), 'duh-json-file-'));
+  });
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+  for (const check of storageDriverConformance({ create: () => jsonFileStorage({ path: freshPath() }) })) it(`conformance: ${check.name}`, check.run);
+
+  it('keeps a Consensus run that a second driver on the file reads, recalls and costs through the core fallbacks', async () => {
+    const path = freshPath();
+    const models = [
+      new MockAdapter({ ref: 'anthropic:claude-opus-4-6', info: { outputPricePerMTok: 25 }, reply: (_request, { system }) => (system.includes('independent experts') ? 'Shard the orders table by tenant.' : 'One orders table per region.') }),
+      new MockAdapter({ ref: 'openai:gpt-5.2', reply: 'Tenants of very different sizes make shards uneven.' }),
+    ];
+    const principal = { id: 'alice', tenant: 'acme' };
+    const result = await new Consensus({ models, storage: jsonFileStorage({ path }), rounds: 2 }).ask('How should we split the orders table?', { principal });
+
+    const later = new Consensus({ models, storage: jsonFileStorage({ path }) });
+    expect(later.storage.search).toBeUndefined();
+    expect(later.storage.costReport).toBeUndefined();
+    const thread = await later.threads.get(result.threadId.slice(0, 8), { principal });
+    expect(thread).toMatchObject({ id: result.threadId, tenant: 'acme', userId: 'alice', status: 'complete', error: null, outcome: null });
+    expect(thread.turns.map((turn) => turn.roundNumber)).toEqual(result.rounds.map((round) => round.round));
+    expect(thread.turns.at(-1)?.decision?.content).toBe(result.decision);
+
+    const hits = await later.recall('ORDERS TABLE', { principal });
+    expect(hits.map((hit) => [hit.threadId, hit.decision])).toEqual([[result.threadId, result.decision]]);
+    expect(await later.recall('orders table')).toEqual([]); // the default tenant sees nothing of acme's
+
+    const rows = await later.cost({ principal, groupBy: 'model' });
+    expect(rows.reduce((sum, row) => sum + row.costUsd, 0)).toBeCloseTo(result.cost.totalUsd, 12);
+    expect(rows.reduce((sum, row) => sum + row.calls, 0)).toBe(result.usage.calls);
+
+    await later.feedback(result.threadId, 'success', { principal, notes: 'shipped' });
+    expect((await later.threads.get(result.threadId, { principal })).outcome).toMatchObject({ result: 'success', notes: 'shipped', roundNumber: result.rounds.length });
   });
 });

@@ -29,12 +29,12 @@ Usage
   duh cost [--by model|provider|user|day] [--since date] [--until date]
   duh export <id> [--format markdown|json] [--content full|decision] [--no-dissent] [-o file]
   duh backup <file> [--all-tenants]    every thread as JSON lines
-  duh restore <file> [--merge]         replace (default) or merge
+  duh restore <file> [--replace]       merge into what is stored (default), or replace the tenants' threads
 
 Storage and identity (every command)
   --storage <spec>        memory | sqlite:<path> | postgres://… (default DUH_STORAGE, else sqlite:./duh.db)
   --tenant <name>, --user <id>   act as this principal (default DUH_TENANT / DUH_USER, else anonymous)
-  --json                  machine-readable output
+  --json                  machine-readable output (threads, show, recall, cost, ask)
 
 Options of ask
   --rounds <n>            maximum rounds (default 3)
@@ -113,7 +113,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         'no-dissent': { type: 'boolean', default: false },
         output: { type: 'string', short: 'o' },
         'all-tenants': { type: 'boolean', default: false },
-        merge: { type: 'boolean', default: false },
+        replace: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         demo: { type: 'boolean', default: false },
         'no-color': { type: 'boolean', default: false },

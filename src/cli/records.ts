@@ -42,13 +42,14 @@ export class UsageError extends Error {
 }
 
 /**
- * The shortest prefix (at least 8 characters) that tells each id apart from the others shown. UUIDv7 ids start
- * with the timestamp, so ids made within a minute of each other share their first 8 characters.
+ * The shortest prefix (at least 13 characters) that tells each id apart from the others shown. UUIDv7 ids start
+ * with the millisecond timestamp (the first 13 characters), so ids made within a minute of each other share
+ * their first 8 characters; 13 tells apart any two threads not created in the same millisecond.
  */
 export function shortIds(ids: readonly string[]): Map<string, string> {
   const shortest = new Map<string, string>();
   for (const id of ids) {
-    let length = 8;
+    let length = 13;
     while (length < id.length && ids.some((other) => other !== id && other.startsWith(id.slice(0, length)))) length++;
     shortest.set(id, id.slice(0, length));
   }
@@ -72,7 +73,7 @@ export async function runRecordCommand(command: string, input: RecordCommand): P
       if (json) write(`${JSON.stringify(page, null, 2)}\n`);
       else {
         const ids = shortIds(page.threads.map((thread) => thread.id));
-        const width = Math.max(8, ...[...ids.values()].map((id) => id.length));
+        const width = Math.max(13, ...[...ids.values()].map((id) => id.length));
         for (const thread of page.threads) write(`${pad(ids.get(thread.id)!, width)}  ${pad(thread.status, 8)}  ${thread.createdAt.slice(0, 16).replace('T', ' ')}  ${short(thread.question, 80)}\n`);
         write(`${page.threads.length} of ${page.total} thread(s)\n`);
       }
@@ -146,9 +147,11 @@ export async function runRecordCommand(command: string, input: RecordCommand): P
       return true;
     }
     case 'restore': {
-      const path = need(args, 'a backup file path', 'restore <file> [--merge]');
-      const restored = await duh.restore(await readFile(path, 'utf8'), { mode: values['merge'] === true ? 'merge' : 'replace' });
-      write(`Restored ${restored.threads} thread(s) from ${path}${values['merge'] === true ? ' (merged)' : ''}\n`);
+      const path = need(args, 'a backup file path', 'restore <file> [--replace]');
+      // Merging is the safe default; replacing deletes the backed-up tenants' current threads first.
+      const replace = values['replace'] === true;
+      const restored = await duh.restore(await readFile(path, 'utf8'), { mode: replace ? 'replace' : 'merge' });
+      write(`Restored ${restored.threads} thread(s) from ${path}${replace ? ' (replaced)' : ' (merged)'}\n`);
       return true;
     }
     default:

@@ -59,7 +59,7 @@ describe('duh record commands on SQLite', () => {
     const backup = join(folder, 'backup.jsonl');
     expect((await duh(['backup', backup])).stdout).toBe(`Backed up 2 thread(s) to ${backup}\n`);
     const other = { DUH_STORAGE: `sqlite:${join(folder, 'restored.db')}` };
-    expect((await duh(['restore', backup], other)).stdout).toBe(`Restored 2 thread(s) from ${backup}\n`);
+    expect((await duh(['restore', backup], other)).stdout).toBe(`Restored 2 thread(s) from ${backup} (merged)\n`);
     expect((await duh(['threads'], other)).stdout).toContain('2 of 2 thread(s)');
   });
 
@@ -79,9 +79,11 @@ describe('duh record commands on SQLite', () => {
 });
 
 describe('shortIds', () => {
-  it('gives each id the shortest distinct prefix of at least 8 characters', async () => {
+  it('gives each id the shortest distinct prefix of at least 13 characters', async () => {
+    const { shortIds: same } = await import('../../src/cli/records.js');
+    expect([...same(['019a0000-aaaa-7000-8000-00000000000a', '019a0000-aaaa-7fff-8000-00000000000b']).values()]).toEqual(['019a0000-aaaa-70', '019a0000-aaaa-7f']);
     const { shortIds } = await import('../../src/cli/records.js');
     const ids = shortIds(['019a0000-aaaa-7000-8000-000000000001', '019a0000-aaab-7000-8000-000000000002', '12345678-0000-7000-8000-000000000003']);
-    expect([...ids.values()]).toEqual(['019a0000-aaaa', '019a0000-aaab', '12345678']);
+    expect([...ids.values()]).toEqual(['019a0000-aaaa', '019a0000-aaab', '12345678-0000']);
   });
 });

@@ -26,6 +26,12 @@ describe('uuidv7', () => {
     expect(Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(now);
   });
 
+  it('sorts in creation order, also within one millisecond', () => {
+    const sameMillisecond = Array.from({ length: 500 }, () => uuidv7(1_800_000_000_000));
+    expect([...sameMillisecond].sort()).toEqual(sameMillisecond);
+    expect(new Set(sameMillisecond).size).toBe(500);
+  });
+
   it('sorts by creation time and does not repeat', () => {
     const ids = Array.from({ length: 1000 }, (_, index) => uuidv7(1_700_000_000_000 + index));
     expect([...ids].sort()).toEqual(ids);

@@ -1,0 +1,516 @@
+// Killing a process in the middle of a run leaves no half-written round and the thread readable (the storage
+// issue). A child process (fixtures/kill-mid-run-child.mjs, on the built package in dist/) runs a 5-round
+// consensus on slow scripted models against a real SQLite file or Postgres schema and reports its progress on
+// stdout; the test SIGKILLs it at a chosen point, then opens the same storage with a fresh driver and checks that
+// the thread is there, still `active`, holds exactly the rounds that were committed (plus, at most, the one
+// whose write was in flight) with every contribution and the decision of each, that listing, recall, cost and
+// export still work, and that a new run in the same storage completes. Every wait is on a line the child
+// printed (or on the database's own state), never on a sleep.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { DatabaseSync } from 'node:sqlite';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Consensus } from '../../src/consensus.js';
+import { DEFAULT_TENANT, type StorageDriver, type StoredThread } from '../../src/storage.js';
+import { MockAdapter, type MockCallContext } from '../../src/testing/mock-adapter.js';
+import { postgresStorage } from '../../storage/postgres.js';
+import { sqliteStorage } from '../../storage/sqlite.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CHILD = fileURLToPath(new URL('./fixtures/kill-mid-run-child.mjs', import.meta.url));
+const BUILT = join(ROOT, 'dist', 'storage', 'sqlite.mjs');
+const PG_URL = process.env['DUH_TEST_POSTGRES_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const SCOPE = { tenant: DEFAULT_TENANT };
+const TEST_TIMEOUT = 60_000;
+
+// Checked per test (not once in beforeAll), so every test fails with this message rather than being skipped.
+beforeEach(() => {
+  if (!existsSync(BUILT)) {
+    throw new Error(`${BUILT} is missing: the child process runs the built package. Run \`npm run build\` first (\`npm test\` builds before testing).`);
+  }
+});
+
+// ---- the child process ----
+
+interface ChildMessage {
+  event: string;
+  threadId?: string;
+  round?: number;
+  phase?: string;
+  role?: string;
+  index?: number;
+  model?: string;
+  text?: string;
+  position?: number;
+  inTransaction?: boolean;
+  message?: string;
+}
+
+interface Waiter {
+  what: string;
+  predicate: (message: ChildMessage) => boolean;
+  resolve: (message: ChildMessage) => void;
+  reject: (error: Error) => void;
+}
+
+const running = new Set<Child>();
+
+/** One child run, its stdout parsed into messages as they arrive. */
+class Child {
+  readonly messages: ChildMessage[] = [];
+  readonly process: ChildProcess;
+  #stderr = '';
+  #closed: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  readonly #done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #waiters = new Set<Waiter>();
+
+  constructor(config: Record<string, unknown>) {
+    this.process = spawn(process.execPath, [CHILD, JSON.stringify(config)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    running.add(this);
+    this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
+    createInterface({ input: this.process.stdout! }).on('line', (line) => {
+      let message: ChildMessage;
+      try {
+        message = JSON.parse(line) as ChildMessage;
+      } catch {
+        message = { event: 'unparsed', text: line };
+      }
+      this.messages.push(message);
+      for (const waiter of [...this.#waiters]) {
+        if (waiter.predicate(message)) {
+          this.#waiters.delete(waiter);
+          waiter.resolve(message);
+        }
+      }
+    });
+    // 'close' comes after stdout ended, so every line has been seen by then.
+    this.#done = new Promise((resolve) => {
+      this.process.on('close', (code, signal) => {
+        this.#closed = { code, signal };
+        running.delete(this);
+        for (const waiter of this.#waiters) waiter.reject(this.#endedBefore(waiter.what));
+        this.#waiters.clear();
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  #endedBefore(what: string): Error {
+    const tail = this.messages.slice(-8).map((message) => JSON.stringify(message)).join('\n  ');
+    return new Error(
+      `The child ended (code ${this.#closed?.code}, signal ${this.#closed?.signal}) before ${what}.\n` +
+        `Last lines:\n  ${tail || '(none)'}\nstderr:\n${this.#stderr || '(empty)'}`,
+    );
+  }
+
+  /** The first message (already received or still to come) matching `predicate`. */
+  waitFor(what: string, predicate: (message: ChildMessage) => boolean): Promise<ChildMessage> {
+    const seen = this.messages.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    if (this.#closed) return Promise.reject(this.#endedBefore(what));
+    return new Promise((resolve, reject) => this.#waiters.add({ what, predicate, resolve, reject }));
+  }
+
+  waitForEvent(event: string, round?: number): Promise<ChildMessage> {
+    return this.waitFor(`"${event}"${round === undefined ? '' : ` of round ${round}`}`, (message) => message.event === event && (round === undefined || message.round === round));
+  }
+
+  /** Tell a child waiting at its gate to go on. */
+  release(): void {
+    this.process.stdin!.write('go\n');
+  }
+
+  /** SIGKILL, and wait until the process is gone. */
+  async kill(): Promise<void> {
+    if (!this.#closed) this.process.kill('SIGKILL');
+    const { signal, code } = await this.#done;
+    expect({ signal, code }, `the child was still running and died of SIGKILL (stderr: ${this.#stderr})`).toEqual({ signal: 'SIGKILL', code: null });
+  }
+
+  get threadId(): string {
+    const start = this.messages.find((message) => message.event === 'run-start');
+    if (!start?.threadId) throw new Error('The child has not reported run-start.');
+    return start.threadId;
+  }
+
+  /** Rounds whose appendTurn resolved in the child before it died. */
+  get committed(): number[] {
+    return this.messages.filter((message) => message.event === 'committed').map((message) => message.round!);
+  }
+
+  /** What a round must hold, from the child's member-end lines: role, model and full text of each call, in order. */
+  expectedContributions(round: number): { role: string; model: string; content: string }[] {
+    const ends = this.messages.filter((message) => message.event === 'member-end' && message.round === round);
+    const pick = (phase: string, index = 0) => {
+      const end = ends.find((message) => message.phase === phase && message.index === index);
+      if (!end) throw new Error(`The stored round ${round} has a contribution the child never finished (${phase} #${index}).`);
+      return { role: end.role!, model: end.model!, content: end.text! };
+    };
+    return [pick('propose'), pick('challenge', 0), pick('challenge', 1), pick('revise'), pick('commit')];
+  }
+}
+
+afterEach(async () => {
+  for (const child of [...running]) await child.kill().catch(() => {});
+});
+
+// ---- where the runs are stored ----
+
+interface Target {
+  /** The child's storage settings. */
+  config: Record<string, unknown>;
+  /** A fresh driver on the same storage (closed after the test). */
+  open(): StorageDriver;
+  /** Checks of the storage below the driver (SQLite: integrity and foreign keys). */
+  checkStore(): Promise<void>;
+}
+
+const opened: StorageDriver[] = [];
+afterEach(async () => {
+  for (const driver of opened.splice(0)) await driver.close?.();
+});
+const track = (driver: StorageDriver) => {
+  opened.push(driver);
+  return driver;
+};
+
+// ---- scripted models for the run after the crash (fast, never converging) ----
+
+const phaseOf = ({ prompt, system }: Pick<MockCallContext, 'prompt' | 'system'>) => {
+  if (prompt.startsWith('Classify the question')) return 'classify';
+  if (system.includes('independent experts challenged')) return 'revise';
+  if (system.includes('expert advisor')) return 'propose';
+  return 'challenge';
+};
+
+function fastPanel() {
+  const model = (ref: `${string}:${string}`, inputPricePerMTok: number, outputPricePerMTok: number) => {
+    let n = 0;
+    return new MockAdapter({
+      ref,
+      info: { inputPricePerMTok, outputPricePerMTok },
+      reply: (_request, context) => {
+        const phase = phaseOf(context);
+        n++;
+        return phase === 'classify' ? '{"intent":"technical","category":"storage","genus":"recovery"}' : `${phase} after the crash ${ref} x${n}a x${n}b x${n}c x${n}d`;
+      },
+    });
+  };
+  return [model('anthropic:fast-proposer', 5, 25), model('openai:fast-challenger', 2, 14), model('google:fast-classifier', 0.5, 12)];
+}
+
+// ---- the checks after a kill ----
+
+const ROLES = ['proposer', 'challenger', 'challenger', 'reviser', 'classifier'];
+
+/**
+ * Open the storage afresh and check the killed run's thread: readable, `active`, rounds 1..k with k in
+ * `allowedRounds`, each complete. Then listing, recall, cost and export, and a new run in the same storage.
+ */
+async function verifyAfterKill(target: Target, child: Child, question: string, token: string, allowedRounds: number[]): Promise<StoredThread> {
+  await target.checkStore();
+  const driver = track(target.open());
+  const threadId = child.threadId;
+  const thread = await driver.getThread(SCOPE, threadId);
+  expect(thread, `thread ${threadId} after the kill`).not.toBeNull();
+  const stored = thread!;
+  expect(stored).toMatchObject({ id: threadId, question, protocol: 'consensus', status: 'active', error: null, outcome: null, tenant: DEFAULT_TENANT });
+
+  const rounds = stored.turns.map((turn) => turn.roundNumber);
+  expect(rounds, 'round numbers are contiguous from 1').toEqual(rounds.map((_, index) => index + 1));
+  expect(allowedRounds, `stored rounds ${JSON.stringify(rounds)}; the child reported committed ${JSON.stringify(child.committed)}`).toContain(rounds.length);
+
+  for (const turn of stored.turns) {
+    const expected = child.expectedContributions(turn.roundNumber);
+    expect(turn.state).toBe('COMMIT');
+    expect(turn.contributions.map((contribution) => contribution.role), `roles of round ${turn.roundNumber}`).toEqual(ROLES);
+    expect(
+      turn.contributions.map(({ role, model, content }) => ({ role, model, content })),
+      `round ${turn.roundNumber} holds every call in full`,
+    ).toEqual(expected);
+    for (const contribution of turn.contributions) expect(contribution).toMatchObject({ finishReason: 'stop', truncated: false });
+    expect(turn.decision, `decision of round ${turn.roundNumber}`).not.toBeNull();
+    expect(turn.decision!.content).toBe(expected[3]!.content);
+    expect(turn.decision!.taxonomy).toEqual({ intent: 'technical', category: 'storage', genus: 'durability' });
+    expect(Number.isFinite(turn.decision!.confidence) && Number.isFinite(turn.decision!.rigor)).toBe(true);
+    for (const challenge of expected.slice(1, 3)) expect(turn.decision!.dissent).toContain(challenge.content);
+  }
+  // The thread row moved with its last round (same transaction / statement).
+  expect(stored.updatedAt).toBe(stored.turns.at(-1)?.completedAt ?? stored.createdAt);
+
+  // The public API over the same storage.
+  const duh = new Consensus({ models: fastPanel(), storage: driver, rounds: 2 });
+  expect(await duh.threads.get(threadId.slice(0, 13))).toEqual(stored);
+  const listed = await duh.threads.list();
+  expect(listed.total).toBe(1);
+  expect(listed.threads[0]).toMatchObject({ id: threadId, status: 'active', question });
+  expect((await duh.threads.list({ status: 'active' })).total).toBe(1);
+  const hits = await duh.recall(token);
+  expect(hits.map((hit) => hit.threadId)).toEqual([threadId]);
+  expect(hits[0]!.decision).toBe(stored.turns.at(-1)?.decision?.content ?? null);
+  const lastDecisionWord = `rev${stored.turns.length}w3`;
+  expect((await duh.recall(lastDecisionWord)).map((hit) => hit.threadId)).toEqual([threadId]);
+  const costs = await duh.cost();
+  const contributions = stored.turns.flatMap((turn) => turn.contributions);
+  expect(costs.reduce((sum, row) => sum + row.calls, 0)).toBe(contributions.length);
+  expect(costs.reduce((sum, row) => sum + row.costUsd, 0)).toBeCloseTo(contributions.reduce((sum, contribution) => sum + contribution.costUsd, 0), 12);
+  expect(await duh.export(threadId)).toContain(question);
+  expect(JSON.parse(await duh.export(threadId, { format: 'json' }))).toBeTruthy();
+
+  // A new run in the same storage completes, and leaves the killed thread as it was.
+  const result = await duh.ask(`After the crash, does a new ${token}x run complete?`);
+  expect(result.rounds).toHaveLength(2);
+  const fresh = await driver.getThread(SCOPE, result.threadId);
+  expect(fresh).toMatchObject({ status: 'complete', error: null });
+  expect(fresh!.turns.map((turn) => turn.roundNumber)).toEqual([1, 2]);
+  for (const turn of fresh!.turns) expect(turn.contributions.map((contribution) => contribution.role)).toEqual(ROLES);
+  expect(await driver.getThread(SCOPE, threadId)).toEqual(stored);
+  expect((await duh.threads.list()).total).toBe(2);
+  await target.checkStore();
+  return stored;
+}
+
+// ---- the kill scenarios, common to both drivers ----
+
+const uniqueToken = () => `kmr${randomUUID().replaceAll('-', '').slice(0, 10)}`;
+const questionWith = (token: string) => `Does a killed ${token} run keep its rounds whole?`;
+
+interface Scenario {
+  name: string;
+  /** Run the child until the kill point; returns the allowed numbers of stored rounds. */
+  until(child: Child): Promise<number[]>;
+  /** Log how many rounds were stored (when more than one outcome is legitimate). */
+  report?: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'after round 1 was committed',
+    async until(child) {
+      await child.waitForEvent('committed', 1);
+      return [1, 2];
+    },
+  },
+  {
+    name: 'after round 2 was committed',
+    async until(child) {
+      await child.waitForEvent('committed', 2);
+      return [2, 3];
+    },
+  },
+  {
+    name: 'at the end of round 2, its write handed to the driver (maybe not landed yet)',
+    report: true,
+    async until(child) {
+      await child.waitForEvent('round-end', 2);
+      return [1, 2];
+    },
+  },
+  {
+    name: 'in the middle of round 2’s challenge phase (a challenger streaming)',
+    async until(child) {
+      await child.waitForEvent('committed', 1);
+      await child.waitFor('a challenger delta of round 2', (message) => message.event === 'member-delta' && message.round === 2 && message.role === 'challenger');
+      expect(child.messages.some((message) => message.event === 'append-start' && message.round === 2)).toBe(false);
+      return [1];
+    },
+  },
+];
+
+async function killScenario(target: Target, scenario: Scenario, extra: Record<string, unknown> = {}): Promise<{ child: Child; stored: StoredThread }> {
+  const driverName = String(target.config['driver']);
+  const token = uniqueToken();
+  const question = questionWith(token);
+  const child = new Child({ ...target.config, ...extra, question });
+  const allowed = await scenario.until(child);
+  await child.kill();
+  expect(child.messages.some((message) => message.event === 'run-end' || message.event === 'fatal' || message.event === 'error')).toBe(false);
+  const stored = await verifyAfterKill(target, child, question, token, allowed);
+  if (scenario.report) {
+    console.info(`[kill-mid-run] ${driverName}, killed ${scenario.name}: committed before the kill ${JSON.stringify(child.committed)}, stored ${stored.turns.length} round(s)`);
+  }
+  return { child, stored };
+}
+
+// ---- SQLite ----
+
+describe('SIGKILL in the middle of a run: SQLite file', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'duh-kill-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let counter = 0;
+
+  const sqliteTarget = (): Target => {
+    const path = join(dir, `run-${++counter}.db`);
+    return {
+      config: { driver: 'sqlite', path },
+      open: () => sqliteStorage({ path }),
+      async checkStore() {
+        const db = new DatabaseSync(path);
+        try {
+          expect(db.prepare('PRAGMA integrity_check').all()).toEqual([{ integrity_check: 'ok' }]);
+          expect(db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+          // Nothing below the driver either: no contribution without its turn, no turn without contributions.
+          expect(db.prepare('SELECT count(*) AS n FROM turns u WHERE NOT EXISTS (SELECT 1 FROM contributions c WHERE c.tenant = u.tenant AND c.thread_id = u.thread_id AND c.round_number = u.round_number)').get()).toEqual({ n: 0 });
+        } finally {
+          db.close();
+        }
+      },
+    };
+  };
+
+  for (const scenario of SCENARIOS) {
+    it(`killed ${scenario.name}`, { timeout: TEST_TIMEOUT }, async () => {
+      await killScenario(sqliteTarget(), scenario);
+    });
+  }
+
+  for (const tinyCache of [false, true]) {
+    it(
+      `killed inside round 2’s write transaction, after the turn and two contributions were inserted${tinyCache ? ' (tiny page cache: uncommitted pages spilled to the WAL)' : ''}`,
+      { timeout: TEST_TIMEOUT },
+      async () => {
+        const target = sqliteTarget();
+        let stalled: ChildMessage | undefined;
+        const { child } = await killScenario(
+          target,
+          {
+            name: 'stalled',
+            async until(running) {
+              await running.waitForEvent('committed', 1);
+              stalled = await running.waitForEvent('stalled', 2);
+              return [1];
+            },
+          },
+          { stall: { round: 2, position: 2, tinyCache } },
+        );
+        expect(stalled).toMatchObject({ round: 2, position: 2, inTransaction: true });
+        expect(child.committed).toEqual([1]);
+      },
+    );
+  }
+});
+
+// ---- Postgres ----
+
+describe('SIGKILL in the middle of a run: Postgres schema', () => {
+  let pool: pg.Pool;
+  let unavailable: Error | undefined;
+  const schemas = new Set<string>();
+  let locker: pg.PoolClient | undefined;
+
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+    pool.on('error', () => {});
+    try {
+      await pool.query('SELECT 1');
+    } catch (error) {
+      unavailable = new Error(
+        `PostgreSQL is not answering at ${PG_URL} (${(error as Error).message}). These tests need a real PostgreSQL at 127.0.0.1:5432 with trust auth and a \`test\` database: ` +
+          'start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or point DUH_TEST_POSTGRES_URL at one.',
+      );
+    }
+  });
+
+  beforeEach(() => {
+    if (unavailable) throw unavailable;
+  });
+
+  afterEach(async () => {
+    if (locker) {
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+      locker = undefined;
+    }
+    for (const schema of schemas) {
+      // Backends of killed children go away once PostgreSQL notices; end any still there before dropping.
+      await pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`duh-kill-${schema}`]);
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+    schemas.clear();
+  });
+
+  afterAll(async () => {
+    await pool?.end();
+  });
+
+  const postgresTarget = (): Target & { schema: string; applicationName: string } => {
+    const schema = `duh_kill_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+    schemas.add(schema);
+    const applicationName = `duh-kill-${schema}`;
+    return {
+      schema,
+      applicationName,
+      config: { driver: 'postgres', url: PG_URL, schema, applicationName },
+      open: () => postgresStorage({ pool, schema }),
+      async checkStore() {
+        const { rows } = await pool.query(
+          `SELECT count(*)::int AS n FROM "${schema}".turns u WHERE NOT EXISTS (SELECT 1 FROM "${schema}".contributions c WHERE c.tenant = u.tenant AND c.thread_id = u.thread_id AND c.round_number = u.round_number)`,
+        );
+        expect(rows).toEqual([{ n: 0 }]);
+      },
+    };
+  };
+
+  /** Poll PostgreSQL's own state until `check` holds (a bounded loop; the test timeout is the real limit). */
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    for (let attempt = 0; attempt < 2000; attempt++) {
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`PostgreSQL never reached: ${what}`);
+  };
+
+  for (const scenario of SCENARIOS) {
+    it(`killed ${scenario.name}`, { timeout: TEST_TIMEOUT }, async () => {
+      await killScenario(postgresTarget(), scenario);
+    });
+  }
+
+  it('killed while round 2’s write waits on a lock inside PostgreSQL (nothing of it visible; after the lock is released it lands whole or not at all)', { timeout: TEST_TIMEOUT }, async () => {
+    const target = postgresTarget();
+    const token = uniqueToken();
+    const question = questionWith(token);
+    const child = new Child({ ...target.config, question, gate: { round: 2 } });
+    await child.waitForEvent('committed', 1);
+    await child.waitForEvent('gate', 2);
+    // Hold the contributions table so the round-2 write queues inside the server (a driver writing a round in
+    // several statements would have committed its first ones by now).
+    locker = await pool.connect();
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE "${target.schema}".contributions IN EXCLUSIVE MODE`);
+    child.release();
+    await until('the child’s round-2 write waiting on the lock', async () => {
+      const { rows } = await pool.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND state = 'active'", [target.applicationName]);
+      return rows.length > 0;
+    });
+    await child.kill();
+    expect(child.committed).toEqual([1]);
+
+    // While its statement still waits, nothing of round 2 is visible.
+    const reader = track(target.open());
+    const during = await reader.getThread(SCOPE, child.threadId);
+    expect(during?.status).toBe('active');
+    expect(during?.turns.map((turn) => turn.roundNumber)).toEqual([1]);
+
+    // Release the lock: the orphaned statement runs to its end (PostgreSQL notices the dead client only when it
+    // answers), so round 2 may land, but only whole.
+    await locker.query('COMMIT');
+    locker.release();
+    locker = undefined;
+    await until('the killed child’s backends gone', async () => {
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [target.applicationName]);
+      return rows[0].n === 0;
+    });
+    const stored = await verifyAfterKill(target, child, question, token, [1, 2]);
+    console.info(`[kill-mid-run] postgres, killed while the round-2 write waited on a lock: ${stored.turns.length} round(s) stored after the lock was released`);
+  });
+});
