@@ -52,6 +52,14 @@ export const noopStorage = {
   async listThreads() {
     return { total: 0, threads: [] };
   },
+  async deleteThread() {
+    return false;
+  },
+  async saveOutcome() {},
+  async *exportThreads() {},
+  async importThreads(threads) {
+    return { threads: threads.length };
+  },
 };
 
 /** One engine round: `rounds: 1`, 1 proposer + N−1 challengers. */

@@ -41,12 +41,15 @@ export function table(header, rows) {
   return [line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
 }
 
-/** One line of the final summary. `ok` is informational: the bench never fails on timings. */
+/**
+ * One line of the final summary. `ok` is informational: the bench never fails on timings. `undefined` prints
+ * `info`, and `'skipped'` prints `SKIPPED` (the goal could not be measured here, e.g. no database server).
+ */
 export function goal(id, label, value, target, ok) {
   return { id, label, value, target, ok };
 }
 
-export const verdict = (ok) => (ok === undefined ? 'info' : ok ? 'PASS' : 'MISS');
+export const verdict = (ok) => (ok === undefined ? 'info' : ok === 'skipped' ? 'SKIPPED' : ok ? 'PASS' : 'MISS');
 
 /**
  * A full garbage collection, so one measurement does not pay for the garbage of the one before. Uses the

@@ -1,0 +1,119 @@
+// G13 — what storage adds to a run's wall time. A consensus run with MockAdapter members that answer after
+// D = 20 ms (N = 3, classify off: propose → 2 challenges → revise, 3 × D per round), with a no-op storage (the
+// baseline), the default memory storage, SQLite on a temp file, and Postgres when reachable (information only).
+// Each repetition runs every storage once, in rotated order, so all see the same timer lateness.
+//
+// Which writes are on the critical path: createThread is awaited before the first call, each round's
+// appendTurn starts at commit and overlaps the next round's calls, and the last round's appendTurn and
+// finishThread are awaited before the result. So in a 1-round run every write is on the path (the strict
+// case, and the goal rows); in a 2-round run round 1's appendTurn overlaps round 2, and the on-path storage
+// work per run is the same as for 1 round (per round it halves).
+import { checkCast, forgetCalls, loadDuh, makeMembers, noopStorage, QUESTION } from './engine.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { goal, median, ms, quantile, settle, signed, table } from './lib.mjs';
+import { PG_URL, benchSchema, reachPostgres } from './g12-postgres.mjs';
+import { SCOPE } from './storage-record.mjs';
+
+const D = 20;
+const N = 3;
+
+export async function benchStorageWall({ reps = { 1: 30, 2: 16 }, warmup = 3, jitWarmup = 50 } = {}) {
+  const { Consensus, MockAdapter } = await loadDuh();
+  const { sqliteStorage } = await import(new URL('../dist/storage/sqlite.mjs', import.meta.url).href);
+  const dir = mkdtempSync(join(tmpdir(), 'duh-bench-g13-'));
+  const reach = await reachPostgres();
+  let pgPool;
+  let pgSchema;
+  const storages = [
+    { key: 'noop', label: 'no-op storage (baseline)', make: () => noopStorage },
+    { key: 'memory', label: 'memory (default)', make: () => undefined },
+    { key: 'sqlite', label: 'sqlite (temp file)', make: () => sqliteStorage({ path: join(dir, 'g13.db') }) },
+  ];
+  if (!reach.skip) {
+    const { postgresStorage } = await import(new URL('../dist/storage/postgres.mjs', import.meta.url).href);
+    pgPool = new reach.pg.Pool({ connectionString: PG_URL, max: 2 });
+    pgSchema = benchSchema('g13');
+    storages.push({ key: 'postgres', label: 'postgres (information only)', info: true, make: () => postgresStorage({ pool: pgPool, schema: pgSchema }) });
+  }
+
+  const results = [];
+  const opened = [];
+  try {
+    for (const rounds of [1, 2]) {
+      const setups = [];
+      for (const s of storages) {
+        const storage = s.make();
+        if (storage?.close) opened.push(storage);
+        const opts = (members) => ({ models: members, ...(storage ? { storage } : {}) });
+        // Warm the JIT on the same paths with instant members (and the same storage, which also opens it).
+        const instant = makeMembers(MockAdapter, N, 0);
+        const warm = new Consensus(opts(instant));
+        for (let i = 0; i < jitWarmup; i++) {
+          await warm.ask(QUESTION, { rounds, challengerCount: N - 1, classify: false });
+          forgetCalls(instant);
+        }
+        const members = makeMembers(MockAdapter, N, D);
+        const duh = new Consensus(opts(members));
+        const run = () => duh.ask(QUESTION, { rounds, challengerCount: N - 1, classify: false });
+        const result = await run();
+        if (result.rounds.length !== rounds) throw new Error(`G13: expected ${rounds} rounds, the run made ${result.rounds.length} (${result.stopReason})`);
+        checkCast({ ...result, rounds: [result.rounds[0]] }, N, false);
+        if (s.key !== 'noop') {
+          const stored = await duh.storage.getThread(SCOPE, result.threadId);
+          if (stored?.turns.length !== rounds || stored.status !== 'complete') throw new Error(`G13: ${s.key} did not store the run`);
+        }
+        forgetCalls(members);
+        for (let i = 0; i < warmup; i++) {
+          await run();
+          forgetCalls(members);
+        }
+        setups.push({ storage: s, run, members, wall: [] });
+      }
+      await settle();
+      for (let rep = 0; rep < reps[rounds]; rep++) {
+        for (let k = 0; k < setups.length; k++) {
+          const setup = setups[(k + rep) % setups.length];
+          const t0 = performance.now();
+          await setup.run();
+          setup.wall.push(performance.now() - t0);
+          forgetCalls(setup.members);
+        }
+      }
+      const base = median(setups[0].wall);
+      for (const setup of setups) {
+        const p50 = median(setup.wall);
+        results.push({ rounds, storage: setup.storage, p50, p90: quantile(setup.wall, 0.9), delta: p50 - base });
+      }
+      await settle();
+    }
+  } finally {
+    for (const storage of opened) await storage.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    if (pgPool) {
+      await pgPool.query(`DROP SCHEMA IF EXISTS "${pgSchema}" CASCADE`).catch(() => {});
+      await pgPool.end();
+    }
+  }
+
+  const rows = results.map((r) => [
+    `${r.rounds} round${r.rounds > 1 ? 's' : ''} (${r.rounds === 1 ? 'all writes on the path' : 'round 1 write overlapped'}), ${r.storage.label}`,
+    `${r.rounds * 3}×${D}=${r.rounds * 3 * D}`,
+    ms(r.p50, 2),
+    ms(r.p90, 2),
+    r.storage.key === 'noop' ? '—' : signed(r.delta, 2),
+    r.storage.key === 'noop' ? '—' : signed(r.delta / r.rounds, 2),
+  ]);
+  const text = [
+    `G13 storage on the wall time — MockAdapter members at ${D} ms, N=${N}, classify off; ${reps[1]} runs (1 round) and ${reps[2]} runs (2 rounds) per storage, storages rotated per repetition; +${jitWarmup} instant warm-up runs`,
+    `1 round: createThread, the round's appendTurn and finishThread are all awaited on the path. 2 rounds: round 1's appendTurn overlaps round 2's calls.${reach.skip ? ` Postgres row skipped: ${reach.skip}.` : ''}`,
+    table(['run, storage', 'path ms', 'p50 wall ms', 'p90 ms', 'Δ p50 vs no-op', 'Δ per round'], rows),
+  ].join('\n');
+  const goals = results
+    .filter((r) => r.storage.key !== 'noop')
+    .map((r) =>
+      goal('G13', `storage Δ p50, ${r.rounds} round${r.rounds > 1 ? 's' : ''}, ${r.storage.key}`, signed(r.delta, 2), '≤ +1 ms', r.storage.info ? undefined : r.delta <= 1),
+    );
+  return { text, goals };
+}
