@@ -63,6 +63,18 @@ export function parseBackup(text: string, driver: string): StoredThread[] {
     if (!Array.isArray(t['turns'])) fail(index + 1, '`thread.turns` must be an array');
     for (const turn of t['turns'] as unknown[]) {
       if (!isObject(turn) || typeof turn['roundNumber'] !== 'number' || !Array.isArray(turn['contributions'])) fail(index + 1, 'a turn needs roundNumber and contributions');
+      const { contributions, decision } = turn as { contributions: unknown[]; decision?: unknown };
+      for (const contribution of contributions) {
+        if (!isObject(contribution) || typeof contribution['model'] !== 'string' || typeof contribution['role'] !== 'string' || typeof contribution['content'] !== 'string') {
+          fail(index + 1, 'a contribution needs model, role and content strings');
+        }
+        for (const field of ['inputTokens', 'outputTokens', 'costUsd', 'latencyMs'] as const) {
+          if (typeof (contribution as Record<string, unknown>)[field] !== 'number') fail(index + 1, `a contribution's \`${field}\` must be a number`);
+        }
+      }
+      if (decision !== null && decision !== undefined && (!isObject(decision) || typeof decision['content'] !== 'string' || typeof decision['confidence'] !== 'number' || typeof decision['rigor'] !== 'number')) {
+        fail(index + 1, 'a decision needs content, confidence and rigor');
+      }
     }
     const key = `${String(t['tenant'])}/${String(t['id'])}`;
     if (seen.has(key)) fail(index + 1, `thread ${String(t['id'])} appears twice`);

@@ -29,12 +29,12 @@ export const systemClock: Clock = {
       const timer = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);
         resolve();
-      }, ms);
+      }, Math.min(ms, 2_147_483_647)); // longer delays would fire at once
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   },
   setTimer(ms: number, callback: () => void): () => void {
-    const timer = setTimeout(callback, ms);
+    const timer = setTimeout(callback, Math.min(ms, 2_147_483_647));
     return () => clearTimeout(timer);
   },
 };

@@ -70,7 +70,9 @@ export class Consensus {
     this.#fallbacks = fallbacks;
     const { models: _models, fallbacks: _fallbacks, storage, logger, onEvent, clock, random, circuitBreaker, ...defaults } = options;
     this.#breakers =
-      circuitBreaker === false ? undefined : new CircuitBreakers({ failureThreshold: 5, cooldownMs: 30_000, ...circuitBreaker });
+      circuitBreaker === false
+        ? undefined
+        : new CircuitBreakers({ failureThreshold: circuitBreaker?.failureThreshold ?? 5, cooldownMs: circuitBreaker?.cooldownMs ?? 30_000 });
     this.#defaults = defaults;
     this.#storage = storage ?? memoryStorage();
     this.#logger = logger ?? silentLogger;
@@ -161,7 +163,7 @@ export class Consensus {
   }
 
   /** Restore a backup, all or nothing: a corrupt or truncated backup writes nothing. */
-  restore(backup: string | AsyncIterable<string> | Iterable<string>, options: RestoreOptions = {}): Promise<{ threads: number }> {
+  restore(backup: string | AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: RestoreOptions = {}): Promise<{ threads: number }> {
     return this.#records.restore(backup, options);
   }
 

@@ -140,6 +140,9 @@ export const DEFAULTS = {
   retry: { maxRetries: 3, baseDelayMs: 1000, maxDelayMs: 60_000, jitter: true },
 } as const;
 
+/** The longest delay `setTimeout` honours (2^31 − 1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 const PROTOCOLS: readonly ProtocolName[] = ['consensus'];
 const UPCOMING_PROTOCOLS = ['voting', 'auto', 'decompose'];
 
@@ -331,10 +334,11 @@ export function resolveRunSettings(
     if (value !== undefined && (typeof value !== 'object' || value === null)) throw new InvalidOptionError('retry', value, 'The `retry` option must be an object.');
   }
   // Field by field: a run's `retry: { maxRetries: 0 }` keeps the constructor's delays.
-  const retry = { ...DEFAULTS.retry, ...defaults.retry, ...run.retry };
+  const defined = (value: RetryOptions | undefined) => Object.fromEntries(Object.entries(value ?? {}).filter(([, field]) => field !== undefined));
+  const retry = { ...DEFAULTS.retry, ...defined(defaults.retry), ...defined(run.retry) } as Required<RetryOptions>;
   integer('retry.maxRetries', retry.maxRetries, 0);
   number('retry.baseDelayMs', retry.baseDelayMs, 0);
-  number('retry.maxDelayMs', retry.maxDelayMs, 0);
+  number('retry.maxDelayMs', retry.maxDelayMs, 0, MAX_TIMER_MS, ' (the largest timer Node can set, about 24.8 days).');
   if (typeof retry.jitter !== 'boolean') throw new InvalidOptionError('retry.jitter', retry.jitter, 'The `retry.jitter` option must be a boolean.');
 
   const costLimitUsd = pick('costLimitUsd');
@@ -356,7 +360,7 @@ export function resolveRunSettings(
     convergenceThreshold: number('convergenceThreshold', pick('convergenceThreshold') ?? DEFAULTS.convergenceThreshold, 0, 1),
     classify,
     retry,
-    timeoutMs: number('timeoutMs', pick('timeoutMs') ?? DEFAULTS.timeoutMs, 1),
+    timeoutMs: number('timeoutMs', pick('timeoutMs') ?? DEFAULTS.timeoutMs, 1, MAX_TIMER_MS, ' (the largest timer Node can set, about 24.8 days).'),
     costLimitUsd,
     costWarnUsd: number('costWarnUsd', pick('costWarnUsd') ?? DEFAULTS.costWarnUsd, 0),
   };

@@ -262,12 +262,19 @@ export class Records {
     return backupLines(this.#storage.exportThreads(scope), new Date(this.#clock.now()).toISOString());
   }
 
-  async restore(backup: string | AsyncIterable<string> | Iterable<string>, options: RestoreOptions = {}): Promise<{ threads: number }> {
+  async restore(backup: string | AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: RestoreOptions = {}): Promise<{ threads: number }> {
     const mode = options.mode ?? 'merge';
     if (mode !== 'merge' && mode !== 'replace') throw new InvalidOptionError('mode', mode, 'The restore `mode` must be merge or replace.');
     let text = '';
     if (typeof backup === 'string') text = backup;
-    else for await (const chunk of backup as AsyncIterable<string>) text += chunk;
+    else {
+      // Byte chunks (a file stream) are decoded as one UTF-8 stream, so a character split across chunks survives.
+      const decoder = new TextDecoder('utf-8', { fatal: true });
+      for await (const chunk of backup as AsyncIterable<string | Uint8Array>) {
+        text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+      }
+      text += decoder.decode();
+    }
     const threads = parseBackup(text, this.#storage.name);
     try {
       return await this.#storage.importThreads(threads, { mode });

@@ -36,7 +36,7 @@ export class ConsensusStream implements AsyncIterable<ConsensusEvent> {
   #head = 0;
   #closed = false;
   #consumed = false;
-  #wake: (() => void) | undefined;
+  #waiters: (() => void)[] = [];
   readonly #abort: (reason?: unknown) => void;
 
   /** @internal Created by `Consensus.stream()`. */
@@ -67,9 +67,9 @@ export class ConsensusStream implements AsyncIterable<ConsensusEvent> {
   }
 
   #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
   }
 
   #claim(): void {
@@ -82,7 +82,7 @@ export class ConsensusStream implements AsyncIterable<ConsensusEvent> {
   async #next(): Promise<IteratorResult<ConsensusEvent>> {
     while (this.#head >= this.#queue.length) {
       if (this.#closed) return { done: true, value: undefined };
-      await new Promise<void>((resolve) => (this.#wake = resolve));
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
     const event = this.#queue[this.#head]!;
     // Drop references to delivered events so a long run does not keep every delta alive.

@@ -172,13 +172,22 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
           typeof thread.id !== 'string' ||
           typeof thread.tenant !== 'string' ||
           !Array.isArray(thread.turns) ||
-          !thread.turns.every((turn) => typeof turn === 'object' && turn !== null && typeof turn.roundNumber === 'number' && Array.isArray(turn.contributions))
+          !thread.turns.every(
+            (turn) =>
+              typeof turn === 'object' &&
+              turn !== null &&
+              typeof turn.roundNumber === 'number' &&
+              Array.isArray(turn.contributions) &&
+              turn.contributions.every((contribution: unknown) => typeof contribution === 'object' && contribution !== null && typeof (contribution as { content?: unknown }).content === 'string'),
+          )
         ) {
           throw new StorageError(DRIVER_NAME, `Backup record ${index + 1} is not a thread (needs id, tenant and turns with a roundNumber and contributions); nothing was restored.`);
         }
       }
-      if (mode === 'replace') for (const tenant of new Set(threads.map((thread) => thread.tenant))) tenants.delete(tenant);
-      for (const thread of threads) threadsOf({ tenant: thread.tenant }).set(thread.id, copyThread(thread));
+      // Copy everything before touching the store, so nothing can fail half-way through the swap.
+      const copies = threads.map(copyThread);
+      if (mode === 'replace') for (const tenant of new Set(copies.map((thread) => thread.tenant))) tenants.delete(tenant);
+      for (const thread of copies) threadsOf({ tenant: thread.tenant }).set(thread.id, thread);
       return { threads: threads.length };
     },
   };

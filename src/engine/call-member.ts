@@ -95,7 +95,11 @@ export async function callMember(
         context.breakers?.success(ref, onCircuitChange);
         return contribution;
       } catch (caught) {
-        if (context.signal.aborted) throw new AbortedError(context.signal.reason);
+        if (context.signal.aborted) {
+          // A cancelled call says nothing about the provider, but it may have been the half-open probe.
+          if (!circuitOpen) context.breakers?.release(ref);
+          throw new AbortedError(context.signal.reason);
+        }
         const error = toProviderError(caught, model);
         // A failure that opens the circuit ends this model's retries: the fallback answers instead.
         const opened = !circuitOpen && (context.breakers?.failure(ref, error, context.clock.now(), onCircuitChange) ?? false);

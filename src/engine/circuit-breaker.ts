@@ -84,6 +84,12 @@ export class CircuitBreakers {
     );
   }
 
+  /** Give back a half-open probe slot without judging the provider (the call was cancelled). */
+  release(model: ModelRef): void {
+    const circuit = this.#circuits.get(model);
+    if (circuit) circuit.probing = false;
+  }
+
   /** Record a successful call: closes the circuit. */
   success(model: ModelRef, onChange: (change: CircuitChange) => void): void {
     const circuit = this.#circuits.get(model);
