@@ -684,21 +684,7 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
 
     async appendTurn(scope, threadId, turn): Promise<void> {
       await run(`save round ${turn.roundNumber} of thread ${threadId}`, async (pool) => {
-        const contributions = turn.contributions.map((contribution, position) => ({
-          position,
-          model: contribution.model,
-          role: contribution.role,
-          content: contribution.content,
-          input_tokens: contribution.inputTokens,
-          output_tokens: contribution.outputTokens,
-          cost_usd: contribution.costUsd,
-          latency_ms: contribution.latencyMs,
-          finish_reason: contribution.finishReason,
-          truncated: contribution.truncated,
-          framing: contribution.framing ?? null,
-          sycophantic: contribution.sycophantic ?? null,
-          provider_metadata: contribution.providerMetadata ?? null,
-        }));
+        const contributions = turn.contributions.map(contributionColumns);
         const decision = turn.decision;
         let result: PgQueryResultLike;
         try {
@@ -928,10 +914,8 @@ const turnRecord = (thread: StoredThread, turn: StoredTurn) => ({
   completed_at: turn.completedAt,
 });
 
-const contributionRecord = (thread: StoredThread, turn: StoredTurn, contribution: StoredContribution, position: number) => ({
-  tenant: thread.tenant,
-  thread_id: thread.id,
-  round_number: turn.roundNumber,
+/** A contribution's columns (as JSON for `json_to_recordset`), shared by round writes and restores. */
+const contributionColumns = (contribution: StoredContribution, position: number) => ({
   position,
   model: contribution.model,
   role: contribution.role,
@@ -945,6 +929,13 @@ const contributionRecord = (thread: StoredThread, turn: StoredTurn, contribution
   framing: contribution.framing ?? null,
   sycophantic: contribution.sycophantic ?? null,
   provider_metadata: contribution.providerMetadata ?? null,
+});
+
+const contributionRecord = (thread: StoredThread, turn: StoredTurn, contribution: StoredContribution, position: number) => ({
+  tenant: thread.tenant,
+  thread_id: thread.id,
+  round_number: turn.roundNumber,
+  ...contributionColumns(contribution, position),
 });
 
 const outcomeRecord = (thread: StoredThread, outcome: StoredOutcome) => ({
