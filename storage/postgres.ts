@@ -42,9 +42,23 @@ export interface PgQueryResultLike {
   rows: readonly unknown[];
 }
 
-/** The subset of a `pg` `PoolClient` duh uses (for migrations and restores, which need a transaction). */
+/**
+ * A named statement, the object form `pg`'s `query()` takes (`{ name, text, values }`): `pg` parses and plans
+ * it once per connection and later only binds values. duh sends this form only when `preparedStatements` is on.
+ */
+export interface PgQueryConfigLike {
+  name: string;
+  text: string;
+  values?: unknown[];
+}
+
+/**
+ * The subset of a `pg` `PoolClient` duh uses (for migrations and restores, which need a transaction). duh calls
+ * `query(text, values)`, and passes a {@link PgQueryConfigLike} only with `preparedStatements: true`, so a client
+ * that takes `(text, values)` alone still fits.
+ */
 export interface PgPoolClientLike {
-  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
+  query(textOrConfig: string | PgQueryConfigLike, values?: unknown[]): Promise<PgQueryResultLike>;
   release(error?: Error | boolean): void;
 }
 
@@ -53,8 +67,12 @@ export interface PgPoolClientLike {
  * `pg.Pool` fits, and so does any pool with the same three methods (e.g. `@neondatabase/serverless`).
  */
 export interface PgPoolLike {
-  /** One statement on any pooled connection (parameters as `$1`, `$2`, ...). */
-  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
+  /**
+   * One statement on any pooled connection (parameters as `$1`, `$2`, ...). duh calls it as `query(text, values)`;
+   * only with `preparedStatements: true` does it pass a named statement (`{ name, text, values }`) instead, so a
+   * pool that supports only `(text, values)` fits as long as that option stays off (the default for `pool`).
+   */
+  query(textOrConfig: string | PgQueryConfigLike, values?: unknown[]): Promise<PgQueryResultLike>;
   /** A dedicated connection, for transactions. */
   connect(): Promise<PgPoolClientLike>;
   end(): Promise<void>;
@@ -79,6 +97,15 @@ export interface PostgresStorageOptions {
   schema?: string;
   /** Connections in the pool duh creates from `connectionString` (`pg`'s `max`). @default 10 */
   max?: number;
+  /**
+   * Send the hot statements (createThread, appendTurn, finishThread, getThread, deleteThread, saveOutcome) as
+   * named prepared statements (`{ name, text, values }`), so each connection parses and plans them once instead
+   * of on every call (faster writes). Needs a pool that accepts `pg`'s config-object form of `query()` and
+   * connections that keep session state: a `pg.Pool` straight to the server, or behind PgBouncer in session
+   * mode (or 1.21+ with `max_prepared_statements`). Leave it off behind a transaction-mode pooler that does not
+   * track prepared statements. @default true with `connectionString` (duh's own `pg` pool), false with `pool`
+   */
+  preparedStatements?: boolean;
 }
 
 /** The newest schema version this driver writes (see `duh_migrations`). */
@@ -369,6 +396,38 @@ function statements(S: string) {
   };
 }
 
+type Statements = ReturnType<typeof statements>;
+
+/**
+ * The statements duh may prepare (with `preparedStatements`): the writes and point reads by primary key, whose
+ * generic plan is as good as a custom one. Listing, search, cost and export filters (`$n IS NULL OR ...`) plan
+ * better with their values, and restores are rare: those stay unnamed.
+ */
+const PREPARED_STATEMENTS = ['createThread', 'appendTurn', 'finishThread', 'getThread', 'deleteThread', 'saveOutcome', 'threadExists'] as const satisfies readonly (keyof Statements)[];
+type PreparedStatement = (typeof PREPARED_STATEMENTS)[number];
+
+/** A short, stable hash (two 32-bit FNV-1a lanes, 16 hex digits): no runtime dependency, same in every process. */
+function shortHash(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    a = Math.imul(a ^ code, 0x01000193);
+    b = Math.imul(b ^ code, 0x01000193) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
+
+/**
+ * The prepared-statement name of each preparable statement: `duh_<hash>_<statement>`, the hash taken over the
+ * schema and the statement's text. `pg` caches a name per connection and refuses the same name with another
+ * text, and the server keeps a prepared statement for the connection's life: a different schema, or another
+ * driver version's SQL, on the same pool therefore gets its own name instead of reusing one.
+ */
+function preparedStatementNames(schema: string, sql: Pick<Statements, PreparedStatement>): Record<PreparedStatement, string> {
+  return Object.fromEntries(PREPARED_STATEMENTS.map((statement) => [statement, `duh_${shortHash(`${schema}\u0000${sql[statement]}`)}_${statement}`])) as Record<PreparedStatement, string>;
+}
+
 // Group keys exactly as the core's costRowsOf computes them. `provider` is parseModelRef(model)?.provider,
 // falling back to the whole ref when it has no colon, starts with one or ends with one.
 const COST_KEYS: Record<CostGroup, string> = {
@@ -540,7 +599,7 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', options, 'postgresStorage() needs options: `{ pool }` or `{ connectionString }`.');
   }
-  const { pool: givenPool, connectionString, schema = 'duh', max } = options;
+  const { pool: givenPool, connectionString, schema = 'duh', max, preparedStatements } = options;
   if (givenPool !== undefined && connectionString !== undefined) {
     throw new InvalidOptionError('pool', givenPool, 'Pass either `pool` or `connectionString` to postgresStorage(), not both.');
   }
@@ -559,6 +618,9 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
   if (max !== undefined && (!Number.isInteger(max) || max < 1)) {
     throw new InvalidOptionError('max', max, `The \`max\` option must be a positive integer, received ${String(max)}.`);
   }
+  if (preparedStatements !== undefined && typeof preparedStatements !== 'boolean') {
+    throw new InvalidOptionError('preparedStatements', preparedStatements, `The \`preparedStatements\` option must be true or false, received ${JSON.stringify(preparedStatements)}.`);
+  }
   if (max !== undefined && connectionString === undefined) {
     throw new InvalidOptionError('max', max, 'The `max` option sizes the pool duh creates from `connectionString`; size your own pool where you create it.');
   }
@@ -566,6 +628,12 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
   const S = `"${schema}"`;
   const sql = statements(S);
   const ownsPool = connectionString !== undefined;
+  // duh's own pool is pg's, which takes named statements; a pool passed in may sit behind a transaction-mode
+  // pooler (or not be pg at all), so it opts in.
+  const names = (preparedStatements ?? ownsPool) ? preparedStatementNames(schema, sql) : undefined;
+  /** Run one of the driver's statements, named (prepared) when `preparedStatements` is on. */
+  const query = (pool: PgPoolLike, statement: PreparedStatement, values: unknown[]): Promise<PgQueryResultLike> =>
+    names ? pool.query({ name: names[statement], text: sql[statement], values }) : pool.query(sql[statement], values);
   let poolPromise: Promise<PgPoolLike> | undefined;
   let readyPromise: Promise<PgPoolLike> | undefined;
   let closed = false;
@@ -674,7 +742,7 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
     async createThread(scope: StorageScope, thread: NewThread): Promise<void> {
       await run(`create thread ${thread.id}`, async (pool) => {
         try {
-          await pool.query(sql.createThread, [scope.tenant, thread.id, thread.question, thread.protocol, thread.userId ?? null, thread.createdAt]);
+          await query(pool, 'createThread', [scope.tenant, thread.id, thread.question, thread.protocol, thread.userId ?? null, thread.createdAt]);
         } catch (error) {
           if (pgCode(error) === '23505') throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`, { cause: error });
           throw error;
@@ -688,7 +756,7 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
         const decision = turn.decision;
         let result: PgQueryResultLike;
         try {
-          result = await pool.query(sql.appendTurn, [
+          result = await query(pool, 'appendTurn', [
             scope.tenant,
             threadId,
             turn.roundNumber,
@@ -716,14 +784,14 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
 
     async finishThread(scope, threadId, outcome): Promise<void> {
       await run(`close thread ${threadId}`, async (pool) => {
-        const result = await pool.query(sql.finishThread, [scope.tenant, threadId, outcome.status, outcome.error ?? null, outcome.at]);
+        const result = await query(pool, 'finishThread', [scope.tenant, threadId, outcome.status, outcome.error ?? null, outcome.at]);
         if (result.rows.length === 0) throw missingThread(threadId);
       });
     },
 
     async getThread(scope, id): Promise<StoredThread | null> {
       return run(`read thread ${id}`, async (pool) => {
-        const row = firstRow(await pool.query(sql.getThread, [scope.tenant, id]));
+        const row = firstRow(await query(pool, 'getThread', [scope.tenant, id]));
         return row ? toThread(parsed<ThreadTuple>(row['thread'])) : null;
       });
     },
@@ -759,15 +827,15 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
     },
 
     async deleteThread(scope, id): Promise<boolean> {
-      return run(`delete thread ${id}`, async (pool) => (await pool.query(sql.deleteThread, [scope.tenant, id])).rows.length > 0);
+      return run(`delete thread ${id}`, async (pool) => (await query(pool, 'deleteThread', [scope.tenant, id])).rows.length > 0);
     },
 
     async saveOutcome(scope, threadId, outcome): Promise<void> {
       await run(`save feedback on thread ${threadId}`, async (pool) => {
-        const saved = await pool.query(sql.saveOutcome, [scope.tenant, threadId, outcome.result, outcome.notes, outcome.at]);
+        const saved = await query(pool, 'saveOutcome', [scope.tenant, threadId, outcome.result, outcome.notes, outcome.at]);
         if (saved.rows.length > 0) return;
         // Nothing written: tell a missing thread from one without a decision (a second query, on this path only).
-        if ((await pool.query(sql.threadExists, [scope.tenant, threadId])).rows.length === 0) throw missingThread(threadId);
+        if ((await query(pool, 'threadExists', [scope.tenant, threadId])).rows.length === 0) throw missingThread(threadId);
         throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` has no decision yet; feedback needs a committed round.`);
       });
     },

@@ -9,7 +9,7 @@ import { costRowsOf } from '../../src/records.js';
 import type { CostGroup, StorageDriver, StoredContribution, StoredThread, StoredTurn } from '../../src/storage.js';
 import { storageDriverConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
-import { type PgPoolLike, postgresStorage } from '../../storage/postgres.js';
+import { type PgPoolLike, type PgQueryConfigLike, postgresStorage } from '../../storage/postgres.js';
 
 const URL = process.env['DUH_TEST_POSTGRES_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const ACME = { tenant: 'acme' };
@@ -93,20 +93,22 @@ const turn = (round: number, decision: string | null = `decision ${round}`, over
   ...overrides,
 });
 
-/** A pool that records every statement sent through it (pool.query and dedicated clients alike). */
+/** A pool that records every statement sent through it (pool.query and dedicated clients alike), and its name when named. */
 function recordingPool(inner: PgPoolLike) {
-  const calls: { via: 'pool' | 'client'; text: string }[] = [];
+  const calls: { via: 'pool' | 'client'; text: string; name?: string }[] = [];
+  const record = (via: 'pool' | 'client', textOrConfig: string | PgQueryConfigLike) =>
+    calls.push(typeof textOrConfig === 'string' ? { via, text: textOrConfig } : { via, text: textOrConfig.text, name: textOrConfig.name });
   const wrapped: PgPoolLike = {
-    query: (text, values) => {
-      calls.push({ via: 'pool', text });
-      return inner.query(text, values);
+    query: (textOrConfig, values) => {
+      record('pool', textOrConfig);
+      return inner.query(textOrConfig, values);
     },
     connect: async () => {
       const client = await inner.connect();
       return {
-        query: (text, values) => {
-          calls.push({ via: 'client', text });
-          return client.query(text, values);
+        query: (textOrConfig, values) => {
+          record('client', textOrConfig);
+          return client.query(textOrConfig, values);
         },
         release: (error) => client.release(error),
       };
@@ -122,6 +124,10 @@ const rowCount = async (schema: string, table: string) => Number((await pool.que
 
 describe('postgresStorage conforms to the storage driver contract (a fresh schema per case)', () => {
   for (const check of storageDriverConformance({ create: () => postgresStorage({ pool, schema: freshSchema() }) })) it(check.name, check.run);
+});
+
+describe('postgresStorage conforms to the storage driver contract with preparedStatements: true', () => {
+  for (const check of storageDriverConformance({ create: () => postgresStorage({ pool, schema: freshSchema(), preparedStatements: true }) })) it(check.name, check.run);
 });
 
 describe('postgresStorage options', () => {
@@ -146,6 +152,7 @@ describe('postgresStorage options', () => {
     invalid(() => postgresStorage({ pool, schema: 'x'.repeat(64) }), 'schema', /at most 63/);
     invalid(() => postgresStorage({ connectionString: URL, max: 0 }), 'max', /positive integer/);
     invalid(() => postgresStorage({ pool, max: 5 }), 'max', /size your own pool/);
+    invalid(() => postgresStorage({ pool, preparedStatements: 'yes' as unknown as boolean }), 'preparedStatements', /true or false/);
   });
 
   it('accepts a real pg.Pool as PgPoolLike (structural typing, no dependency on pg types)', () => {
@@ -246,14 +253,15 @@ describe('migrations', () => {
       connect: async () => {
         const client = await pool.connect();
         return {
-          query: async (text, values) => {
+          query: async (textOrConfig, values) => {
+            const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig.text;
             // Before this driver takes the lock, the other process migrates the whole schema and commits.
             if (!staged && text.includes('pg_advisory_xact_lock')) await postgresStorage({ pool: extraPool(), schema }).listThreads(ACME, { limit: 1, offset: 0 });
             if (!staged && text.startsWith('CREATE SCHEMA')) {
               staged = true;
               throw Object.assign(new Error('duplicate key value violates unique constraint "pg_namespace_nspname_index"'), { code: '23505', constraint: 'pg_namespace_nspname_index' });
             }
-            return client.query(text, values);
+            return client.query(textOrConfig, values);
           },
           release: (error) => client.release(error),
         };
@@ -320,6 +328,114 @@ describe('round trips', () => {
       deleteThread: 1,
     });
     expect((await pool.query(`SELECT count(*)::int AS n FROM pg_prepared_xacts`)).rows[0].n).toBe(0);
+  });
+});
+
+// ---- prepared (named) statements ----
+
+describe('preparedStatements', () => {
+  const NAMED = ['createThread', 'appendTurn', 'finishThread', 'saveOutcome', 'getThread', 'deleteThread'] as const;
+  const NAME = /^duh_[0-9a-f]{16}_(\w+)$/;
+
+  /** Every driver operation once, with the names (or undefined) of the statements each sent. */
+  const exercise = async (driver: StorageDriver, calls: { name?: string }[]) => {
+    await driver.listThreads(ACME, { limit: 1, offset: 0 }); // migrate first
+    const threadId = newId();
+    const names: Record<string, (string | undefined)[]> = {};
+    const step = async (operation: string, body: () => Promise<unknown>) => {
+      calls.length = 0;
+      await body();
+      names[operation] = calls.map((call) => call.name);
+    };
+    await step('createThread', () => driver.createThread(ACME, { id: threadId, question: 'Prepared?', protocol: 'consensus', userId: null, createdAt: at(1) }));
+    await step('appendTurn', () => driver.appendTurn(ACME, threadId, turn(1)));
+    await step('finishThread', () => driver.finishThread(ACME, threadId, { status: 'complete', at: at(300) }));
+    await step('saveOutcome', () => driver.saveOutcome(ACME, threadId, { result: 'success', notes: null, at: at(301) }));
+    await step('getThread', () => driver.getThread(ACME, threadId));
+    await step('listThreads', () => driver.listThreads(ACME, { limit: 10, offset: 0 }));
+    await step('search', () => driver.search!(ACME, 'decision', { limit: 10 }));
+    await step('costReport', () => driver.costReport!(ACME, { groupBy: 'model' }));
+    await step('deleteThread', () => driver.deleteThread(ACME, threadId));
+    return names;
+  };
+
+  it('when on, sends the writes and point reads as named statements, one name per statement, and the rest unnamed', async () => {
+    const { pool: recorded, calls } = recordingPool(pool);
+    const names = await exercise(postgresStorage({ pool: recorded, schema: freshSchema(), preparedStatements: true }), calls);
+    for (const operation of NAMED) {
+      expect(names[operation], operation).toHaveLength(1);
+      expect(names[operation]![0], operation).toMatch(NAME);
+      expect(NAME.exec(names[operation]![0]!)![1], operation).toBe(operation);
+    }
+    // Filters of the form `$n IS NULL OR ...` plan better with their values: not prepared.
+    expect({ listThreads: names['listThreads'], search: names['search'], costReport: names['costReport'] }).toEqual({ listThreads: [undefined], search: [undefined], costReport: [undefined] });
+  });
+
+  it('when off (explicitly, or by default with a pool passed in), names nothing', async () => {
+    for (const preparedStatements of [false, undefined]) {
+      const { pool: recorded, calls } = recordingPool(pool);
+      const names = await exercise(postgresStorage({ pool: recorded, schema: freshSchema(), ...(preparedStatements === undefined ? {} : { preparedStatements }) }), calls);
+      expect(Object.values(names).flat().filter((name) => name !== undefined), String(preparedStatements)).toEqual([]);
+    }
+  });
+
+  it('names are unique per schema and SQL text: two schemas on one connection each prepare their own, a second driver of a schema reuses them', async () => {
+    const single = extraPool({ max: 1 }); // one connection: every statement below meets the same server session
+    const [schemaA, schemaB] = [freshSchema(), freshSchema()];
+    const { pool: recorded, calls } = recordingPool(single);
+    const seen = async (schema: string) => {
+      calls.length = 0;
+      const driver = postgresStorage({ pool: recorded, schema, preparedStatements: true });
+      const threadId = newId();
+      await driver.createThread(ACME, { id: threadId, question: `In ${schema}?`, protocol: 'consensus', userId: null, createdAt: at(1) });
+      await driver.appendTurn(ACME, threadId, turn(1));
+      expect((await driver.getThread(ACME, threadId))?.question).toBe(`In ${schema}?`);
+      return calls.flatMap((call) => (call.name ? [call.name] : []));
+    };
+    const a = await seen(schemaA);
+    const b = await seen(schemaB);
+    const again = await seen(schemaA);
+    expect(a).toHaveLength(3);
+    expect(b).toHaveLength(3);
+    expect(new Set([...a, ...b]).size).toBe(6); // another schema never reuses a name (pg would refuse it: other text)
+    expect(again).toEqual(a); // stable: the same schema and SQL give the same names
+    const prepared = (await single.query(`SELECT name FROM pg_prepared_statements WHERE name LIKE 'duh!_%' ESCAPE '!' ORDER BY name`)).rows.map((row: { name: string }) => row.name);
+    expect(prepared).toEqual([...a, ...b].sort());
+  });
+
+  it('defaults to on for the pool duh creates from a connection string (prepared on its connection), off when told so', async () => {
+    const created: pg.Pool[] = [];
+    vi.resetModules();
+    vi.doMock('pg', async () => {
+      const actual = (await vi.importActual<{ default: typeof pg }>('pg')).default;
+      class Pool extends actual.Pool {
+        constructor(config: pg.PoolConfig) {
+          super(config);
+          created.push(this);
+        }
+      }
+      return { default: { ...actual, Pool }, Pool };
+    });
+    try {
+      const { postgresStorage: fresh } = await import('../../storage/postgres.js');
+      const preparedOn = async (options: { preparedStatements?: boolean }) => {
+        const driver = fresh({ connectionString: URL, schema: freshSchema(), max: 1, ...options });
+        const threadId = newId();
+        await driver.createThread(ACME, { id: threadId, question: 'Owned?', protocol: 'consensus', userId: null, createdAt: at(1) });
+        await driver.appendTurn(ACME, threadId, turn(1));
+        await driver.finishThread(ACME, threadId, { status: 'complete', at: at(300) });
+        expect((await driver.getThread(ACME, threadId))?.status).toBe('complete');
+        // max: 1, so this is the connection that ran the statements above.
+        const { rows } = await created.at(-1)!.query(`SELECT name FROM pg_prepared_statements WHERE name LIKE 'duh!_%' ESCAPE '!' ORDER BY name`);
+        await driver.close!();
+        return rows.map((row: { name: string }) => NAME.exec(row.name)?.[1]).sort();
+      };
+      expect(await preparedOn({})).toEqual(['appendTurn', 'createThread', 'finishThread', 'getThread']);
+      expect(await preparedOn({ preparedStatements: false })).toEqual([]);
+    } finally {
+      vi.doUnmock('pg');
+      vi.resetModules();
+    }
   });
 });
 
