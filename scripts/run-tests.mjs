@@ -4,6 +4,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 13)) {
+  console.error(`Node ${process.versions.node} is too old for duh's tests (node:sqlite, SDKs): run them with \`npm test\`, which uses Node 24 from the \`node\` devDependency.`);
+  console.log('\n0 passed, 1 failed');
+  process.exit(1);
+}
+
 const root = join(import.meta.dirname, '..');
 const report = join(root, '.vitest-results.json');
 rmSync(report, { force: true });
