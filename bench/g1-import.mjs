@@ -1,11 +1,9 @@
 // G1 — core cold import. Each sample is a fresh process (process.execPath) that times, in-process,
 // `await import(...)` plus constructing a client, like performance.md A1. Probes are interleaved round-robin
 // (the starting probe rotates every round) so the machine's noise is spread over all of them.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { goal, median, min, max, ms, ratio, signed, table } from './lib.mjs';
+import { goal, median, min, max, ms, ratio, runProbe, signed, table } from './lib.mjs';
 
 const PROBE_DIR = new URL('./.probes/', import.meta.url);
 const DUH_URL = new URL('../dist/index.mjs', import.meta.url).href;
@@ -57,17 +55,7 @@ function writeProbes(probes) {
   writeFileSync(new URL('modcount.mjs', PROBE_DIR), MODCOUNT);
 }
 
-function run(args, print) {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS; // keep preloads (debuggers, loaders) out of the samples
-  if (print) env.DUH_BENCH_PRINT = '1';
-  else delete env.DUH_BENCH_PRINT;
-  const t0 = performance.now();
-  const child = spawnSync(process.execPath, args, { cwd: fileURLToPath(PROBE_DIR), env, encoding: 'utf8' });
-  const wall = performance.now() - t0;
-  if (child.status !== 0) throw new Error(`probe ${args.join(' ')} exited with ${child.status}:\n${child.stderr}`);
-  return { wall, out: JSON.parse(child.stdout.trim().split('\n').at(-1)) };
-}
+const run = (args, print) => runProbe(PROBE_DIR, args, print);
 
 export async function benchImport({ samples = 15, warmup = 1 } = {}) {
   const notes = [];

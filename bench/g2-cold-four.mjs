@@ -8,10 +8,8 @@
 //              of one member"), then the other three SDKs (so duh + every SDK, loaded lazily, compares with sdk4)
 // A separate run of each probe under a `module.registerHooks` load hook counts module files, and the files of each
 // SDK package, after the probe has run: the duh probe must load none of them.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { goal, median, min, max, ms, ratio, signed, table } from './lib.mjs';
+import { goal, median, min, max, ms, ratio, runProbe, signed, table } from './lib.mjs';
 
 const PROBE_DIR = new URL('./.probes/', import.meta.url);
 const dist = (path) => JSON.stringify(new URL(`../dist/${path}`, import.meta.url).href);
@@ -92,17 +90,7 @@ await import(new URL(process.argv[2], import.meta.url).href);
 process.stdout.write(JSON.stringify({ mods, sdks }) + '\\n');
 `;
 
-function run(args, print) {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS; // keep preloads (debuggers, loaders) out of the samples
-  if (print) env.DUH_BENCH_PRINT = '1';
-  else delete env.DUH_BENCH_PRINT;
-  const t0 = performance.now();
-  const child = spawnSync(process.execPath, args, { cwd: fileURLToPath(PROBE_DIR), env, encoding: 'utf8' });
-  const wall = performance.now() - t0;
-  if (child.status !== 0) throw new Error(`probe ${args.join(' ')} exited with ${child.status}:\n${child.stderr}`);
-  return { wall, out: JSON.parse(child.stdout.trim().split('\n').at(-1)) };
-}
+const run = (args, print) => runProbe(PROBE_DIR, args, print);
 
 const installed = (pkg) => {
   try {

@@ -1,4 +1,6 @@
 // Shared helpers for the bench: statistics, formatting, and the goal summary. Plain ESM, no dependencies.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -85,4 +87,20 @@ export function contribution(bytes = 2048, seed = 0) {
   let text = `Position ${seed}: `;
   for (let i = seed; text.length < bytes; i++) text += `${words[i % words.length]} `;
   return text.slice(0, bytes);
+}
+
+/**
+ * Run a probe script in a fresh Node process (the same binary) from `dir`; returns its wall time and the JSON
+ * object on its last stdout line. `print` sets DUH_BENCH_PRINT so probes report their in-process timings.
+ */
+export function runProbe(dir, args, print) {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS; // keep preloads (debuggers, loaders) out of the samples
+  if (print) env.DUH_BENCH_PRINT = '1';
+  else delete env.DUH_BENCH_PRINT;
+  const t0 = performance.now();
+  const child = spawnSync(process.execPath, args, { cwd: fileURLToPath(dir), env, encoding: 'utf8' });
+  const wall = performance.now() - t0;
+  if (child.status !== 0) throw new Error(`probe ${args.join(' ')} exited with ${child.status}:\n${child.stderr}`);
+  return { wall, out: JSON.parse(child.stdout.trim().split('\n').at(-1)) };
 }

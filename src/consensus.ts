@@ -21,18 +21,19 @@ import {
   validateConsensusOptions,
 } from './options.js';
 import type { ConsensusResult } from './record.js';
-import type { Principal } from './principal.js';
 import {
   type BackupOptions,
   type CostOptions,
   type ExportOptions,
   type FeedbackOptions,
   type RecallOptions,
+  checkPrincipal,
   Records,
   type RestoreOptions,
+  scopeOf,
   type ThreadsApi,
 } from './records.js';
-import { type CostRow, DEFAULT_TENANT, type OutcomeResult, type RecallHit, type StorageDriver, type StoredThread } from './storage.js';
+import { type CostRow, type OutcomeResult, type RecallHit, type StorageDriver, type StoredThread } from './storage.js';
 import { ConsensusStream } from './stream.js';
 import { memoryStorage } from '../storage/memory.js';
 
@@ -181,7 +182,7 @@ export class Consensus {
     const listeners = [push, options.onEvent, this.#onEvent].filter((listener) => listener !== undefined);
     const context: RunContext = {
       threadId,
-      scope: { tenant: principal?.tenant ?? DEFAULT_TENANT },
+      scope: scopeOf(principal),
       userId: principal?.id ?? null,
       settings,
       models: this.#models,
@@ -198,12 +199,4 @@ export class Consensus {
     const result = runConsensus(context, cast);
     return { threadId, result, abort: (reason?: unknown) => controller.abort(reason) };
   }
-}
-
-function checkPrincipal(principal: Principal | undefined): Principal | undefined {
-  if (principal === undefined) return undefined;
-  if (typeof principal !== 'object' || principal === null || typeof principal.id !== 'string' || !principal.id || typeof principal.tenant !== 'string' || !principal.tenant) {
-    throw new InvalidOptionError('principal', principal, 'The `principal` option must be `{ id, tenant, roles? }` with a non-empty `id` and `tenant`.');
-  }
-  return principal;
 }

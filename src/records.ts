@@ -100,13 +100,17 @@ export interface ThreadsApi {
   delete(idOrPrefix: string, options?: PrincipalOption): Promise<void>;
 }
 
-const scopeOf = (principal: Principal | undefined): StorageScope => {
-  if (principal === undefined) return { tenant: DEFAULT_TENANT };
+/** Check a `principal` option (undefined means anonymous in the default tenant). */
+export function checkPrincipal(principal: Principal | undefined): Principal | undefined {
+  if (principal === undefined) return undefined;
   if (typeof principal !== 'object' || principal === null || typeof principal.tenant !== 'string' || !principal.tenant || typeof principal.id !== 'string' || !principal.id) {
     throw new InvalidOptionError('principal', principal, 'The `principal` option must be `{ id, tenant, roles? }` with a non-empty `id` and `tenant`.');
   }
-  return { tenant: principal.tenant };
-};
+  return principal;
+}
+
+/** The storage scope a principal works in. */
+export const scopeOf = (principal: Principal | undefined): StorageScope => ({ tenant: checkPrincipal(principal)?.tenant ?? DEFAULT_TENANT });
 
 function integerOption(option: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
