@@ -10,6 +10,8 @@ export default defineConfig({
       { find: /^duh$/, replacement: source('./src/index.ts') },
       { find: /^duh\/testing$/, replacement: source('./src/testing/index.ts') },
       { find: /^duh\/storage\/([a-z]+)$/, replacement: source('./storage/$1.ts') },
+      { find: /^duh\/limiter\/([a-z]+)$/, replacement: source('./limiter/$1.ts') },
+      { find: /^duh\/identity$/, replacement: source('./src/identity/index.ts') },
       { find: /^duh\/adapters\/([a-z-]+)$/, replacement: source('./adapters/$1.ts') },
     ],
   },

@@ -23,6 +23,9 @@ export type DuhErrorCode =
   | 'RATE_LIMITED'
   | 'POLICY_DENIED'
   | 'COST_LIMIT'
+  | 'BUDGET_EXCEEDED'
+  | 'LIMITER_UNAVAILABLE'
+  | 'UNAUTHENTICATED'
   | 'INSUFFICIENT_MODELS'
   | 'ALL_CHALLENGERS_FAILED'
   | 'PROTOCOL'
@@ -333,6 +336,78 @@ export class CostLimitError extends DuhError {
   }
 
   static override isInstance = guard<CostLimitError>('COST_LIMIT');
+}
+
+/** Which budget refused a run, with the figures. */
+export interface BudgetFigures {
+  /** The budget's key, e.g. `tenant:acme:day` or `user:u1:month`. */
+  budget: string;
+  /** The budget's limit for the window, in USD. */
+  limitUsd: number;
+  /** Spent and reserved in the current window, before this run. */
+  usedUsd: number;
+  /** The run's worst-case cost that did not fit. */
+  requestedUsd: number;
+  /** When the window ends (ISO 8601). */
+  resetsAt: string;
+}
+
+/**
+ * A budget (USD per user or tenant per day or month) cannot cover a run's worst-case cost. Nothing was spent:
+ * the run was refused before its first call. Carries the figures.
+ */
+export class BudgetExceededError extends DuhError implements BudgetFigures {
+  override name = 'BudgetExceededError';
+  readonly budget: string;
+  readonly limitUsd: number;
+  readonly usedUsd: number;
+  readonly requestedUsd: number;
+  readonly resetsAt: string;
+
+  constructor(figures: BudgetFigures, options?: DuhErrorOptions) {
+    super(
+      'BUDGET_EXCEEDED',
+      `Budget \`${figures.budget}\` cannot cover this run: $${figures.usedUsd.toFixed(4)} of $${figures.limitUsd.toFixed(4)} is spent or reserved ` +
+        `and the run may cost up to $${figures.requestedUsd.toFixed(4)}. It resets at ${figures.resetsAt}. Lower \`rounds\` or ` +
+        `\`maxOutputTokens\`, use cheaper models, pass \`onBudget: 'degrade'\`, or raise the budget.`,
+      options,
+    );
+    this.budget = figures.budget;
+    this.limitUsd = figures.limitUsd;
+    this.usedUsd = figures.usedUsd;
+    this.requestedUsd = figures.requestedUsd;
+    this.resetsAt = figures.resetsAt;
+  }
+
+  static override isInstance = guard<BudgetExceededError>('BUDGET_EXCEEDED');
+}
+
+/**
+ * The rate-limit store (e.g. Redis) could not be reached and the limiter fails closed (the default). Pass
+ * `failOpen: true` to the store to let requests through instead, with a warning.
+ */
+export class LimiterUnavailableError extends DuhError {
+  override name = 'LimiterUnavailableError';
+  /** The store's name (`memory`, `redis`). */
+  readonly store: string;
+
+  constructor(store: string, message: string, options?: DuhErrorOptions) {
+    super('LIMITER_UNAVAILABLE', `[${store}] ${message}`, options);
+    this.store = store;
+  }
+
+  static override isInstance = guard<LimiterUnavailableError>('LIMITER_UNAVAILABLE');
+}
+
+/** Credentials (API key, password, token) were missing, wrong, expired or revoked. Never says which secret. */
+export class AuthenticationError extends DuhError {
+  override name = 'AuthenticationError';
+
+  constructor(message: string, options?: DuhErrorOptions) {
+    super('UNAUTHENTICATED', message, options);
+  }
+
+  static override isInstance = guard<AuthenticationError>('UNAUTHENTICATED');
 }
 
 /**

@@ -63,10 +63,13 @@ export type {
 export {
   AbortedError,
   AllChallengersFailedError,
+  AuthenticationError,
+  BudgetExceededError,
   CostLimitError,
   DuhError,
   InsufficientModelsError,
   InvalidOptionError,
+  LimiterUnavailableError,
   isRetryableStatus,
   kindOfStatus,
   MissingDependencyError,
@@ -82,7 +85,7 @@ export {
   StorageError,
   TruncatedStreamError,
 } from './errors.js';
-export type { DuhErrorCode, DuhErrorOptions, MemberFailure, ProviderErrorFields, ProviderErrorKind, SerializedError } from './errors.js';
+export type { BudgetFigures, DuhErrorCode, DuhErrorOptions, MemberFailure, ProviderErrorFields, ProviderErrorKind, SerializedError } from './errors.js';
 
 export { DEFAULT_TENANT, matchesRecall, OUTCOME_RESULTS, THREAD_STATUSES, toRecallHit } from './storage.js';
 export type {
@@ -116,3 +119,8 @@ export type { Logger } from './logger.js';
 export { detectSycophancy, SYCOPHANCY_MARKERS } from './protocol/sycophancy.js';
 export { challengesConverged, jaccard } from './protocol/convergence.js';
 export { computeConfidence, computeRigor, CONFIDENCE_CAPS, formatDissent } from './protocol/commit.js';
+
+// Policy: the hook contract and the default role-based policy.
+export { ANONYMOUS, POLICY_ACTIONS } from './policy.js';
+export type { Policy, PolicyAction, PolicyDecision, PolicyResource } from './policy.js';
+export { authorize, decide, resourceName } from './policy/authorize.js';

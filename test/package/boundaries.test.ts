@@ -36,7 +36,7 @@ function importsOf(file: string): { local: string[]; bare: string[] } {
   return { local, bare };
 }
 
-const CONTRACTS = ['src/adapter.ts', 'src/storage.ts', 'src/events.ts', 'src/errors.ts', 'src/record.ts'];
+const CONTRACTS = ['src/adapter.ts', 'src/storage.ts', 'src/events.ts', 'src/errors.ts', 'src/record.ts', 'src/principal.ts', 'src/policy.ts'];
 const rel = (file: string) => relative(root, file);
 
 describe('import boundaries', () => {
