@@ -33,7 +33,8 @@ import type {
 import type { CallOptions, ChatMessage, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, ModelCapability, ModelInfo, StreamPart, ToolCall, Usage } from '../src/adapter.js';
 import { DuhError, InvalidOptionError, ProviderError, TruncatedStreamError } from '../src/errors.js';
 import { catalogInfo, type ModelOverrides } from './_shared/catalog.js';
-import { errorFromStatus, networkError, type CallFields, type HeadersLike } from './_shared/errors.js';
+import { errorFromStatus, networkError, scrubKeys, type CallFields, type HeadersLike } from './_shared/errors.js';
+import { checkApiKey } from './_shared/settings.js';
 
 /** An AI SDK language model the bridge accepts: specification v4 (AI SDK 7), v3 (AI SDK 6) or v2 (AI SDK 5). */
 export type AISDKLanguageModel = LanguageModelV4 | LanguageModelV3 | LanguageModelV2;
@@ -56,6 +57,13 @@ export interface FromAISDKOptions {
    * proposer selection (highest output price) cannot rank it.
    */
   info?: ModelOverrides;
+  /**
+   * Makes the same model from a provider that uses another API key, for tenants that bring their own key
+   * (`(apiKey) => createOpenAI({ apiKey })('gpt-5-mini')`). The AI SDK provider owns the key, so the bridge
+   * cannot swap it: with this option the adapter has `withApiKey()`, without it it has none (and duh refuses
+   * a tenant key for the model). The factory must return a model with the same `provider` and `modelId`.
+   */
+  withApiKey?: (apiKey: string) => AISDKLanguageModel;
 }
 
 const CAPABILITIES: readonly ModelCapability[] = ['text', 'streaming', 'json', 'tools', 'system-prompt'];
@@ -105,7 +113,37 @@ export function fromAISDK(model: AISDKLanguageModel, options: FromAISDKOptions =
   if (typeof modelId !== 'string' || modelId === '') {
     throw new InvalidOptionError('modelId', modelId, 'fromAISDK() needs a model id for the model ref. Pass the `modelId` option.');
   }
-  return new AISDKModel(model, catalogInfo(provider, modelId, options.info, DEFAULT_INFO));
+  if (options.withApiKey !== undefined && typeof options.withApiKey !== 'function') {
+    throw new InvalidOptionError('withApiKey', options.withApiKey, 'fromAISDK() takes `withApiKey` as a function from an API key to the same AI SDK model made with that key.');
+  }
+  return new AISDKModel(model, catalogInfo(provider, modelId, options.info, DEFAULT_INFO), options.withApiKey, []);
+}
+
+/**
+ * The model `factory` makes with a tenant's key, checked to be an AI SDK model of the same provider and id as
+ * `original`. Errors never show the key.
+ */
+function keyedModel(factory: (apiKey: string) => AISDKLanguageModel, apiKey: string, original: AISDKLanguageModel, ref: string): AISDKLanguageModel {
+  const scrub = (text: string) => (apiKey.length >= 4 ? text.split(apiKey).join('[redacted]') : text);
+  let model: unknown;
+  try {
+    model = factory(apiKey);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new InvalidOptionError('withApiKey', undefined, `The \`withApiKey\` factory of fromAISDK() failed for \`${ref}\`: ${scrub(message)}`);
+  }
+  const { specificationVersion, provider, modelId } = (typeof model === 'object' && model !== null ? model : {}) as Partial<AISDKLanguageModel>;
+  if (specificationVersion !== 'v4' && specificationVersion !== 'v3' && specificationVersion !== 'v2') {
+    throw new InvalidOptionError('withApiKey', undefined, `The \`withApiKey\` factory of fromAISDK() for \`${ref}\` must return an AI SDK language model (specification v2, v3 or v4).`);
+  }
+  if (provider !== original.provider || modelId !== original.modelId) {
+    throw new InvalidOptionError(
+      'withApiKey',
+      undefined,
+      `The \`withApiKey\` factory of fromAISDK() for \`${ref}\` returned ${String(provider)} ${String(modelId)}, not the wrapped ${original.provider} ${original.modelId}: it must make the same model with another key.`,
+    );
+  }
+  return model as AISDKLanguageModel;
 }
 
 /** The union of the V2–V4 stream parts, as far as the bridge reads them. */
@@ -116,13 +154,26 @@ class AISDKModel implements ModelAdapter {
   readonly provider: string;
   readonly modelId: string;
   readonly info: ModelInfo;
+  /** Present only when `fromAISDK()` got a `withApiKey` factory. */
+  declare readonly withApiKey?: (apiKey: string) => ModelAdapter;
   readonly #model: AISDKLanguageModel;
+  /** The tenant key of a `withApiKey()` copy, scrubbed from error messages. */
+  readonly #keys: readonly string[];
 
-  constructor(model: AISDKLanguageModel, info: ModelInfo) {
+  constructor(model: AISDKLanguageModel, info: ModelInfo, factory: ((apiKey: string) => AISDKLanguageModel) | undefined, keys: readonly string[]) {
     this.#model = model;
     this.info = info;
     this.provider = info.provider;
     this.modelId = info.modelId;
+    this.#keys = keys;
+    if (factory) {
+      const ref = `${this.provider}:${this.modelId}`;
+      // An own property, not a method: an adapter without a factory must have no `withApiKey` at all.
+      this.withApiKey = (apiKey: string): ModelAdapter => {
+        const key = checkApiKey(apiKey, ref);
+        return new AISDKModel(keyedModel(factory, key, model, ref), info, factory, [key]);
+      };
+    }
   }
 
   get #fields(): CallFields {
@@ -245,9 +296,13 @@ class AISDKModel implements ModelAdapter {
     };
   }
 
-  /** Map an AI SDK failure to the duh error family; aborts are rethrown untouched. */
+  /** Map an AI SDK failure to the duh error family (a tenant key scrubbed from the message); aborts are rethrown untouched. */
   #error(error: unknown, signal: AbortSignal | undefined, inStream = false): unknown {
     if (signal?.aborted) return error;
+    return scrubKeys(this.#mapError(error, signal, inStream), this.#keys);
+  }
+
+  #mapError(error: unknown, signal: AbortSignal | undefined, inStream: boolean): unknown {
     if (DuhError.isInstance(error)) return error;
     const fields = this.#fields;
     const message = error instanceof Error ? error.message : typeof error === 'string' ? error : safeJson(error);

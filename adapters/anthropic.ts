@@ -27,9 +27,9 @@
 import type { ChatMessage, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, StreamPart, ToolCall, Usage } from '../src/adapter.js';
 import { DuhError, ProviderError, ProviderRateLimitError, TruncatedStreamError, type ProviderErrorKind } from '../src/errors.js';
 import { CATALOG, catalogInfo } from './_shared/catalog.js';
-import { errorFromStatus, header, isAbortError, networkError, type CallFields, type HeadersLike } from './_shared/errors.js';
+import { errorFromStatus, header, isAbortError, networkError, scrubKeys, type CallFields, type HeadersLike } from './_shared/errors.js';
 import { lazyPeer } from './_shared/lazy.js';
-import { lateFetch, resolveApiKey, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
+import { lateFetch, resolveApiKey, withKeyCopies, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
 
 const PROVIDER = 'anthropic';
 const API_KEY_ENV = 'ANTHROPIC_API_KEY';
@@ -458,10 +458,14 @@ function metadataOf(requestId: string | undefined, message: WireMessage, stopRea
  */
 export function createAnthropic(settings: AnthropicProviderSettings = {}): AnthropicProvider {
   let client: Promise<AnthropicClient> | undefined;
+  /** The key in use once resolved (`apiKey` or ANTHROPIC_API_KEY), scrubbed from error messages. */
+  let resolvedKey: string | undefined;
+  const keys = () => [settings.apiKey, resolvedKey];
   const getClient = (): Promise<AnthropicClient> => {
     client ??= (async (): Promise<AnthropicClient> => {
       if (settings.client) return settings.client;
       const apiKey = resolveApiKey(settings.apiKey, API_KEY_ENV, 'Anthropic');
+      resolvedKey = apiKey;
       const { default: Anthropic } = await loadSdk();
       return new Anthropic({
         apiKey,
@@ -490,10 +494,10 @@ export function createAnthropic(settings: AnthropicProviderSettings = {}): Anthr
       } catch (error) {
         if (signal?.aborted) throw abortError(signal, error);
         const mapped = anthropicError(fields, error);
-        if (mapped !== undefined) throw mapped;
+        if (mapped !== undefined) throw scrubKeys(mapped, keys());
         // Not an SDK error: the response body broke off or was not JSON (a cut connection).
         if (error instanceof SyntaxError) throw new TruncatedStreamError(fields, '', { cause: error });
-        throw networkError(fields, error);
+        throw scrubKeys(networkError(fields, error), keys());
       }
     };
 
@@ -613,7 +617,7 @@ export function createAnthropic(settings: AnthropicProviderSettings = {}): Anthr
         } catch (error) {
           if (signal?.aborted) throw abortError(signal, error);
           const mapped = anthropicError(fields, error);
-          if (mapped !== undefined) throw mapped;
+          if (mapped !== undefined) throw scrubKeys(mapped, keys());
           // The body broke off mid-event (connection reset, half a JSON line): a truncation, worth retrying.
           throw new TruncatedStreamError(fields, text, { cause: error });
         }
@@ -626,7 +630,7 @@ export function createAnthropic(settings: AnthropicProviderSettings = {}): Anthr
         yield { type: 'finish', usage: usageOf(usage), finishReason: finishReasonOf(stopReason), providerMetadata: metadataOf(requestId, message, stopReason) };
       },
     };
-    return adapter;
+    return withKeyCopies(adapter, settings, (keyed) => createAnthropic(keyed)(modelId, modelSettings));
   };
 
   return Object.assign(provider, { models: () => Object.keys(CATALOG[PROVIDER] ?? {}) });

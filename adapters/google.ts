@@ -47,9 +47,9 @@ import type {
 import type { CallOptions, FinishReason, GenerateRequest, GenerateResult, ModelAdapter, StreamPart, ToolCall, Usage } from '../src/adapter.js';
 import { DuhError, InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../src/errors.js';
 import { CATALOG, catalogInfo } from './_shared/catalog.js';
-import { errorFromStatus, isAbortError, networkError, retryAfterMs, type CallFields, type HeadersLike } from './_shared/errors.js';
+import { errorFromStatus, isAbortError, networkError, retryAfterMs, scrubKeys, type CallFields, type HeadersLike } from './_shared/errors.js';
 import { lazyPeer } from './_shared/lazy.js';
-import { env, lateFetch, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
+import { env, lateFetch, withKeyCopies, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
 
 const PROVIDER = 'google';
 const ENV_KEYS = ['GOOGLE_API_KEY', 'GEMINI_API_KEY'] as const;
@@ -107,6 +107,9 @@ const loadSdk = /*@__PURE__*/ lazyPeer<Sdk>('@google/genai', 'duh/adapters/googl
  */
 export function createGoogle(settings: GoogleProviderSettings = {}): GoogleProvider {
   let building: Promise<GoogleClient> | undefined;
+  /** The key in use once resolved (`apiKey`, GOOGLE_API_KEY or GEMINI_API_KEY), scrubbed from error messages. */
+  let resolvedKey: string | undefined;
+  const keys = () => [settings.apiKey, resolvedKey];
   const ownsClient = settings.client === undefined;
   const baseFetch = lateFetch(settings.fetch);
 
@@ -114,6 +117,7 @@ export function createGoogle(settings: GoogleProviderSettings = {}): GoogleProvi
     if (settings.client) return Promise.resolve(settings.client);
     building ??= (async () => {
       const apiKey = resolveGoogleApiKey(settings.apiKey);
+      resolvedKey = apiKey;
       const { GoogleGenAI } = await loadSdk();
       const httpOptions: HttpOptions = {
         fetch: baseFetch,
@@ -171,7 +175,7 @@ export function createGoogle(settings: GoogleProviderSettings = {}): GoogleProvi
         try {
           chunks = await client.models.generateContentStream(params);
         } catch (error) {
-          throw toProviderError(fields, error, { signal, headers: failed.headers, phase, text });
+          throw scrubKeys(toProviderError(fields, error, { signal, headers: failed.headers, phase, text }), keys());
         }
         phase = 'read';
         let finishReason: FinishReason | undefined;
@@ -219,7 +223,7 @@ export function createGoogle(settings: GoogleProviderSettings = {}): GoogleProvi
             }
           }
         } catch (error) {
-          throw toProviderError(fields, error, { signal, headers: failed.headers, phase, text });
+          throw scrubKeys(toProviderError(fields, error, { signal, headers: failed.headers, phase, text }), keys());
         }
         finished = true;
         // No finish reason: the connection was cut. End without a finish part (duh reports a truncation).
@@ -258,7 +262,7 @@ export function createGoogle(settings: GoogleProviderSettings = {}): GoogleProvi
         };
       },
     };
-    return adapter;
+    return withKeyCopies(adapter, settings, (keyed) => createGoogle(keyed)(modelId, modelSettings));
   };
 
   return Object.assign(provider, { models: () => Object.keys(CATALOG[PROVIDER] ?? {}) });

@@ -18,7 +18,7 @@ import { DuhError, ProviderError, TruncatedStreamError, type ProviderErrorKind }
 import { CATALOG, catalogInfo } from './_shared/catalog.js';
 import { errorFromStatus, networkError, type CallFields } from './_shared/errors.js';
 import { lazyPeer } from './_shared/lazy.js';
-import { lateFetch, resolveApiKey, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
+import { lateFetch, resolveApiKey, withKeyCopies, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
 
 const PROVIDER = 'mistral';
 const ENV_VARIABLE = 'MISTRAL_API_KEY';
@@ -176,7 +176,11 @@ export function createMistral(settings: MistralProviderSettings = {}): MistralPr
   const headers = settings.client ? undefined : settings.headers;
 
   const provider = (modelId: MistralModelId, modelSettings: ModelSettings = {}): ModelAdapter =>
-    new MistralModel(modelId, catalogInfo(PROVIDER, modelId, { ...settings.models?.[modelId], ...modelSettings.info }), getClient, headers);
+    withKeyCopies(
+      new MistralModel(modelId, catalogInfo(PROVIDER, modelId, { ...settings.models?.[modelId], ...modelSettings.info }), getClient, headers),
+      settings,
+      (keyed) => createMistral(keyed)(modelId, modelSettings),
+    );
   return Object.assign(provider, { models: () => Object.keys(CATALOG[PROVIDER] ?? {}) });
 }
 

@@ -25,7 +25,7 @@ import { InvalidOptionError } from '../src/errors.js';
 import { catalogInfo, UNKNOWN_MODEL, type CatalogEntry, type ModelOverrides } from './_shared/catalog.js';
 import { lazyPeer } from './_shared/lazy.js';
 import { chatCompletionsModel, clientHandle, mapFailure, type ChatModelConfig, type OpenAIChatClient } from './_shared/openai-chat.js';
-import { resolveApiKey, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
+import { resolveApiKey, withKeyCopies, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
 
 export type { OpenAIChatClient } from './_shared/openai-chat.js';
 
@@ -138,7 +138,8 @@ export function createOpenAICompatible(settings: OpenAICompatibleSettings): Open
     requireUsage: false,
     networkHint: `Is the server running at ${root}?`,
   });
-  const provider = (modelId: string, modelSettings: ModelSettings = {}): ModelAdapter => chatCompletionsModel(configOf(modelId, infoOf(modelId, modelSettings.info)));
+  const provider = (modelId: string, modelSettings: ModelSettings = {}): ModelAdapter =>
+    withKeyCopies(chatCompletionsModel(configOf(modelId, infoOf(modelId, modelSettings.info))), settings, (keyed) => createOpenAICompatible(keyed)(modelId, modelSettings));
 
   async function listModels(options: { signal?: AbortSignal } = {}): Promise<ModelInfo[]> {
     const { signal } = options;

@@ -21,7 +21,7 @@ import { CATALOG, catalogInfo } from './_shared/catalog.js';
 import { errorFromStatus, header } from './_shared/errors.js';
 import { lazyPeer } from './_shared/lazy.js';
 import { chatCompletionsModel, clientHandle, type ApiErrorLike, type ChatDialect, type ErrorContext, type OpenAIChatClient } from './_shared/openai-chat.js';
-import { resolveApiKey, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
+import { resolveApiKey, withKeyCopies, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
 
 export type { OpenAIChatClient } from './_shared/openai-chat.js';
 
@@ -129,7 +129,7 @@ export function createOpenAI(settings: OpenAIProviderSettings = {}): OpenAIProvi
         toolCallContent: 'null',
       };
     };
-    return chatCompletionsModel({
+    const adapter = chatCompletionsModel({
       provider: 'openai',
       modelId,
       info,
@@ -141,6 +141,7 @@ export function createOpenAI(settings: OpenAIProviderSettings = {}): OpenAIProvi
       requireUsage: true,
       mapApiError: mapOpenAIError,
     });
+    return withKeyCopies(adapter, settings, (keyed) => createOpenAI(keyed)(modelId, modelSettings));
   };
   return Object.assign(provider, { models: () => Object.keys(CATALOG['openai'] ?? {}) });
 }

@@ -30,7 +30,7 @@ import { CATALOG, catalogInfo } from './_shared/catalog.js';
 import { errorFromStatus } from './_shared/errors.js';
 import { lazyPeer } from './_shared/lazy.js';
 import { chatCompletionsModel, clientHandle, type ApiErrorLike, type ErrorContext, type OpenAIChatClient } from './_shared/openai-chat.js';
-import { resolveApiKey, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
+import { resolveApiKey, withKeyCopies, type ModelSettings, type ProviderSettings } from './_shared/settings.js';
 
 export type { OpenAIChatClient } from './_shared/openai-chat.js';
 
@@ -113,8 +113,8 @@ export function createPerplexity(settings: PerplexityProviderSettings = {}): Per
     extra: { organization: null, project: null },
   });
   const maxTokensParam = settings.maxTokensParam ?? 'max_completion_tokens';
-  const provider = (modelId: string, modelSettings: ModelSettings = {}): ModelAdapter =>
-    chatCompletionsModel({
+  const provider = (modelId: string, modelSettings: ModelSettings = {}): ModelAdapter => {
+    const adapter = chatCompletionsModel({
       provider: 'perplexity',
       modelId,
       // The catalog's unknown-model defaults for Perplexity are challenger-only too.
@@ -134,6 +134,8 @@ export function createPerplexity(settings: PerplexityProviderSettings = {}): Per
       // Sonar's chat completions have no tool calling (Perplexity answers `tools` with HTTP 400): fail before sending.
       supportsTools: false,
     });
+    return withKeyCopies(adapter, settings, (keyed) => createPerplexity(keyed)(modelId, modelSettings));
+  };
   return Object.assign(provider, { models: () => Object.keys(CATALOG['perplexity'] ?? {}) });
 }
 

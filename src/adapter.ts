@@ -172,6 +172,15 @@ export interface ModelAdapter {
   generate(request: GenerateRequest, options?: CallOptions): Promise<GenerateResult>;
   /** A streamed answer: text deltas, then one `finish` part. */
   stream(request: GenerateRequest, options?: CallOptions): AsyncIterable<StreamPart>;
+  /**
+   * A copy of this adapter that authenticates with `apiKey` instead (same model, options, base URL, headers,
+   * fetch and settings). Used for tenants that bring their own provider key. Optional: without it, duh refuses a
+   * tenant key for this model with a clear error rather than silently using the shared key.
+   *
+   * The copy shares no client or state with this adapter, and never shows the key: not in `info`, its JSON, its
+   * errors or logs. An empty or non-string key throws an `InvalidOptionError` naming `apiKey`.
+   */
+  withApiKey?(apiKey: string): ModelAdapter;
 }
 
 /** The `provider:model` reference of an adapter. */

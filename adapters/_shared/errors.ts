@@ -81,3 +81,13 @@ export function isAbortError(error: unknown): boolean {
   // The openai SDK's errors all have name 'Error'; its abort error is recognisable only by its class name.
   return ['AbortError', 'APIUserAbortError', 'AbortedError'].includes(error.name) || error.constructor?.name === 'APIUserAbortError';
 }
+
+/**
+ * Remove API keys from an error's message, in place (duh's `redactSecrets` only knows common key shapes; a tenant's
+ * key may have any shape). Keys shorter than 4 characters are left alone. Returns the error.
+ */
+export function scrubKeys<T>(error: T, keys: readonly (string | undefined)[]): T {
+  if (!(error instanceof Error)) return error;
+  for (const key of keys) if (key !== undefined && key.length >= 4 && error.message.includes(key)) error.message = error.message.split(key).join('[redacted]');
+  return error;
+}

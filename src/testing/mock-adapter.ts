@@ -54,6 +54,8 @@ export interface MockCallContext {
   prompt: string;
   /** The system message, if any. */
   system: string;
+  /** The key of the {@link MockAdapter.withApiKey} copy that received the call; absent on the adapter itself. */
+  apiKey?: string;
 }
 
 /** A reply, or a function that computes one from the request. */
@@ -83,6 +85,8 @@ export interface MockCall {
   /** The signal passed by the caller; check `signal.aborted` to see whether a call was cancelled. */
   signal: AbortSignal | undefined;
   method: 'generate' | 'stream';
+  /** The key of the {@link MockAdapter.withApiKey} copy that received the call; absent on the adapter itself. */
+  apiKey?: string;
   /** Set when the call ended: how it ended. */
   outcome?: 'answered' | 'failed' | 'aborted';
 }
@@ -97,6 +101,10 @@ const estimate = (chars: number) => Math.ceil(chars / 4);
  * A scripted {@link ModelAdapter}: canned or computed replies, usage, latency, streaming in chunks, and
  * injected failures (errors, 429 with `Retry-After`, server errors, truncated streams, hangs). Every request is
  * recorded in {@link calls}.
+ *
+ * `withApiKey(key)` returns a copy for a tenant's own provider key that shares this adapter's script and
+ * {@link calls}: each call records the `apiKey` it came with (and reply functions see it), so a test holding the
+ * original sees which key every call used. Fake keys only: a mock's calls are there to be inspected.
  *
  * @example
  * ```ts
@@ -113,15 +121,22 @@ export class MockAdapter implements ModelAdapter {
   readonly provider: string;
   readonly modelId: string;
   readonly info: ModelInfo;
-  /** Every call received, in order. */
-  readonly calls: MockCall[] = [];
+  /** Every call received, in order (calls to `withApiKey()` copies included, with their `apiKey`). */
+  readonly calls: MockCall[];
+  readonly #options: MockAdapterOptions;
+  readonly #apiKey: string | undefined;
   readonly #script: MockResponder[];
   readonly #reply: MockResponder;
   readonly #latencyMs: number;
   readonly #chunkSize: number | undefined;
   readonly #chunkDelayMs: number;
 
+  /** What a `withApiKey()` copy takes over from its original, handed to the constructor it calls. */
+  static #sharing: { calls: MockCall[]; script: MockResponder[]; apiKey: string } | undefined;
+
   constructor(options: MockAdapterOptions) {
+    const shared = MockAdapter.#sharing;
+    MockAdapter.#sharing = undefined;
     const parsed = parseModelRef(options.ref ?? '');
     if (!parsed) throw new InvalidOptionError('ref', options.ref, `MockAdapter needs \`ref\` as "provider:model", received ${JSON.stringify(options.ref)}.`);
     this.provider = parsed.provider;
@@ -139,7 +154,10 @@ export class MockAdapter implements ModelAdapter {
       provider: parsed.provider,
       modelId: parsed.modelId,
     };
-    this.#script = [...(options.script ?? [])];
+    this.#options = options;
+    this.calls = shared?.calls ?? [];
+    this.#script = shared?.script ?? [...(options.script ?? [])];
+    this.#apiKey = shared?.apiKey;
     this.#reply = options.reply ?? ((_request, { prompt }) => `Answer from ${options.ref}: ${prompt.split('\n')[0] ?? ''}`);
     this.#latencyMs = options.latencyMs ?? 0;
     this.#chunkSize = options.chunkSize;
@@ -149,6 +167,34 @@ export class MockAdapter implements ModelAdapter {
   /** The `provider:model` ref. */
   get ref(): ModelRef {
     return `${this.provider}:${this.modelId}`;
+  }
+
+  /** The key this adapter was made with by {@link withApiKey}; `undefined` for an adapter made with `new`. */
+  get apiKey(): string | undefined {
+    return this.#apiKey;
+  }
+
+  /**
+   * A copy that uses `apiKey` (a tenant's own provider key): same ref, info and replies, the same script queue,
+   * and the same {@link calls} list, where its calls carry `apiKey`.
+   *
+   * @throws InvalidOptionError naming `apiKey` when the key is not a non-empty string.
+   */
+  withApiKey(apiKey: string): MockAdapter {
+    if (typeof apiKey !== 'string' || apiKey.trim() === '') {
+      throw new InvalidOptionError('apiKey', typeof apiKey === 'string' ? apiKey : undefined, `withApiKey() of \`${this.ref}\` needs the tenant's API key as a non-empty string.`);
+    }
+    MockAdapter.#sharing = { calls: this.calls, script: this.#script, apiKey };
+    try {
+      return new MockAdapter(this.#options);
+    } finally {
+      MockAdapter.#sharing = undefined;
+    }
+  }
+
+  /** The adapter as JSON: its ref and catalog facts, never its calls (which may hold keys) or its script. */
+  toJSON(): { specificationVersion: 'v1'; provider: string; modelId: string; info: ModelInfo } {
+    return { specificationVersion: this.specificationVersion, provider: this.provider, modelId: this.modelId, info: this.info };
   }
 
   /** Requests whose system prompt or last user message contains `text`. */
@@ -174,7 +220,7 @@ export class MockAdapter implements ModelAdapter {
   }
 
   async *#run(request: GenerateRequest, signal: AbortSignal | undefined, method: MockCall['method']): AsyncGenerator<StreamPart> {
-    const record: MockCall = { request, signal, method };
+    const record: MockCall = { request, signal, method, ...(this.#apiKey !== undefined ? { apiKey: this.#apiKey } : {}) };
     const index = this.calls.push(record) - 1;
     try {
       const responder = this.#script.length > 0 ? this.#script.shift()! : this.#reply;
@@ -184,6 +230,7 @@ export class MockAdapter implements ModelAdapter {
         signal,
         prompt: [...messages].reverse().find((message) => message.role === 'user')?.content ?? '',
         system: messages.find((message) => message.role === 'system')?.content ?? '',
+        ...(this.#apiKey !== undefined ? { apiKey: this.#apiKey } : {}),
       };
       const reply = typeof responder === 'function' ? await responder(request, context) : responder;
       const fields = { provider: this.provider, model: this.modelId };
