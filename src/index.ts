@@ -15,7 +15,7 @@
 export { Consensus } from './consensus.js';
 export { costRowsOf, MIN_ID_PREFIX } from './records.js';
 export type { BackupOptions, CostOptions, ExportOptions, FeedbackOptions, ListThreadsOptions, RecallOptions, RestoreOptions, ThreadsApi } from './records.js';
-export type { Principal, PrincipalOption } from './principal.js';
+export type { Principal, PrincipalOption, RequestOrigin } from './principal.js';
 export { BACKUP_FORMAT, BACKUP_VERSION, backupLines, parseBackup } from './backup.js';
 export type { BackupHeader } from './backup.js';
 export { threadToJson, threadToMarkdown } from './export.js';
@@ -124,3 +124,5 @@ export { computeConfidence, computeRigor, CONFIDENCE_CAPS, formatDissent } from 
 export { ANONYMOUS, POLICY_ACTIONS } from './policy.js';
 export type { Policy, PolicyAction, PolicyDecision, PolicyResource } from './policy.js';
 export { authorize, decide, resourceName } from './policy/authorize.js';
+export { DEFAULT_ROLES, modelAllowed, rbac } from './policy/rbac.js';
+export type { RbacOptions, RoleDefinition } from './policy/rbac.js';

@@ -16,7 +16,15 @@ export interface Principal {
   roles?: readonly string[];
 }
 
+/** Where a call came from, for the audit log (a server fills it from the HTTP request). */
+export interface RequestOrigin {
+  ip?: string;
+  userAgent?: string;
+}
+
 /** Options of any call made for a principal. Without one, the call is anonymous in the `default` tenant. */
 export interface PrincipalOption {
   principal?: Principal;
+  /** Where the call came from; written to the audit log. */
+  origin?: RequestOrigin;
 }
