@@ -313,6 +313,10 @@ class AISDKModel implements ModelAdapter {
       }
       return isRetryable === true ? networkError(fields, error) : new ProviderError({ ...fields, retryable: false }, message, { cause: error });
     }
+    if (isGatewayError(error) && typeof (error as { statusCode?: unknown }).statusCode === 'number') {
+      // The AI Gateway provider's own errors (authentication, rate limit, model not found, ...) carry the HTTP status.
+      return errorFromStatus(fields, (error as { statusCode: number }).statusCode, message, { cause: error, apiKeyHint: 'Check the API key setting of the AI SDK provider.' });
+    }
     if (isAISDKError(error, 'AI_LoadAPIKeyError')) {
       return new ProviderError({ ...fields, kind: 'auth', retryable: false }, message, { cause: error });
     }
@@ -386,6 +390,11 @@ function toolCallOf(part: AnyStreamPart): ToolCall | undefined {
 function isAISDKError(error: unknown, name: string): boolean {
   if (typeof error !== 'object' || error === null) return false;
   return (error as Record<symbol, unknown>)[Symbol.for(`vercel.ai.error.${name}`)] === true || (error as { name?: unknown }).name === name;
+}
+
+/** An error of the AI Gateway provider (`createGateway` / `gateway` of `ai`), by its `Symbol.for('vercel.ai.gateway.error')` marker. */
+function isGatewayError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[Symbol.for('vercel.ai.gateway.error')] === true;
 }
 
 /**

@@ -1,6 +1,8 @@
 // duh/adapters/ai-sdk: AI SDK language models (MockLanguageModelV4 from `ai/test`, hand-written V3/V2 models) as duh members.
 import { APICallError, type LanguageModelV2, type LanguageModelV2StreamPart, type LanguageModelV4CallOptions, type LanguageModelV4GenerateResult, type LanguageModelV4StreamPart, type LanguageModelV4Usage } from '@ai-sdk/provider';
+import { createGateway } from 'ai';
 import { convertArrayToReadableStream, MockLanguageModelV4 } from 'ai/test';
+import { http, HttpResponse } from 'msw';
 import { describe, expect, it, vi } from 'vitest';
 import { fromAISDK, type AISDKLanguageModel } from '../../adapters/ai-sdk.js';
 import type { GenerateRequest, StreamPart } from '../../src/adapter.js';
@@ -8,7 +10,7 @@ import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../../src/errors.js';
 import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
-import { drain, rejection, request } from './_helpers.js';
+import { bearerKey, drain, mockServer, rejection, request, TENANT_KEY, withApiKeyCases } from './_helpers.js';
 
 const usage = (input = 17, output = 2, extra: { cacheRead?: number; cacheWrite?: number; reasoning?: number } = {}): LanguageModelV4Usage => ({
   inputTokens: { total: input, noCache: input - (extra.cacheRead ?? 0), cacheRead: extra.cacheRead, cacheWrite: extra.cacheWrite },
@@ -93,6 +95,75 @@ describe('ai-sdk bridge: conformance', () => {
   })) {
     it(check.name, check.run);
   }
+});
+
+// A real AI SDK provider on the wire: the Vercel AI Gateway's language model (from `ai`), served by msw.
+const GATEWAY_URL = 'https://ai-gateway.vercel.sh/v4/ai/language-model';
+const GATEWAY_KEY = 'vck_4Tq8Vb2Xn5Lm9Wc3Rk7Hs1Jd4Fg6Pa0Ye2';
+const gatewayModel = (apiKey: string) => createGateway({ apiKey })('openai/gpt-5-mini');
+const server = mockServer();
+
+describe('ai-sdk bridge: withApiKey (tenant keys)', () => {
+  for (const check of withApiKeyCases({
+    server,
+    url: GATEWAY_URL,
+    create: () => fromAISDK(gatewayModel(GATEWAY_KEY), { provider: 'openai', withApiKey: gatewayModel }),
+    ownKey: GATEWAY_KEY,
+    keyOf: bearerKey,
+    answer: (sent) =>
+      sent.headers.get('ai-language-model-streaming') === 'true'
+        ? new HttpResponse(answerParts(['o', 'k']).map((part) => `data: ${JSON.stringify(part)}\n\n`).join(''), { headers: { 'content-type': 'text/event-stream' } })
+        : HttpResponse.json(generated('ok')),
+    unauthorized: (key) => HttpResponse.json({ error: { message: `Invalid API key ${key}`, type: 'authentication_error' } }, { status: 401 }),
+  })) {
+    it(check.name, check.run);
+  }
+
+  it('has no withApiKey() without the factory option: the AI SDK provider owns the key', () => {
+    const adapter = fromAISDK(gatewayModel(GATEWAY_KEY));
+    expect(adapter.withApiKey).toBeUndefined();
+    expect('withApiKey' in adapter).toBe(false);
+  });
+
+  it('rejects a factory that is not a function, or that makes another model, without showing the key', () => {
+    expect(() => fromAISDK(gatewayModel(GATEWAY_KEY), { withApiKey: 'sk-not-a-function' as never })).toThrow(InvalidOptionError);
+    const other = fromAISDK(gatewayModel(GATEWAY_KEY), { withApiKey: (apiKey) => createGateway({ apiKey })('openai/gpt-5.2') });
+    expect(() => other.withApiKey!(TENANT_KEY)).toThrow(/returned gateway openai\/gpt-5\.2, not the wrapped gateway openai\/gpt-5-mini/);
+    const failing = fromAISDK(gatewayModel(GATEWAY_KEY), {
+      withApiKey: (apiKey) => {
+        throw new Error(`no provider for ${apiKey}`);
+      },
+    });
+    const error = (() => {
+      try {
+        return failing.withApiKey!(TENANT_KEY);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toMatchObject({ code: 'INVALID_OPTION', option: 'withApiKey' });
+    expect((error as Error).message).toBe('The `withApiKey` factory of fromAISDK() failed for `gateway:openai/gpt-5-mini`: no provider for [redacted]');
+    expect(() => fromAISDK(gatewayModel(GATEWAY_KEY), { withApiKey: () => ({}) as never }).withApiKey!(TENANT_KEY)).toThrow(/must return an AI SDK language model/);
+  });
+
+  it('copies keep the info overrides, each gets its own model, and an APICallError echoing the key is scrubbed', async () => {
+    const made: { apiKey: string; stage: ReturnType<typeof scriptedModel>['stage'] }[] = [];
+    const factory = (apiKey: string) => {
+      const { model, stage } = scriptedModel();
+      made.push({ apiKey, stage });
+      return model;
+    };
+    const original = fromAISDK(scriptedModel().model, { info: { outputPricePerMTok: 2, displayName: 'Mini' }, withApiKey: factory });
+    const copy = original.withApiKey!(TENANT_KEY);
+    expect(copy.info).toEqual(original.info);
+    expect(copy.info).toMatchObject({ provider: 'openai', modelId: 'gpt-5-mini', displayName: 'Mini', outputPricePerMTok: 2 });
+    expect((await copy.generate(request)).text).toBe('ok');
+    expect(made.map(({ apiKey }) => apiKey)).toEqual([TENANT_KEY]);
+    made[0]!.stage({ throws: apiError(401, { message: `Incorrect API key provided: ${TENANT_KEY}` }) });
+    const error = await rejection(copy.generate(request));
+    expect(error).toMatchObject({ kind: 'auth', status: 401 });
+    expect((error as Error).message).toContain('Incorrect API key provided: [redacted]');
+  });
 });
 
 describe('ai-sdk bridge: call options', () => {

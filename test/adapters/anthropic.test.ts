@@ -10,7 +10,7 @@ import { InvalidOptionError, ProviderError, ProviderRateLimitError, serializeErr
 import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { byPhase } from '../helpers.js';
-import { drain as drainParts, mockServer, request as standardRequest, textOf } from './_helpers.js';
+import { bearerKey, drain as drainParts, mockServer, request as standardRequest, TENANT_KEY, textOf, withApiKeyCases } from './_helpers.js';
 
 const API_KEY = 'sk-ant-api03-Tq8vXw2LmN4pR6sT8uV0wX2yZ4aB6cD8eF0gH2iJ4kL6mN8oP0qR2sT4uV6wX8yZ0aB2cD4eF6gH8iJ0kL2mN4oP6qR8sT0uA';
 const MESSAGES_URL = 'https://api.anthropic.com/v1/messages';
@@ -687,6 +687,61 @@ describe('anthropic adapter: HTTP errors', () => {
 });
 
 // ---- Keys, clients and signals. ----
+
+/** Every key a request carries: the SDK sends its key as `Authorization: Bearer`; a second one in `x-api-key` would show here. */
+const keysOf = (headers: Headers) => [headers.get('x-api-key'), bearerKey(headers)].filter((key) => key !== null).join(' + ') || null;
+
+describe('anthropic adapter: withApiKey (tenant keys)', () => {
+  for (const check of withApiKeyCases({
+    server,
+    url: MESSAGES_URL,
+    create: () => sonnet(),
+    ownKey: API_KEY,
+    keyOf: keysOf,
+    answer: async (sent) => byMode('text')((await sent.clone().json()) as Record<string, unknown>),
+    unauthorized: (key) =>
+      HttpResponse.json({ type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${key}` }, request_id: 'req_011CVS9tenant' }, { status: 401 }),
+    keyless: { env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN'], create: () => createAnthropic()('claude-sonnet-4-6') },
+  })) {
+    it(check.name, check.run);
+  }
+
+  it('keeps sendTemperature, the base URL, headers and fetch of the original', async () => {
+    server.use(messages(byMode('text'), false, 'https://claude-proxy.internal/v1/messages'));
+    const fetch = vi.fn<typeof globalThis.fetch>((input, init) => globalThis.fetch(input, init));
+    const original = createAnthropic({ apiKey: API_KEY, baseURL: 'https://claude-proxy.internal', headers: { 'x-team': 'research' }, sendTemperature: true, fetch })('claude-opus-4-6');
+    await original.withApiKey!(TENANT_KEY).generate(request);
+    expect(keysOf(seen[0]!.headers)).toBe(TENANT_KEY);
+    expect(seen[0]!.headers.get('x-team')).toBe('research');
+    expect(seen[0]!.body).toMatchObject({ model: 'claude-opus-4-6', temperature: 0.7 });
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('makes a ready @anthropic-ai/sdk client into a copy with client.withOptions({ apiKey }), leaving the original client alone', async () => {
+    server.use(messages(byMode('text'), false, 'https://proxy.internal/v1/messages'));
+    const client = new Anthropic({ authToken: 'sk-ant-oat01-client-token-0123456789', baseURL: 'https://proxy.internal', maxRetries: 0, defaultHeaders: { 'x-deployment': 'eu' } });
+    const original = createAnthropic({ client })('claude-sonnet-4-6');
+    await original.withApiKey!(TENANT_KEY).generate(request);
+    await original.generate(request);
+    expect(seen.map((sent) => keysOf(sent.headers))).toEqual([TENANT_KEY, 'sk-ant-oat01-client-token-0123456789']);
+    expect(seen[0]!.headers.get('x-deployment')).toBe('eu');
+    expect(client.apiKey).toBeNull();
+  });
+
+  it('refuses a copy of a model made with a client that cannot change its key, saying to pass apiKey instead', () => {
+    const client: AnthropicClient = { messages: { create: async () => ({}) } };
+    const error = (() => {
+      try {
+        return createAnthropic({ client })('claude-sonnet-4-6').withApiKey!(TENANT_KEY);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(InvalidOptionError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ option: 'client' });
+    expect((error as Error).message).toContain('Pass `apiKey`');
+  });
+});
 
 describe('anthropic adapter: keys and clients', () => {
   it('reads ANTHROPIC_API_KEY on the first call, not at import or creation', async () => {

@@ -9,7 +9,7 @@ import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError, serializeError } from '../../src/errors.js';
 import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
-import { drain, mockServer, rejection, request as standardRequest } from './_helpers.js';
+import { drain, mockServer, rejection, request as standardRequest, TENANT_KEY, withApiKeyCases } from './_helpers.js';
 
 const KEY = 'AIzaSyD-test-9f8e7d6c5b4a3f2e1d0c9b8a7f6';
 const ENDPOINT = 'https://generativelanguage.googleapis.com/:version/models/*';
@@ -100,6 +100,53 @@ afterEach(() => {
 /** The standard request without a temperature. */
 const { temperature: _noTemperature, ...request } = standardRequest;
 const adapter = (modelId = MODEL) => createGoogle({ apiKey: KEY })(modelId);
+
+describe('duh/adapters/google: withApiKey (tenant keys)', () => {
+  for (const check of withApiKeyCases({
+    server,
+    url: ENDPOINT,
+    create: () => adapter(),
+    ownKey: KEY,
+    keyOf: (headers) => headers.get('x-goog-api-key'),
+    answer: () => replay('text.sse.txt'),
+    unauthorized: (key) =>
+      new HttpResponse(JSON.stringify({ error: { code: 401, message: `API key ${key} is not valid for this project.`, status: 'UNAUTHENTICATED' } }), { status: 401, headers: ERROR_HEADERS }),
+    keyless: { env: ['GOOGLE_API_KEY', 'GEMINI_API_KEY'], create: () => createGoogle()(MODEL) },
+  })) {
+    it(check.name, check.run);
+  }
+
+  it('keeps the per-model config, API version, base URL and headers of the original', async () => {
+    server.use(
+      http.post('https://gemini-proxy.example.test/:version/models/*', async ({ request: sent }) => {
+        await record(sent);
+        return replay('text.sse.txt');
+      }),
+    );
+    const original = createGoogle({ apiKey: KEY, baseURL: 'https://gemini-proxy.example.test', apiVersion: 'v1beta', headers: { 'x-team': 'research' } })(MODEL, {
+      config: { thinkingConfig: { thinkingBudget: 0 } },
+    });
+    await original.withApiKey!(TENANT_KEY).generate(request);
+    expect(seen[0]!.headers.get('x-goog-api-key')).toBe(TENANT_KEY);
+    expect(seen[0]!.headers.get('x-team')).toBe('research');
+    expect(seen[0]!.url.pathname).toBe(`/v1beta/models/${MODEL}:streamGenerateContent`);
+    expect(seen[0]!.body['generationConfig']).toMatchObject({ thinkingConfig: { thinkingBudget: 0 } });
+  });
+
+  it('refuses a copy of a model made with a ready GoogleGenAI client (it cannot change its key), saying to pass apiKey', () => {
+    const model = createGoogle({ client: new GoogleGenAI({ apiKey: KEY }) })(MODEL);
+    const error = (() => {
+      try {
+        return model.withApiKey!(TENANT_KEY);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(InvalidOptionError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ option: 'client' });
+    expect((error as Error).message).toContain('Pass `apiKey`');
+  });
+});
 
 describe('duh/adapters/google: conformance', () => {
   const cases = modelAdapterConformance({

@@ -8,7 +8,7 @@ import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError } from '../../src/errors.js';
 import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
-import { drain, recordedChatApi, rejection, request } from './_helpers.js';
+import { bearerKey, chatAnswer, drain, recordedChatApi, rejection, request, TENANT_KEY, withApiKeyCases } from './_helpers.js';
 
 const API = 'https://api.mistral.ai/v1/chat/completions';
 const KEY = 'Zt4kQm8wXr2LpV6nB9cJ3hF7dS1gA5eY'; // the shape of a Mistral key (32 alphanumerics)
@@ -16,6 +16,47 @@ const KEY = 'Zt4kQm8wXr2LpV6nB9cJ3hF7dS1gA5eY'; // the shape of a Mistral key (3
 const { server, fixture, replay, answer, failWith, capture, scenarios } = recordedChatApi('mistral', API);
 
 const provider = () => createMistral({ apiKey: KEY });
+
+describe('mistral adapter: withApiKey (tenant keys)', () => {
+  for (const check of withApiKeyCases({
+    server,
+    url: API,
+    create: () => provider()('mistral-large-latest'),
+    ownKey: KEY,
+    keyOf: bearerKey,
+    answer: chatAnswer(replay),
+    unauthorized: (key) => HttpResponse.json({ message: `Unauthorized: key ${key} is not valid`, request_id: 'req_401' }, { status: 401 }),
+    keyless: { env: ['MISTRAL_API_KEY'], create: () => createMistral()('mistral-large-latest') },
+  })) {
+    it(check.name, check.run);
+  }
+
+  it('keeps the server, headers and fetch of the original', async () => {
+    const url = 'https://api.eu.mistral.ai/v1/chat/completions';
+    const seen: Headers[] = [];
+    server.use(http.post(url, ({ request: sent }) => (seen.push(sent.headers), replay('complete-ok'))));
+    const fetch = vi.fn<typeof globalThis.fetch>((input, init) => globalThis.fetch(input, init));
+    const original = createMistral({ apiKey: KEY, baseURL: 'https://api.eu.mistral.ai', headers: { 'x-team': 'core' }, fetch })('mistral-small-latest');
+    await original.withApiKey!(TENANT_KEY).generate(request);
+    expect(seen.map(bearerKey)).toEqual([TENANT_KEY]);
+    expect(seen[0]!.get('x-team')).toBe('core');
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a copy of a model made with a ready Mistral client (it cannot change its key), saying to pass apiKey', () => {
+    const model = createMistral({ client: new Mistral({ apiKey: KEY }) })('mistral-large-latest');
+    const error = (() => {
+      try {
+        return model.withApiKey!(TENANT_KEY);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(InvalidOptionError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ option: 'client' });
+    expect((error as Error).message).toContain('Pass `apiKey`');
+  });
+});
 
 describe('mistral adapter: conformance', () => {
   for (const check of modelAdapterConformance({

@@ -9,7 +9,7 @@ import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, serializeError } from '../../src/errors.js';
 import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import type { GenerateRequest } from '../../src/adapter.js';
-import { chatCompletions, drain, mockServer, recordedFixtures, rejection, request } from './_helpers.js';
+import { bearerKey, chatAnswer, chatCompletions, drain, mockServer, recordedFixtures, rejection, request, TENANT_KEY, withApiKeyCases } from './_helpers.js';
 
 const OLLAMA = 'http://localhost:11434/v1';
 const GATEWAY = 'http://localhost:4000/v1'; // a LiteLLM proxy's default address
@@ -26,6 +26,32 @@ const capture = (root: string, streamCase?: string, completeCase?: string) => ch
 
 const ollama = () => createOpenAICompatible({ name: 'ollama', baseURL: OLLAMA });
 const gateway = () => createOpenAICompatible({ name: 'litellm', baseURL: GATEWAY, apiKey: GATEWAY_KEY });
+
+describe('openai-compatible adapter: withApiKey (tenant keys)', () => {
+  for (const check of withApiKeyCases({
+    server,
+    url: `${GATEWAY}/chat/completions`,
+    create: () => gateway()('llama3.1:8b'),
+    ownKey: GATEWAY_KEY,
+    keyOf: bearerKey,
+    answer: chatAnswer(replay),
+    unauthorized: (key) => HttpResponse.json({ error: { message: `Authentication Error, Invalid proxy server token passed. Received API Key = ${key}`, type: 'auth_error', param: 'None', code: '401' } }, { status: 401 }),
+    keyless: { env: ['ROUTER_API_KEY'], create: () => createOpenAICompatible({ name: 'router', baseURL: GATEWAY, apiKeyEnv: 'ROUTER_API_KEY' })('llama3.1:8b') },
+  })) {
+    it(check.name, check.run);
+  }
+
+  it('gives a keyless local server an Authorization header only on the copy, keeping the provider name and `local`', async () => {
+    const sent = capture(OLLAMA);
+    const original = ollama()('llama3.1:8b');
+    const copy = original.withApiKey!(TENANT_KEY);
+    expect(copy.provider).toBe('ollama');
+    expect(copy.info.local).toBe(true);
+    await original.generate(request);
+    await copy.generate(request);
+    expect(sent.map((one) => one.headers.get('authorization'))).toEqual([null, `Bearer ${TENANT_KEY}`]);
+  });
+});
 
 describe('openai-compatible adapter: conformance', () => {
   for (const check of modelAdapterConformance({

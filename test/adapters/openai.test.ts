@@ -9,7 +9,7 @@ import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, TruncatedStreamError, serializeError } from '../../src/errors.js';
 import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
-import { drain, recordedChatApi, rejection, request } from './_helpers.js';
+import { bearerKey, chatAnswer, drain, recordedChatApi, rejection, request, TENANT_KEY, withApiKeyCases } from './_helpers.js';
 
 const API = 'https://api.openai.com/v1/chat/completions';
 const KEY = 'sk-proj-Tq8Vb2Xn5Lm9Wc3Rk7Hs1Jd4Fg6Pa0Ye2Uz8Io5Kb7Nc1Mx'; // the shape of an OpenAI project key
@@ -29,6 +29,80 @@ describe('openai adapter: conformance', () => {
   })) {
     it(check.name, check.run);
   }
+});
+
+/** OpenAI's 401, which echoes (part of) the key it was given. */
+const invalidKey = (key: string) =>
+  HttpResponse.json(
+    { error: { message: `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com/account/api-keys.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } },
+    { status: 401, headers: { 'x-request-id': 'req_401' } },
+  );
+
+describe('openai adapter: withApiKey (tenant keys)', () => {
+  for (const check of withApiKeyCases({
+    server,
+    url: API,
+    create: () => provider()('gpt-5.2'),
+    ownKey: KEY,
+    keyOf: bearerKey,
+    answer: chatAnswer(replay),
+    unauthorized: invalidKey,
+    keyless: { env: ['OPENAI_API_KEY'], create: () => createOpenAI()('gpt-5.2') },
+  })) {
+    it(check.name, check.run);
+  }
+
+  it('keeps the model settings, base URL, headers, organization, project and fetch of the original', async () => {
+    const proxy = 'https://llm-gateway.example.com/openai/v1';
+    const sent: { headers: Headers; body: Record<string, unknown> }[] = [];
+    server.use(
+      http.post(`${proxy}/chat/completions`, async ({ request: sentRequest }) => {
+        sent.push({ headers: sentRequest.headers, body: (await sentRequest.clone().json()) as Record<string, unknown> });
+        return replay('complete-ok');
+      }),
+    );
+    const fetch = vi.fn<typeof globalThis.fetch>((input, init) => globalThis.fetch(input, init));
+    const custom = createOpenAI({ apiKey: KEY, baseURL: proxy, headers: { 'x-team': 'research' }, organization: 'org-acme', project: 'proj_duh', fetch, models: { 'my-tune': { outputPricePerMTok: 9 } } });
+    const original = custom('my-tune', { reasoning: true, info: { displayName: 'Tuned' } });
+    const copy = original.withApiKey!(TENANT_KEY);
+    expect(copy.info).toEqual(original.info);
+    await copy.generate(request);
+    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(bearerKey(sent[0]!.headers)).toBe(TENANT_KEY);
+    expect(sent[0]!.headers.get('x-team')).toBe('research');
+    expect(sent[0]!.headers.get('openai-organization')).toBe('org-acme');
+    expect(sent[0]!.headers.get('openai-project')).toBe('proj_duh');
+    expect(sent[0]!.body).not.toHaveProperty('temperature'); // `reasoning: true` kept
+  });
+
+  it('makes a passed SDK client into a copy with client.withOptions({ apiKey }), leaving the original client alone', async () => {
+    const proxy = 'https://azure-like.example.com/v1';
+    const sent: Headers[] = [];
+    server.use(http.post(`${proxy}/chat/completions`, ({ request: sentRequest }) => (sent.push(sentRequest.headers), replay('complete-ok'))));
+    const client = new OpenAI({ apiKey: KEY, baseURL: proxy, maxRetries: 0, defaultHeaders: { 'x-deployment': 'eu' }, fetch: (input, init) => globalThis.fetch(input, init) });
+    const original = createOpenAI({ client })('gpt-5.2');
+    const copy = original.withApiKey!(TENANT_KEY);
+    await copy.generate(request);
+    await original.generate(request);
+    expect(sent.map(bearerKey)).toEqual([TENANT_KEY, KEY]);
+    expect(sent[0]!.get('x-deployment')).toBe('eu');
+    expect(client.apiKey).toBe(KEY);
+  });
+
+  it('refuses a copy of a model made with a client that cannot change its key, saying to pass apiKey instead', () => {
+    const fake: OpenAIChatClient = { chat: { completions: { create: (() => ({})) as (...args: never[]) => unknown } } };
+    const error = (() => {
+      try {
+        return createOpenAI({ client: fake })('gpt-5.2').withApiKey!(TENANT_KEY);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(InvalidOptionError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ option: 'client' });
+    expect((error as Error).message).toMatch(/`client`.*withOptions\(\).*Pass `apiKey`/s);
+    expect((error as Error).message).not.toContain(TENANT_KEY);
+  });
 });
 
 describe('openai adapter: request mapping', () => {

@@ -8,7 +8,7 @@ import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, ProviderError, ProviderRateLimitError, serializeError } from '../../src/errors.js';
 import { CONFORMANCE_TOOL, modelAdapterConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
-import { drain, recordedChatApi, rejection, request as standardRequest, textOf } from './_helpers.js';
+import { bearerKey, chatAnswer, drain, recordedChatApi, rejection, request as standardRequest, TENANT_KEY, textOf, withApiKeyCases } from './_helpers.js';
 
 const API = 'https://api.perplexity.ai/chat/completions';
 const KEY = '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'; // the shape of a Perplexity key
@@ -18,7 +18,7 @@ const CITATIONS = [
   'https://aws.amazon.com/blogs/database/multi-tenant-data-isolation-with-postgresql-row-level-security/',
 ];
 
-const { server, answer, failWith, capture, holdUntilAborted, scenarios } = recordedChatApi('perplexity', API);
+const { server, replay, answer, failWith, capture, holdUntilAborted, scenarios } = recordedChatApi('perplexity', API);
 
 /** The standard request, with a question a search model can cite sources for. */
 const request: GenerateRequest = {
@@ -29,6 +29,32 @@ const request: GenerateRequest = {
   ],
 };
 const provider = () => createPerplexity({ apiKey: KEY });
+
+describe('perplexity adapter: withApiKey (tenant keys)', () => {
+  for (const check of withApiKeyCases({
+    server,
+    url: API,
+    create: () => provider()('sonar-pro'),
+    ownKey: KEY,
+    keyOf: bearerKey,
+    answer: chatAnswer(replay),
+    // Perplexity answers a bad key with an HTML page; a gateway in front of it may echo the key as JSON.
+    unauthorized: (key) => HttpResponse.json({ error: { message: `Invalid API key: ${key}`, type: 'invalid_api_key', code: 401 } }, { status: 401 }),
+    keyless: { env: ['PERPLEXITY_API_KEY'], create: () => createPerplexity()('sonar-pro') },
+  })) {
+    it(check.name, check.run);
+  }
+
+  it('keeps the per-model settings and the provider settings of the original', async () => {
+    const sent = capture();
+    const original = createPerplexity({ apiKey: KEY, maxTokensParam: 'max_tokens', headers: { 'x-team': 'research' } })('sonar', { info: { displayName: 'Sonar for tenants' } });
+    await original.withApiKey!(TENANT_KEY).generate(request);
+    expect(bearerKey(sent[0]!.headers)).toBe(TENANT_KEY);
+    expect(sent[0]!.headers.get('x-team')).toBe('research');
+    expect(sent[0]!.body['max_tokens']).toBe(64);
+    expect(original.withApiKey!(TENANT_KEY).info.displayName).toBe('Sonar for tenants');
+  });
+});
 
 describe('perplexity adapter: conformance', () => {
   // No contentFilter scenario: Perplexity has no content-filter finish reason (it only sends stop and length).
