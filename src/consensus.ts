@@ -8,7 +8,11 @@ import type { ModelAdapter, ModelInfo, ModelRef } from './adapter.js';
 import { type Clock, systemClock } from './clock.js';
 import { CircuitBreakers, type CircuitStatus } from './engine/circuit-breaker.js';
 import { CostLedger, RunEvents, type RunContext } from './engine/context.js';
-import { planConsensus, runConsensus } from './engine/consensus-run.js';
+import { consensusPlan, planConsensus, runConsensus } from './engine/consensus-run.js';
+import { type Governance, runAdmitted } from './engine/admission.js';
+import { AuditTrail } from './engine/audit.js';
+import { resolveGovernance } from './governance.js';
+import { memoryLimiter } from '../limiter/memory.js';
 import { InvalidOptionError } from './errors.js';
 import type { ConsensusEvent } from './events.js';
 import { uuidv7 } from './internal/ids.js';
@@ -63,13 +67,22 @@ export class Consensus {
   readonly #onEvent: ((event: ConsensusEvent) => void) | undefined;
   readonly #breakers: CircuitBreakers | undefined;
   readonly #records: Records;
+  readonly #governance: Governance;
 
   /** @throws {InvalidOptionError} naming the first bad option. */
   constructor(options: ConsensusOptions) {
     const { models, fallbacks } = validateConsensusOptions(options);
     this.#models = models;
     this.#fallbacks = fallbacks;
-    const { models: _models, fallbacks: _fallbacks, storage, logger, onEvent, clock, random, circuitBreaker, ...defaults } = options;
+    const { models: _models, fallbacks: _fallbacks, storage, logger, onEvent, clock, random, circuitBreaker, policy, limits, budget, limiter, credentials, audit, ...defaults } =
+      options;
+    if (policy !== undefined && typeof policy !== 'function') {
+      throw new InvalidOptionError('policy', policy, 'The `policy` option must be a function (principal, action, resource) => decision, e.g. rbac().');
+    }
+    if (credentials !== undefined && typeof credentials !== 'function') {
+      throw new InvalidOptionError('credentials', credentials, 'The `credentials` option must be a function ({ tenant, provider }) => Promise<{ apiKey } | undefined>, e.g. identity.credentials().');
+    }
+    if (audit !== undefined && typeof audit !== 'boolean') throw new InvalidOptionError('audit', audit, 'The `audit` option must be a boolean.');
     this.#breakers =
       circuitBreaker === false
         ? undefined
@@ -80,7 +93,14 @@ export class Consensus {
     this.#clock = clock ?? systemClock;
     this.#random = random ?? Math.random;
     this.#onEvent = onEvent;
-    this.#records = new Records(this.#storage, this.#clock);
+    this.#governance = {
+      policy,
+      limits: resolveGovernance(limits, budget, limiter, () => memoryLimiter()),
+      credentials,
+      audit: new AuditTrail(this.#storage, this.#logger, this.#clock, audit ?? policy !== undefined),
+      keyed: new Map(),
+    };
+    this.#records = new Records(this.#storage, this.#clock, policy, this.#governance.audit);
   }
 
   /** The catalog facts of every model, in the order given. */
@@ -128,6 +148,11 @@ export class Consensus {
     stream = view;
     started.result.then(() => view.close(), () => view.close());
     return view;
+  }
+
+  /** Wait for background writes (audit entries) to finish, e.g. before a serverless function returns. */
+  flush(): Promise<void> {
+    return this.#governance.audit.flush();
   }
 
   /** Stored runs of the principal's tenant: list them, fetch one by id or prefix, delete one. */
@@ -195,8 +220,14 @@ export class Consensus {
       events: new RunEvents(threadId, this.#clock, listeners, this.#logger),
       ledger: new CostLedger(settings.costLimitUsd, settings.costWarnUsd),
       breakers: this.#breakers,
+      principal,
+      origin: options.origin,
+      governance: this.#governance,
     };
-    const result = runConsensus(context, cast);
+    if (options.onBudget !== undefined && options.onBudget !== 'refuse' && options.onBudget !== 'degrade') {
+      throw new InvalidOptionError('onBudget', options.onBudget, "The `onBudget` option must be 'refuse' or 'degrade'.");
+    }
+    const result = runAdmitted(context, cast, consensusPlan, options.onBudget, runConsensus);
     return { threadId, result, abort: (reason?: unknown) => controller.abort(reason) };
   }
 }

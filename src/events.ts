@@ -8,7 +8,11 @@
  *
  * | type | when |
  * | --- | --- |
- * | `run-start` | once, before any model is called |
+ * | `rate-limit-wait` | the run queues for a rate limit instead of failing (before a run or a call) |
+ * | `budget` | money reserved from budgets before the run, or settled after it |
+ * | `budget-degraded` | the run was scaled down (fewer rounds, cheaper models) to fit a budget |
+ * | `warning` | something degraded without stopping the run (e.g. the limiter failed open) |
+ * | `run-start` | once the run is admitted (policy, limits, budget), before any model is called |
  * | `round-start` / `round-end` | around each round; `round-end` says whether it converged |
  * | `phase-start` / `phase-end` | around propose, challenge, revise and commit |
  * | `member-start` / `member-delta` / `member-end` | one model call: start, each text delta, the finished contribution |
@@ -18,7 +22,7 @@
  * | `commit` | a round's decision, confidence, rigor and dissent |
  * | `cost` / `cost-warning` | spend after each call; the warning fires once when `costWarnUsd` is crossed |
  * | `run-end` | the run's result |
- * | `error` | the run failed; nothing follows |
+ * | `error` | the run failed (also when refused by the policy, a limit or a budget); nothing follows |
  *
  * @module
  */
@@ -198,6 +202,55 @@ export interface ErrorEvent extends EventBase {
   error: SerializedError;
 }
 
+export interface RateLimitWaitEvent extends EventBase {
+  type: 'rate-limit-wait';
+  /** The bucket that is empty (`user:acme:u1:requests`, `model:openai:gpt-5.2:tokens`, ...). */
+  bucket: string;
+  /** How long the run waits before trying again. */
+  waitMs: number;
+  /** The call that waits, when it is a model call (absent for the run's own request). */
+  member?: MemberRef;
+}
+
+/** One budget's figures in a `budget` event. */
+export interface BudgetLine {
+  /** `tenant:<tenant>:<window>` or `user:<tenant>:<user>:<window>`. */
+  budget: string;
+  /** Reserved (for `reserve`) or settled as actually spent (for `settle`). */
+  amountUsd: number;
+  /** Spent and reserved in the window after this step. */
+  usedUsd: number;
+  limitUsd: number;
+  /** When the window ends (ISO 8601). */
+  resetsAt: string;
+}
+
+export interface BudgetEvent extends EventBase {
+  type: 'budget';
+  /** `reserve`: the run's worst case was set aside before it started; `settle`: the real cost replaced it. */
+  action: 'reserve' | 'settle';
+  budgets: BudgetLine[];
+}
+
+export interface BudgetDegradedEvent extends EventBase {
+  type: 'budget-degraded';
+  fromRounds: number;
+  toRounds: number;
+  /** The scaled-down run's members: proposer, challengers, then the classifier (when decisions are classified). */
+  models: ModelRef[];
+  /** The scaled-down run's worst case, which fits. */
+  worstCaseUsd: number;
+  /** What the tightest budget had left. */
+  availableUsd: number;
+}
+
+export interface WarningEvent extends EventBase {
+  type: 'warning';
+  /** `limiter-unavailable`: the rate-limit store failed and `failOpen` let the run through unmetered. */
+  code: 'limiter-unavailable';
+  message: string;
+}
+
 /** Every event a run emits. Narrow on `type`. */
 export type ConsensusEvent =
   | RunStartEvent
@@ -214,6 +267,10 @@ export type ConsensusEvent =
   | RoundEndEvent
   | CostEvent
   | CostWarningEvent
+  | RateLimitWaitEvent
+  | BudgetEvent
+  | BudgetDegradedEvent
+  | WarningEvent
   | RunEndEvent
   | ErrorEvent;
 

@@ -16,6 +16,10 @@ import { CHALLENGE_FRAMINGS, type ChallengeFraming, type ProtocolName } from './
 import type { Principal } from './principal.js';
 import type { StorageDriver } from './storage.js';
 import type { CircuitBreakerOptions } from './engine/circuit-breaker.js';
+import type { BudgetOptions, BudgetOverflow, CredentialResolver, LimitsOptions } from './governance.js';
+import type { RateLimitStore } from './limiter.js';
+import type { Policy } from './policy.js';
+import type { RequestOrigin } from './principal.js';
 
 /** Retries of failed model calls (exponential backoff with jitter; `Retry-After` honoured). */
 export interface RetryOptions {
@@ -93,6 +97,24 @@ export interface ConsensusOptions extends RunSettings {
    * @default { failureThreshold: 5, cooldownMs: 30000 }
    */
   circuitBreaker?: CircuitBreakerOptions | false;
+  /**
+   * Asked before a run starts, before each model is used, before money is reserved and before any record is
+   * read, changed or deleted. Use `rbac()` for duh's roles. Unset: everything is allowed.
+   */
+  policy?: Policy;
+  /** Token-bucket limits per user, per tenant and per provider or model, for requests and tokens. */
+  limits?: LimitsOptions;
+  /** USD budgets per user and per tenant per day or month; a run's worst case is reserved before it starts. */
+  budget?: BudgetOptions;
+  /** Where buckets and budgets live. Share one Redis store between instances. @default memoryLimiter() */
+  limiter?: RateLimitStore;
+  /** A tenant's own provider keys (bring your own key), e.g. `identity.credentials()` from duh/identity. */
+  credentials?: CredentialResolver;
+  /**
+   * Write the audit log (runs, refusals, record changes, exports) through the storage driver's `appendAudit`.
+   * @default true when `policy` is set, else false
+   */
+  audit?: boolean;
 }
 
 /** Options for one run (`ask()` / `stream()`), overriding the constructor's settings. */
@@ -105,6 +127,10 @@ export interface RunOptions extends RunSettings {
   signal?: AbortSignal;
   /** Called with every event of this run. Exceptions it throws are logged and ignored. */
   onEvent?: (event: ConsensusEvent) => void;
+  /** When the run's worst case does not fit a budget: refuse, or run fewer rounds or cheaper models. @default budget.onExceed */
+  onBudget?: BudgetOverflow;
+  /** Where the request came from (IP, user agent), for the audit log. */
+  origin?: RequestOrigin;
 }
 
 /** Fully resolved settings of one run. */

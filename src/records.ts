@@ -8,7 +8,10 @@
 import { parseModelRef } from './adapter.js';
 import { backupLines, parseBackup } from './backup.js';
 import type { Clock } from './clock.js';
-import { InvalidOptionError, NotFoundError, StorageError } from './errors.js';
+import { InvalidOptionError, NotFoundError, PolicyDeniedError, StorageError } from './errors.js';
+import type { AuditTrail } from './engine/audit.js';
+import type { Policy, PolicyAction, PolicyResource } from './policy.js';
+import { decide, resourceName } from './policy/authorize.js';
 import { threadToJson, threadToMarkdown } from './export.js';
 import type { Principal, PrincipalOption } from './principal.js';
 import {
@@ -81,7 +84,7 @@ export interface BackupOptions extends PrincipalOption {
 }
 
 /** Options for `restore()`. */
-export interface RestoreOptions {
+export interface RestoreOptions extends PrincipalOption {
   /** `merge` upserts by id; `replace` first deletes the backed-up tenants' threads. @default 'merge' */
   mode?: RestoreMode;
 }
@@ -156,15 +159,42 @@ export function costRowsOf(threads: Iterable<StoredThread>, groupBy: CostGroup, 
 export class Records {
   readonly #storage: StorageDriver;
   readonly #clock: Clock;
+  readonly #policy: Policy | undefined;
+  readonly #audit: AuditTrail | undefined;
 
-  constructor(storage: StorageDriver, clock: Clock) {
+  constructor(storage: StorageDriver, clock: Clock, policy?: Policy, audit?: AuditTrail) {
     this.#storage = storage;
     this.#clock = clock;
+    this.#policy = policy;
+    this.#audit = audit;
+  }
+
+  /** Ask the policy; a denial is audited and thrown as `PolicyDeniedError`. */
+  async #authorize(options: PrincipalOption, action: PolicyAction, resource: PolicyResource): Promise<void> {
+    if (!this.#policy) return;
+    const decision = await decide(this.#policy, options.principal, action, resource);
+    if (decision.allow) return;
+    this.#audit?.record({ scope: { tenant: resource.tenant }, principal: options.principal, origin: options.origin }, action, resourceName(resource), 'deny', decision.reason);
+    throw new PolicyDeniedError(action, resourceName(resource), decision.reason);
+  }
+
+  /** Audit a change or an export that was allowed and done. */
+  #done(options: PrincipalOption, action: PolicyAction, resource: string, details?: Record<string, string | number | boolean | null>): void {
+    this.#audit?.record({ scope: scopeOf(options.principal), principal: options.principal, origin: options.origin }, action, resource, 'success', undefined, details);
+  }
+
+  /** A thread, for reading or changing it: resolved in the principal's tenant, then checked with the policy. */
+  async #thread(options: PrincipalOption, idOrPrefix: string, action: PolicyAction): Promise<StoredThread> {
+    const scope = scopeOf(options.principal);
+    const thread = await this.#resolve(scope, idOrPrefix);
+    await this.#authorize(options, action, { type: 'thread', tenant: scope.tenant, id: thread.id, ownerId: thread.userId });
+    return thread;
   }
 
   readonly threads: ThreadsApi = {
     list: async (options: ListThreadsOptions = {}) => {
       const scope = scopeOf(options.principal);
+      await this.#authorize(options, 'thread:list', { type: 'tenant', tenant: scope.tenant });
       if (options.status !== undefined && !THREAD_STATUSES.includes(options.status)) {
         throw new InvalidOptionError('status', options.status, `The \`status\` option must be one of ${THREAD_STATUSES.join(', ')}, received ${String(options.status)}.`);
       }
@@ -176,11 +206,11 @@ export class Records {
         offset: integerOption('offset', options.offset, 0, 0, Number.MAX_SAFE_INTEGER),
       });
     },
-    get: async (idOrPrefix: string, options: PrincipalOption = {}) => this.#resolve(scopeOf(options.principal), idOrPrefix),
+    get: async (idOrPrefix: string, options: PrincipalOption = {}) => this.#thread(options, idOrPrefix, 'thread:read'),
     delete: async (idOrPrefix: string, options: PrincipalOption = {}) => {
-      const scope = scopeOf(options.principal);
-      const thread = await this.#resolve(scope, idOrPrefix);
-      if (!(await this.#storage.deleteThread(scope, thread.id))) throw new NotFoundError('thread', idOrPrefix);
+      const thread = await this.#thread(options, idOrPrefix, 'thread:delete');
+      if (!(await this.#storage.deleteThread(scopeOf(options.principal), thread.id))) throw new NotFoundError('thread', idOrPrefix);
+      this.#done(options, 'thread:delete', `thread:${thread.id}`);
     },
   };
 
@@ -206,6 +236,7 @@ export class Records {
     const scope = scopeOf(options.principal);
     if (typeof query !== 'string' || !query.trim()) throw new InvalidOptionError('query', query, 'The recall `query` must be a non-empty string.');
     const limit = integerOption('limit', options.limit, 10, 1, 1000);
+    await this.#authorize(options, 'recall', { type: 'tenant', tenant: scope.tenant });
     if (this.#storage.search) return this.#storage.search(scope, query.trim(), { limit });
     // The driver cannot search: scan pages of threads instead.
     const hits: RecallHit[] = [];
@@ -226,11 +257,12 @@ export class Records {
     if (!OUTCOME_RESULTS.includes(result)) {
       throw new InvalidOptionError('result', result, `The feedback \`result\` must be one of ${OUTCOME_RESULTS.join(', ')}, received ${JSON.stringify(result)}.`);
     }
-    const thread = await this.#resolve(scope, idOrPrefix);
+    const thread = await this.#thread(options, idOrPrefix, 'thread:feedback');
     if (!thread.turns.some((turn) => turn.decision !== null)) {
       throw new InvalidOptionError('id', idOrPrefix, `Thread \`${thread.id}\` has no decision yet; feedback is about a committed decision.`);
     }
     await this.#storage.saveOutcome(scope, thread.id, { result, notes: options.notes ?? null, at: new Date(this.#clock.now()).toISOString() });
+    this.#done(options, 'thread:feedback', `thread:${thread.id}`, { result });
     return this.#resolve(scope, thread.id);
   }
 
@@ -242,6 +274,7 @@ export class Records {
     }
     const since = isoOption('since', options.since, false);
     const until = isoOption('until', options.until, true);
+    await this.#authorize(options, 'cost:read', { type: 'tenant', tenant: scope.tenant });
     if (this.#storage.costReport) return this.#storage.costReport(scope, { groupBy, ...(since ? { since } : {}), ...(until ? { until } : {}) });
     const threads: StoredThread[] = [];
     for await (const thread of this.#storage.exportThreads(scope)) threads.push(thread);
@@ -249,11 +282,12 @@ export class Records {
   }
 
   async export(idOrPrefix: string, options: ExportOptions = {}): Promise<string> {
-    const thread = await this.#resolve(scopeOf(options.principal), idOrPrefix);
-    const exportedAt = new Date(this.#clock.now()).toISOString();
     const format = options.format ?? 'markdown';
+    if (format !== 'json' && format !== 'markdown') throw new InvalidOptionError('format', format, 'The `format` option must be json or markdown.');
+    const thread = await this.#thread(options, idOrPrefix, 'thread:export');
+    const exportedAt = new Date(this.#clock.now()).toISOString();
+    this.#done(options, 'thread:export', `thread:${thread.id}`, { format });
     if (format === 'json') return `${JSON.stringify(threadToJson(thread, exportedAt), null, 2)}\n`;
-    if (format !== 'markdown') throw new InvalidOptionError('format', format, 'The `format` option must be json or markdown.');
     return threadToMarkdown(thread, {
       exportedAt,
       ...(options.content ? { content: options.content } : {}),
@@ -262,8 +296,20 @@ export class Records {
   }
 
   backup(options: BackupOptions = {}): AsyncIterable<string> {
-    const scope = options.allTenants ? 'all' : scopeOf(options.principal);
-    return backupLines(this.#storage.exportThreads(scope), new Date(this.#clock.now()).toISOString());
+    const tenant = scopeOf(options.principal).tenant;
+    const scope = options.allTenants ? 'all' : { tenant };
+    const lines = () => backupLines(this.#storage.exportThreads(scope), new Date(this.#clock.now()).toISOString());
+    if (!this.#policy && !this.#audit?.enabled) return lines();
+    // Asked when the backup is first read: an iterable cannot reject before it is iterated.
+    const authorize = () => this.#authorize(options, 'backup:read', { type: 'tenant', tenant, allTenants: options.allTenants === true });
+    const done = () => this.#done(options, 'backup:read', options.allTenants ? 'tenant:*' : `tenant:${tenant}`);
+    return {
+      async *[Symbol.asyncIterator]() {
+        await authorize();
+        yield* lines();
+        done();
+      },
+    };
   }
 
   async restore(backup: string | AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: RestoreOptions = {}): Promise<{ threads: number }> {
@@ -280,8 +326,13 @@ export class Records {
       text += decoder.decode();
     }
     const threads = parseBackup(text, this.#storage.name);
+    const tenant = scopeOf(options.principal).tenant;
+    const allTenants = threads.some((thread) => thread.tenant !== tenant);
+    await this.#authorize(options, 'backup:restore', { type: 'tenant', tenant, allTenants });
     try {
-      return await this.#storage.importThreads(threads, { mode });
+      const restored = await this.#storage.importThreads(threads, { mode });
+      this.#done(options, 'backup:restore', allTenants ? 'tenant:*' : `tenant:${tenant}`, { threads: restored.threads, mode });
+      return restored;
     } catch (error) {
       if (StorageError.isInstance(error)) throw error;
       throw new StorageError(this.#storage.name, `Could not restore the backup: ${(error as Error).message}. Nothing was restored.`, { cause: error });

@@ -9,6 +9,8 @@ import { type ChatMessage, costOf, type GenerateRequest, type ModelAdapter, type
 import {
   AbortedError,
   DuhError,
+  LimiterUnavailableError,
+  RateLimitedError,
   type MemberFailure,
   ProviderError,
   ProviderTimeoutError,
@@ -20,6 +22,8 @@ import type { RetryOptions } from '../options.js';
 import type { ChallengeFraming, Contribution } from '../record.js';
 import type { CircuitChange } from './circuit-breaker.js';
 import type { RunContext } from './context.js';
+import { type CallTicket, meterCall } from './admission.js';
+import { utf8Length } from '../internal/text.js';
 
 /** A member call to make. */
 export interface MemberCall {
@@ -88,13 +92,23 @@ export async function callMember(
       const onCircuitChange = (change: CircuitChange) => context.events.emit({ type: 'circuit-state', ...change });
       // An open circuit fails the call at once (no member-start: nothing is sent) so the fallback answers.
       const circuitOpen = context.breakers?.acquire(ref, context.clock.now(), onCircuitChange);
+      let ticket: CallTicket | undefined;
       try {
         if (circuitOpen) throw circuitOpen;
+        if (context.meter) ticket = await meterCall(context, model, estimateTokens(call, model), slot);
         context.events.emit({ type: 'member-start', ...slot, attempt: attempts, ...(call.framing ? { framing: call.framing } : {}) });
         const contribution = await attempt(context, call, model, slot, attempts, link > 0 ? modelRef(chain[0]!) : undefined);
         context.breakers?.success(ref, onCircuitChange);
+        void ticket?.settle(contribution.usage.inputTokens + contribution.usage.outputTokens);
         return contribution;
       } catch (caught) {
+        void ticket?.settle(undefined);
+        if (RateLimitedError.isInstance(caught) || LimiterUnavailableError.isInstance(caught)) {
+          // A duh limit, not the provider: no retry, no circuit change; the caller decides whether the run survives.
+          if (!circuitOpen) context.breakers?.release(ref);
+          failures.push({ model: ref, round: slot.round, phase: slot.phase, error: serializeError(caught) });
+          throw caught;
+        }
         if (context.signal.aborted) {
           // A cancelled call says nothing about the provider, but it may have been the half-open probe.
           if (!circuitOpen) context.breakers?.release(ref);
@@ -133,6 +147,14 @@ export async function callMember(
   }
   // Unreachable: the loop either returns or throws on the last link.
   throw new AbortedError('empty model chain');
+}
+
+/** Tokens a call may use, for rate limits: its prompt at about 4 bytes a token, plus its whole output budget. */
+function estimateTokens(call: MemberCall, model: ModelAdapter): number {
+  const budget = outputBudget(model, call.maxOutputTokens);
+  let bytes = 0;
+  for (const message of call.messages(budget)) bytes += utf8Length(message.content);
+  return Math.ceil(bytes / 4) + budget;
 }
 
 /** Normalise anything an adapter threw into a ProviderError (unknown errors are not retried). */

@@ -9,6 +9,7 @@ import {
   AbortedError,
   AllChallengersFailedError,
   CostLimitError,
+  InsufficientModelsError,
   type MemberFailure,
   serializeError,
   StorageError,
@@ -29,6 +30,7 @@ import type { ChallengeContribution, ConsensusResult, Contribution, RoundRecord,
 import type { StoredContribution, StoredTurn } from '../storage.js';
 import { callMember, chainOf, outputBudget, worstCaseUsd } from './call-member.js';
 import type { RunContext } from './context.js';
+import type { ProtocolPlan } from './admission.js';
 import { utf8Length } from '../internal/text.js';
 
 /** Output budget of the taxonomy call (duh's value). */
@@ -66,8 +68,14 @@ export function planConsensus(context: Pick<RunContext, 'settings' | 'models'>):
   return { proposer, challengers, classifier };
 }
 
+/** Prompt sizes carried from the previous round, in UTF-8 bytes (0 for round 1). */
+interface CarriedBytes {
+  decision: number;
+  challenges: number;
+}
+
 /** Upper bound on a round's cost, so a round starts only when it can finish within the limit. */
-function roundWorstCaseUsd(context: RunContext, cast: Cast, previous: PreviousRound | undefined): number {
+function roundWorstCaseUsd(context: RunContext, cast: Cast, carried: CarriedBytes): number {
   const { settings } = context;
   // UTF-8 bytes bound prompt tokens (byte-level tokenizers); outputs are bounded by their budgets.
   const worstOver = (model: ModelAdapter, promptTokens: number, requested: number) =>
@@ -76,7 +84,7 @@ function roundWorstCaseUsd(context: RunContext, cast: Cast, previous: PreviousRo
     Math.max(...chainOf(context, { model }).map((link) => outputBudget(link, requested)));
   const SYSTEM_PROMPT_BYTES = 2000; // our longest system prompt plus instructions is under 1,200 bytes
   const base = utf8Length(settings.question) + SYSTEM_PROMPT_BYTES;
-  const proposeIn = base + (previous ? utf8Length(previous.decision) + previous.challenges.reduce((sum, text) => sum + utf8Length(text), 0) : 0);
+  const proposeIn = base + carried.decision + carried.challenges;
   const proposalOut = budgetOf(cast.proposer.adapter, settings.maxOutputTokens);
   let total = worstOver(cast.proposer.adapter, proposeIn, settings.maxOutputTokens);
   let challengesOut = 0;
@@ -88,6 +96,53 @@ function roundWorstCaseUsd(context: RunContext, cast: Cast, previous: PreviousRo
   if (cast.classifier) total += worstOver(cast.classifier.adapter, base + proposalOut, TAXONOMY_MAX_TOKENS);
   return total;
 }
+
+/** Bytes per token assumed for text a run has not written yet (budgets estimate later rounds' prompts with it). */
+const BYTES_PER_UNWRITTEN_TOKEN = 4;
+
+/**
+ * Upper bound on a whole run of `rounds` rounds, before any text exists: later rounds carry the previous
+ * decision and challenges at their full output budgets (at {@link BYTES_PER_UNWRITTEN_TOKEN} bytes a token).
+ */
+export function runWorstCaseUsd(context: RunContext, cast: Cast, rounds: number): number {
+  const { maxOutputTokens } = context.settings;
+  const budgetOf = (model: ModelAdapter) => Math.max(...chainOf(context, { model }).map((link) => outputBudget(link, maxOutputTokens)));
+  const carried: CarriedBytes = {
+    decision: budgetOf(cast.proposer.adapter) * BYTES_PER_UNWRITTEN_TOKEN,
+    challenges: cast.challengers.reduce((sum, challenger) => sum + budgetOf(challenger.adapter) * BYTES_PER_UNWRITTEN_TOKEN, 0),
+  };
+  const first = roundWorstCaseUsd(context, cast, { decision: 0, challenges: 0 });
+  return rounds <= 1 ? first : first + (rounds - 1) * roundWorstCaseUsd(context, cast, carried);
+}
+
+/** How admission sees the consensus protocol: its members, how to re-plan, and what a run may cost. */
+export const consensusPlan: ProtocolPlan<Cast> = {
+  members: (cast) => [cast.proposer.adapter, ...cast.challengers.map((challenger) => challenger.adapter), ...(cast.classifier ? [cast.classifier.adapter] : [])],
+  map: (cast, swap) => {
+    const member = (m: CastMember): CastMember => {
+      const adapter = swap(m.adapter);
+      return adapter === m.adapter ? m : { ...m, adapter };
+    };
+    return { proposer: member(cast.proposer), challengers: cast.challengers.map(member), classifier: cast.classifier ? member(cast.classifier) : undefined };
+  },
+  replan: (context, allowed) => {
+    const panel = (context.settings.panel ?? [...context.models.keys()]).filter((ref) => allowed.has(ref));
+    if (panel.length === 0) throw new InsufficientModelsError('No allowed model is left.');
+    return planConsensus({ settings: { ...context.settings, panel }, models: allowed });
+  },
+  cheapest: (context, allowed) => {
+    const pool: CastMember[] = [...allowed]
+      .filter(([ref]) => !context.settings.panel || context.settings.panel.includes(ref))
+      .map(([ref, adapter]) => ({ ref, info: adapter.info, adapter }));
+    const price = (m: CastMember) => m.info.inputPricePerMTok + m.info.outputPricePerMTok;
+    const byPrice = [...pool].sort((a, b) => price(a) - price(b));
+    const proposer = byPrice.find((m) => m.info.proposerEligible) ?? planConsensus(context).proposer;
+    const others = byPrice.filter((m) => m !== proposer);
+    const challengers = Array.from({ length: context.settings.challengerCount }, (_, index) => others[index % Math.max(1, others.length)] ?? proposer);
+    return { proposer, challengers, classifier: context.settings.classify ? selectCheapest(pool) : undefined };
+  },
+  worstCaseUsd: runWorstCaseUsd,
+};
 
 function toStored(contribution: Contribution | ChallengeContribution): StoredContribution {
   const stored: StoredContribution = {
@@ -161,7 +216,10 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
         ? { decision: previousRound.decision, challenges: previousRound.challenges.map((challenge) => challenge.text) }
         : undefined;
 
-      const worstCase = roundWorstCaseUsd(context, cast, previous);
+      const worstCase = roundWorstCaseUsd(context, cast, {
+        decision: previous ? utf8Length(previous.decision) : 0,
+        challenges: previous ? previous.challenges.reduce((sum, text) => sum + utf8Length(text), 0) : 0,
+      });
       if (!ledger.canAfford(worstCase)) {
         if (rounds.length === 0) throw new CostLimitError(ledger.limitUsd!, ledger.spentUsd, worstCase);
         stopped = true;
@@ -367,6 +425,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       durationMs: endedAt - startedAt,
     };
     await store(context, 'close the thread', () => context.storage.finishThread(context.scope, context.threadId, { status: 'complete', at: iso(endedAt) }));
+    await context.finish?.(ledger.spentUsd);
     events.emit({ type: 'run-end', stopReason, result });
     context.logger.info(
       { threadId: context.threadId, rounds: rounds.length, stopReason, costUsd: result.cost.totalUsd, confidence: result.confidence },
@@ -383,6 +442,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
     } catch (storageError) {
       context.logger.error({ threadId: context.threadId, err: serializeError(storageError).message }, 'duh: could not mark the thread failed');
     }
+    await context.finish?.(ledger.spentUsd);
     events.emit({ type: 'error', error: serialized });
     context.logger.error({ threadId: context.threadId, code: serialized.code }, `duh: run failed: ${serialized.message}`);
     throw error;

@@ -12,6 +12,9 @@ import type { Logger } from '../logger.js';
 import type { ResolvedRun } from '../options.js';
 import type { StorageDriver, StorageScope } from '../storage.js';
 import type { CircuitBreakers } from './circuit-breaker.js';
+import type { Principal, RequestOrigin } from '../principal.js';
+import type { ResolvedBuckets } from '../governance.js';
+import type { Governance } from './admission.js';
 
 type Listener = (event: ConsensusEvent) => void;
 
@@ -104,4 +107,14 @@ export interface RunContext {
   ledger: CostLedger;
   /** Per-model circuit breakers shared by the engine's runs; undefined when disabled. */
   breakers: CircuitBreakers | undefined;
+  /** Who the run is for (undefined: anonymous in the default tenant). */
+  principal: Principal | undefined;
+  /** Where the request came from, for the audit log. */
+  origin: RequestOrigin | undefined;
+  /** Policy, limits, budgets, credentials and the audit trail of the engine. */
+  governance: Governance;
+  /** The user's and tenant's call buckets, when calls are metered (set by admission). */
+  meter?: { user: ResolvedBuckets | undefined; tenant: ResolvedBuckets | undefined };
+  /** Settle the run's budgets with what it spent; the protocol calls it before `run-end` or `error`. Idempotent. */
+  finish?: (spentUsd: number) => Promise<void>;
 }
