@@ -338,20 +338,29 @@ export async function admit<Cast>(context: RunContext, cast: Cast, plan: Protoco
   if (budgets.length === 0) return { context: withCallLimits(context), cast, release: async () => {} };
   let reserved = await reserveAll(context, budgets, worstCase);
   if (!reserved.ok && (onBudget ?? governance.limits.onExceed) === 'degrade') {
-    const available = reserved.availableUsd;
+    // Scale down: fewer rounds first, then the cheapest cast. What is left is known only for the budgets asked so
+    // far, so each refusal tightens it and the search goes on with the next option that fits.
     const fromRounds = rounds;
     const options: { cast: Cast; rounds: number }[] = [];
     for (let r = rounds - 1; r >= 1; r--) options.push({ cast, rounds: r });
     const cheap = plan.cheapest(context, context.models);
     for (let r = rounds; r >= 1; r--) options.push({ cast: cheap, rounds: r });
-    const fit = options.find((option) => plan.worstCaseUsd(context, option.cast, option.rounds) <= available);
-    if (fit) {
-      cast = fit.cast;
-      rounds = fit.rounds;
-      worstCase = plan.worstCaseUsd(context, cast, rounds);
+    let available = reserved.availableUsd;
+    for (const option of options) {
+      const cost = plan.worstCaseUsd(context, option.cast, option.rounds);
+      if (cost > available) continue;
+      const attempt = await reserveAll(context, budgets, cost);
+      if (!attempt.ok) {
+        available = Math.min(available, attempt.availableUsd);
+        continue;
+      }
+      reserved = attempt;
+      cast = option.cast;
+      rounds = option.rounds;
+      worstCase = cost;
       context = { ...context, settings: { ...context.settings, rounds } };
       context.events.emit({ type: 'budget-degraded', fromRounds, toRounds: rounds, models: plan.members(cast).map(modelRef), worstCaseUsd: worstCase, availableUsd: available });
-      reserved = await reserveAll(context, budgets, worstCase);
+      break;
     }
   }
   if (!reserved.ok) {
