@@ -230,6 +230,16 @@ describe('budgets', () => {
     await expect(duh.ask(QUESTION, { principal: bob, onBudget: 'refuse' })).rejects.toThrow(BudgetExceededError);
   });
 
+  it('degrades to fit every budget, when a later budget is tighter than the one that refused first', async () => {
+    // The tenant budget (asked first) refuses 3 rounds; the user budget, tighter still, would refuse 2.
+    const duh = new Consensus({ models: cheap(), rounds: 3, maxOutputTokens: 1000, budget: { perTenant: { usd: 0.06, per: 'day' }, perUser: { usd: 0.02, per: 'day' } } });
+    const events: ConsensusEvent[] = [];
+    await duh.ask(QUESTION, { principal: alice, onBudget: 'degrade', onEvent: (event) => events.push(event) });
+    const degraded = events.find((event) => event.type === 'budget-degraded') as Extract<ConsensusEvent, { type: 'budget-degraded' }>;
+    expect(degraded.toRounds).toBe(1);
+    expect(degraded.worstCaseUsd).toBeLessThanOrEqual(0.02);
+  });
+
   it('degrades to the cheapest models when even one round of the usual panel does not fit', async () => {
     const duh = new Consensus({ models: cheap(), rounds: 2, maxOutputTokens: 1000, budget: { perUser: { usd: 0.009, per: 'day' } } });
     const events: ConsensusEvent[] = [];
