@@ -5,11 +5,17 @@
  * (its contributions and decision together), and closed as `complete` or `failed`. Reads list, fetch, search
  * and cost threads; feedback attaches to the latest decision; whole threads move in and out for backups.
  * Every operation is scoped to one tenant. `search` and `costReport` are optional: the core falls back to
- * scanning when a driver lacks them. Users, API keys and audit events arrive with the multi-user work.
+ * scanning when a driver lacks them.
+ *
+ * Identity records are optional parts of the same contract (still `v1`, so drivers written before them keep
+ * working): users, API keys, per-tenant provider keys (encrypted by the caller) and an append-only,
+ * hash-chained audit log. Code that needs one of them asks with {@link requireStorageMethod}, which raises a
+ * `StorageError` naming the driver and the missing method.
  *
  * @module
  */
 import type { FinishReason, ModelRef } from './adapter.js';
+import { StorageError } from './errors.js';
 import type { ChallengeFraming, ContributionRole, ProtocolName, Taxonomy } from './record.js';
 
 /** Lifecycle of a stored thread (duh's values). */
@@ -170,6 +176,181 @@ export interface CostRow {
   calls: number;
 }
 
+// ---- Identity records (optional methods of contract v1) ----
+
+/**
+ * A new user, as the identity service creates it. `email` is stored exactly as given and is unique within a
+ * tenant (exact, case-sensitive match: the identity service lowercases emails before they get here).
+ */
+export interface NewUser {
+  /** Unique within the tenant (the identity service uses UUIDv7s). */
+  id: string;
+  email: string;
+  displayName: string;
+  /** A role name for policies (duh's are `admin`, `contributor`, `viewer`). */
+  role: string;
+  /** A self-describing password hash (`$scrypt$…`), or null for a user who signs in with API keys only. Never a password. */
+  passwordHash: string | null;
+  /** Inactive users cannot sign in or use their keys. */
+  active: boolean;
+  /** ISO 8601 in UTC; a new user's `updatedAt` equals it. */
+  createdAt: string;
+}
+
+/** A stored user. */
+export interface StoredUser extends NewUser {
+  tenant: string;
+  updatedAt: string;
+}
+
+/** Paging for {@link StorageDriver.listUsers}: oldest first (by `createdAt`, then `id`). */
+export interface UserQuery {
+  limit: number;
+  offset: number;
+}
+
+/** A page of users with the total count of the tenant's users. */
+export interface UserPage {
+  users: StoredUser[];
+  total: number;
+}
+
+/** Fields {@link StorageDriver.updateUser} may change; absent fields stay as they are. */
+export interface UserUpdate {
+  role?: string;
+  displayName?: string;
+  active?: boolean;
+  passwordHash?: string | null;
+  /** When the change happens: the new `updatedAt`. */
+  at: string;
+}
+
+/**
+ * A new API key. Only a hash of the secret is stored: the plaintext key is shown to its owner once and never
+ * reaches a driver.
+ */
+export interface NewApiKey {
+  /**
+   * Unique across **all** tenants: keys are looked up by id alone to authenticate ({@link StorageDriver.findApiKey}),
+   * and the tenant comes from the row found.
+   */
+  id: string;
+  /** The user the key acts as (a user of the same tenant). */
+  userId: string;
+  /** A label for people (`ci`, `laptop`). */
+  name: string;
+  /** Hex SHA-256 of the key's secret part. Never the secret itself. */
+  secretHash: string;
+  /** What the key may be used for (`ask`, `read`, `admin`). */
+  scopes: readonly string[];
+  createdAt: string;
+  /** When the key stops working, or null for never. */
+  expiresAt: string | null;
+}
+
+/** A stored API key. */
+export interface StoredApiKey extends Omit<NewApiKey, 'scopes'> {
+  tenant: string;
+  scopes: string[];
+  /** When the key was revoked (the first time), or null. */
+  revokedAt: string | null;
+  /** When the key was last used to authenticate (roughly: touches are throttled), or null. */
+  lastUsedAt: string | null;
+}
+
+/** Filters of {@link StorageDriver.listApiKeys}. */
+export interface ApiKeyQuery {
+  /** Only the keys of this user. */
+  userId?: string;
+}
+
+/**
+ * A provider key (bring your own key) as the driver stores it: already encrypted by the caller. Every field is
+ * opaque to the driver; none is ever the plaintext key.
+ */
+export interface ProviderKeyWrite {
+  /** The provider name the key is for (`openai`, `anthropic`, …). One key per provider and tenant. */
+  provider: string;
+  /** Encrypted key material (base64). */
+  ciphertext: string;
+  /** Initialisation vector (base64). */
+  iv: string;
+  /** Authentication tag (base64). */
+  tag: string;
+  /** Id of the master key that encrypted it (in the vault's keyring). */
+  keyId: string;
+  /** When it is written: `updatedAt`, and `createdAt` for a provider that had no key yet. */
+  at: string;
+}
+
+/** A stored provider key: ciphertext and the ids needed to decrypt it. */
+export interface StoredProviderKey extends Omit<ProviderKeyWrite, 'at'> {
+  tenant: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What listings show of a provider key: never the ciphertext. */
+export interface ProviderKeyInfo {
+  tenant: string;
+  provider: string;
+  keyId: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Options of {@link StorageDriver.putProviderKey}. */
+export interface ProviderKeyPutOptions {
+  /**
+   * Write only if the stored record still has this ciphertext (a compare-and-set, for key rotation: a key
+   * changed since it was read is left alone). Without it the write is an upsert.
+   */
+  ifCiphertext?: string;
+}
+
+/** Outcome of an audited action: a policy decision (`allow`, `deny`) or an operation's result. */
+export type AuditOutcome = 'allow' | 'deny' | 'success' | 'failure';
+
+/** Every {@link AuditOutcome}. */
+export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['allow', 'deny', 'success', 'failure'];
+
+/** One audit entry as written. It must never carry a secret (keys, passwords, tokens). */
+export interface AuditEntryInput {
+  at: string;                 // ISO 8601 UTC
+  actor: string | null;       // principal id, null when anonymous/system
+  action: string;             // e.g. 'run:start', 'thread:delete', 'user:create', 'key:revoke'
+  resource: string;           // e.g. 'thread:0195…', 'user:u1', 'tenant:acme'
+  outcome: AuditOutcome;
+  reason?: string | null;     // why denied / failed (never a secret)
+  ip?: string | null;         // from where
+  userAgent?: string | null;
+  details?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/**
+ * A stored audit entry: one link of its tenant's hash chain. `hash` is the hex SHA-256 of
+ * {@link auditCanonicalString}(entry), whose input starts with `prevHash`, so changing, removing or reordering
+ * any entry breaks every later link.
+ */
+export interface StoredAuditEvent extends Required<Omit<AuditEntryInput, 'details'>> {
+  details: Record<string, string | number | boolean | null>;
+  tenant: string;
+  /** 1, 2, 3, … per tenant, without gaps. */
+  seq: number;
+  /** A UUIDv7. */
+  id: string;
+  /** The previous entry's `hash`; 64 zeros ({@link AUDIT_GENESIS_HASH}) for the first entry. */
+  prevHash: string;
+  /** 64 lowercase hex digits. */
+  hash: string;
+}
+
+/** Paging of {@link StorageDriver.listAudit}: ascending `seq`, entries after `afterSeq` (default 0). */
+export interface AuditQuery {
+  afterSeq?: number;
+  limit: number;
+}
+
 /** How a restore treats what is already stored. */
 export type RestoreMode = 'merge' | 'replace';
 
@@ -213,6 +394,58 @@ export interface StorageDriver {
    * empty batch changes nothing); `merge` upserts by id. Running the same restore twice gives the same store.
    */
   importThreads(threads: readonly StoredThread[], options: { mode: RestoreMode }): Promise<{ threads: number }>;
+  // ---- Identity (all optional; see the module notes). None of these touches threads, and deleting or
+  // restoring threads never touches them: audit entries outlive the threads they are about.
+
+  /** Store a new user. A duplicate id, or an email another user of the tenant has, is a `StorageError`. */
+  createUser?(scope: StorageScope, user: NewUser): Promise<void>;
+  /** A user by id, or null (also for another tenant's user). */
+  getUser?(scope: StorageScope, id: string): Promise<StoredUser | null>;
+  /** A user by exact email, or null. */
+  getUserByEmail?(scope: StorageScope, email: string): Promise<StoredUser | null>;
+  /** The tenant's users, oldest first, with the total. */
+  listUsers?(scope: StorageScope, query: UserQuery): Promise<UserPage>;
+  /** Change a user's role, display name, active flag or password hash; the user as stored after, or null when there is none. */
+  updateUser?(scope: StorageScope, id: string, update: UserUpdate): Promise<StoredUser | null>;
+
+  /** Store a new API key for a user of the tenant. A duplicate id (in any tenant) or an unknown user is a `StorageError`. */
+  createApiKey?(scope: StorageScope, key: NewApiKey): Promise<void>;
+  /**
+   * The key with this id **in any tenant**, or null: the one unscoped read, for authentication (the caller then
+   * checks the secret against `secretHash`, and the row's `tenant` becomes the principal's tenant). Revoked and
+   * expired keys are returned too; the caller refuses them.
+   */
+  findApiKey?(id: string): Promise<StoredApiKey | null>;
+  /** The tenant's keys (optionally one user's), newest first, revoked ones included. */
+  listApiKeys?(scope: StorageScope, query?: ApiKeyQuery): Promise<StoredApiKey[]>;
+  /** Revoke a key: the key as stored after (an already revoked key keeps its first `revokedAt`), or null when the tenant has none with this id. */
+  revokeApiKey?(scope: StorageScope, id: string, at: string): Promise<StoredApiKey | null>;
+  /** Record a use of the key: `lastUsedAt` becomes `at` unless it is already later. Unknown ids are ignored. */
+  touchApiKey?(scope: StorageScope, id: string, at: string): Promise<void>;
+
+  /** Store (or replace) the tenant's encrypted key for a provider; false only when `ifCiphertext` did not match. */
+  putProviderKey?(scope: StorageScope, key: ProviderKeyWrite, options?: ProviderKeyPutOptions): Promise<boolean>;
+  /** The tenant's encrypted key for a provider, or null. */
+  getProviderKey?(scope: StorageScope, provider: string): Promise<StoredProviderKey | null>;
+  /**
+   * What provider keys exist (never their ciphertext), by tenant then provider. `'all'` lists every tenant's,
+   * for maintenance that spans tenants (re-encrypting every key under a new master key).
+   */
+  listProviderKeys?(scope: StorageScope | 'all'): Promise<ProviderKeyInfo[]>;
+  /** Delete the tenant's key for a provider; false when there was none. */
+  deleteProviderKey?(scope: StorageScope, provider: string): Promise<boolean>;
+
+  /**
+   * Append an entry to the tenant's audit chain: the driver gives it the next `seq`, a UUIDv7 `id`, the previous
+   * entry's hash as `prevHash`, and `hash` = hex SHA-256 of {@link auditCanonicalString}. Atomic, and safe under
+   * concurrency across connections and processes (appends of one tenant are serialised, so the chain never
+   * forks or skips). An entry that {@link auditEntryProblem} rejects is a `StorageError`, writing nothing.
+   * There is no way to change or delete an entry through the contract.
+   */
+  appendAudit?(scope: StorageScope, entry: AuditEntryInput): Promise<StoredAuditEvent>;
+  /** The tenant's audit entries in ascending `seq`, after `afterSeq`, at most `limit`. */
+  listAudit?(scope: StorageScope, query: AuditQuery): Promise<StoredAuditEvent[]>;
+
   /** Release connections or file handles the driver opened itself (not ones passed in). */
   close?(): Promise<void>;
 }
@@ -237,4 +470,155 @@ export function matchesRecall(thread: StoredThread, query: string): boolean {
   const needle = query.toLowerCase();
   if (thread.question.toLowerCase().includes(needle)) return true;
   return thread.turns.some((turn) => turn.decision?.content.toLowerCase().includes(needle) ?? false);
+}
+
+
+/** The optional driver methods, by name. */
+export type OptionalStorageMethod =
+  | 'search'
+  | 'costReport'
+  | 'createUser'
+  | 'getUser'
+  | 'getUserByEmail'
+  | 'listUsers'
+  | 'updateUser'
+  | 'createApiKey'
+  | 'findApiKey'
+  | 'listApiKeys'
+  | 'revokeApiKey'
+  | 'touchApiKey'
+  | 'putProviderKey'
+  | 'getProviderKey'
+  | 'listProviderKeys'
+  | 'deleteProviderKey'
+  | 'appendAudit'
+  | 'listAudit';
+
+/**
+ * An optional driver method, bound to its driver, or a `StorageError` naming the driver and the method when the
+ * driver does not implement it.
+ *
+ * @param usedFor what needs it, for the message (`user management`, `the audit log`)
+ * @throws {StorageError} when the driver lacks the method
+ */
+export function requireStorageMethod<M extends OptionalStorageMethod>(driver: StorageDriver, method: M, usedFor: string): NonNullable<StorageDriver[M]> {
+  const fn = driver[method] as unknown;
+  if (typeof fn !== 'function') {
+    throw new StorageError(
+      driver.name,
+      `The storage driver \`${driver.name}\` does not implement ${method}(), which ${usedFor} needs. Use a driver that stores identity records (memory, sqlite, postgres), or add ${method}() to yours (storage contract v1, optional methods).`,
+    );
+  }
+  return (fn as (...args: unknown[]) => unknown).bind(driver) as NonNullable<StorageDriver[M]>;
+}
+
+/** The `prevHash` of a tenant's first audit entry: 64 zeros. */
+export const AUDIT_GENESIS_HASH = '0'.repeat(64);
+
+/** Marks the canonical form, so a future change of it cannot be mistaken for tampering with old entries. */
+const AUDIT_FORMAT = 'duh-audit-v1';
+
+/**
+ * The part of an audit entry's hash input that does not depend on its place in the chain: a JSON array of the
+ * format tag, tenant, id, at, actor, action, resource, outcome, reason, ip, userAgent and the details as
+ * `[key, value]` pairs sorted by key. Pure; a driver that computes the hash in SQL sends this text and adds the
+ * chain part itself (see {@link auditCanonicalString}).
+ */
+export function auditCanonicalBody(event: Omit<StoredAuditEvent, 'seq' | 'prevHash' | 'hash'>): string {
+  const details = Object.keys(event.details)
+    .sort()
+    .map((key) => [key, event.details[key]]);
+  return JSON.stringify([AUDIT_FORMAT, event.tenant, event.id, event.at, event.actor, event.action, event.resource, event.outcome, event.reason, event.ip, event.userAgent, details]);
+}
+
+/**
+ * The exact text an audit entry's `hash` is the SHA-256 (over its UTF-8 bytes, as lowercase hex) of:
+ * `prevHash`, a line feed, the decimal `seq`, a line feed, then {@link auditCanonicalBody}. Every driver and
+ * the verifier hash this same text, so a chain written by one can be checked by any.
+ */
+export function auditCanonicalString(event: Omit<StoredAuditEvent, 'hash'>): string {
+  return `${event.prevHash}\n${event.seq}\n${auditCanonicalBody(event)}`;
+}
+
+const isNullableString = (value: unknown) => value === undefined || value === null || typeof value === 'string';
+/** Text every driver can store and read back unchanged (PostgreSQL refuses NUL; lone surrogates do not survive UTF-8). */
+const storableText = (value: string) => !value.includes('\u0000') && value.isWellFormed();
+
+/**
+ * What is wrong with an audit entry, or undefined when every driver can store it and hash it identically:
+ * `at` an ISO 8601 timestamp; `action`, `resource` non-empty; `outcome` one of {@link AUDIT_OUTCOMES};
+ * `actor`, `reason`, `ip`, `userAgent` strings or null; `details` a plain object of strings, finite numbers,
+ * booleans and nulls; no text with NUL characters or unpaired surrogates.
+ */
+export function auditEntryProblem(entry: AuditEntryInput): string | undefined {
+  if (typeof entry !== 'object' || entry === null) return 'the entry must be an object';
+  if (typeof entry.at !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(entry.at) || !Number.isFinite(Date.parse(entry.at))) return '`at` must be an ISO 8601 timestamp';
+  for (const field of ['action', 'resource'] as const) if (typeof entry[field] !== 'string' || entry[field] === '') return `\`${field}\` must be a non-empty string`;
+  if (!AUDIT_OUTCOMES.includes(entry.outcome)) return `\`outcome\` must be one of ${AUDIT_OUTCOMES.join(', ')}`;
+  for (const field of ['actor', 'reason', 'ip', 'userAgent'] as const) if (!isNullableString(entry[field])) return `\`${field}\` must be a string or null`;
+  if (entry.actor === undefined) return '`actor` must be a string or null';
+  const texts: string[] = [entry.at, entry.action, entry.resource, entry.actor ?? '', entry.reason ?? '', entry.ip ?? '', entry.userAgent ?? ''];
+  const { details } = entry;
+  if (details !== undefined) {
+    if (typeof details !== 'object' || details === null || Array.isArray(details) || (Object.getPrototypeOf(details) !== Object.prototype && Object.getPrototypeOf(details) !== null)) {
+      return '`details` must be a plain object';
+    }
+    for (const [key, value] of Object.entries(details)) {
+      if (!(value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)))) {
+        return `\`details.${key}\` must be a string, a finite number, a boolean or null`;
+      }
+      texts.push(key);
+      if (typeof value === 'string') texts.push(value);
+    }
+  }
+  if (!texts.every(storableText)) return 'text must not contain NUL characters or unpaired surrogates';
+  return undefined;
+}
+
+/**
+ * The stored form of a valid entry before the driver links it: optional fields as null, details copied with
+ * sorted keys (a number `-0` becomes `0`, as JSON would store it).
+ */
+export function auditEventOf(tenant: string, id: string, entry: AuditEntryInput): Omit<StoredAuditEvent, 'seq' | 'prevHash' | 'hash'> {
+  const details: Record<string, string | number | boolean | null> = {};
+  for (const key of Object.keys(entry.details ?? {}).sort()) {
+    const value = entry.details![key]!;
+    details[key] = typeof value === 'number' && Object.is(value, -0) ? 0 : value;
+  }
+  return {
+    tenant,
+    id,
+    at: entry.at,
+    actor: entry.actor,
+    action: entry.action,
+    resource: entry.resource,
+    outcome: entry.outcome,
+    reason: entry.reason ?? null,
+    ip: entry.ip ?? null,
+    userAgent: entry.userAgent ?? null,
+    details,
+  };
+}
+
+let lastAuditMs = -1;
+let auditCounter = 0;
+
+/**
+ * A UUIDv7 for an audit entry (time-ordered; a counter keeps ids made in the same millisecond in order), from
+ * `globalThis.crypto`, so drivers need no import for it.
+ */
+export function auditEventId(now: number = Date.now()): string {
+  let ms = Math.max(0, Math.floor(now));
+  if (ms <= lastAuditMs) {
+    ms = lastAuditMs;
+    if (++auditCounter > 0xfff) {
+      ms = ++lastAuditMs;
+      auditCounter = 0;
+    }
+  } else {
+    lastAuditMs = ms;
+    auditCounter = Math.floor(Math.random() * 0x800);
+  }
+  const time = ms.toString(16).padStart(12, '0').slice(-12);
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${auditCounter.toString(16).padStart(3, '0')}${globalThis.crypto.randomUUID().slice(18)}`;
 }

@@ -13,8 +13,18 @@
  */
 import { InvalidOptionError, StorageError } from '../src/errors.js';
 import {
+  auditCanonicalString,
+  auditEntryProblem,
+  auditEventId,
+  auditEventOf,
+  AUDIT_GENESIS_HASH,
   matchesRecall,
   type NewThread,
+  type ProviderKeyInfo,
+  type StoredApiKey,
+  type StoredAuditEvent,
+  type StoredProviderKey,
+  type StoredUser,
   type RecallHit,
   type StorageDriver,
   type StorageScope,
@@ -23,6 +33,7 @@ import {
   type ThreadPage,
   type ThreadQuery,
   toRecallHit,
+  type UserPage,
 } from '../src/storage.js';
 
 const DRIVER_NAME = 'memory';
@@ -41,6 +52,26 @@ const copyThread = (thread: StoredThread): StoredThread => ({
   turns: thread.turns.map(copyTurn),
   outcome: thread.outcome ? { ...thread.outcome } : null,
 });
+const copyKey = (key: StoredApiKey): StoredApiKey => ({ ...key, scopes: [...key.scopes] });
+const copyEvent = (event: StoredAuditEvent): StoredAuditEvent => ({ ...event, details: { ...event.details } });
+const providerInfo = ({ tenant, provider, keyId, createdAt, updatedAt }: StoredProviderKey): ProviderKeyInfo => ({ tenant, provider, keyId, createdAt, updatedAt });
+
+/** Hex SHA-256 of a text's UTF-8 bytes, with WebCrypto (this driver runs in browsers too: no `node:` import). */
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/** Per tenant; insertion order is creation order. */
+interface TenantIdentity {
+  users: Map<string, StoredUser>;
+  /** email → user id. */
+  emails: Map<string, string>;
+  providerKeys: Map<string, StoredProviderKey>;
+  audit: StoredAuditEvent[];
+  /** The tail of the tenant's audit appends: each append waits for the previous one, so the chain never forks. */
+  auditTail: Promise<unknown>;
+}
 
 /** Options for {@link memoryStorage}. */
 export interface MemoryStorageOptions {
@@ -70,6 +101,19 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
   const oldestFirst = (threads: Iterable<StoredThread>) =>
     [...threads].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const newestFirst = (scope: StorageScope) => oldestFirst(tenants.get(scope.tenant)?.values() ?? []).reverse();
+
+  const identities = new Map<string, TenantIdentity>();
+  /** API keys by id, across tenants (ids are unique across tenants; each row carries its tenant). */
+  const apiKeys = new Map<string, StoredApiKey>();
+  const identityOf = (scope: StorageScope): TenantIdentity => {
+    let found = identities.get(scope.tenant);
+    if (!found) identities.set(scope.tenant, (found = { users: new Map(), emails: new Map(), providerKeys: new Map(), audit: [], auditTail: Promise.resolve() }));
+    return found;
+  };
+  const fail = (message: string) => new StorageError(DRIVER_NAME, message);
+  const requireText = (value: unknown, field: string, what: string) => {
+    if (typeof value !== 'string' || value === '') throw fail(`Cannot ${what}: \`${field}\` must be a non-empty string. Nothing was written.`);
+  };
 
   return {
     specificationVersion: 'v1',
@@ -189,6 +233,159 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
       if (mode === 'replace') for (const tenant of new Set(copies.map((thread) => thread.tenant))) tenants.delete(tenant);
       for (const thread of copies) threadsOf({ tenant: thread.tenant }).set(thread.id, thread);
       return { threads: threads.length };
+    },
+    async createUser(scope, user): Promise<void> {
+      for (const field of ['id', 'email', 'role', 'createdAt'] as const) requireText(user?.[field], field, 'create the user');
+      const identity = identityOf(scope);
+      if (identity.users.has(user.id)) throw fail(`User \`${user.id}\` already exists; user ids must be unique.`);
+      if (identity.emails.has(user.email)) throw fail(`Another user of this tenant already has the email \`${user.email}\`; emails are unique per tenant.`);
+      identity.users.set(user.id, {
+        id: user.id,
+        email: user.email,
+        displayName: user.displayName,
+        role: user.role,
+        passwordHash: user.passwordHash,
+        active: user.active,
+        createdAt: user.createdAt,
+        tenant: scope.tenant,
+        updatedAt: user.createdAt,
+      });
+      identity.emails.set(user.email, user.id);
+    },
+
+    async getUser(scope, id): Promise<StoredUser | null> {
+      const user = identities.get(scope.tenant)?.users.get(id);
+      return user ? { ...user } : null;
+    },
+
+    async getUserByEmail(scope, email): Promise<StoredUser | null> {
+      const identity = identities.get(scope.tenant);
+      const id = identity?.emails.get(email);
+      const user = id === undefined ? undefined : identity?.users.get(id);
+      return user ? { ...user } : null;
+    },
+
+    async listUsers(scope, query): Promise<UserPage> {
+      const users = [...(identities.get(scope.tenant)?.users.values() ?? [])].sort((a, b) =>
+        a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+      );
+      return { total: users.length, users: users.slice(query.offset, query.offset + query.limit).map((user) => ({ ...user })) };
+    },
+
+    async updateUser(scope, id, update): Promise<StoredUser | null> {
+      const identity = identities.get(scope.tenant);
+      const user = identity?.users.get(id);
+      if (!identity || !user) return null;
+      const next: StoredUser = {
+        ...user,
+        ...(update.role !== undefined ? { role: update.role } : {}),
+        ...(update.displayName !== undefined ? { displayName: update.displayName } : {}),
+        ...(update.active !== undefined ? { active: update.active } : {}),
+        ...(update.passwordHash !== undefined ? { passwordHash: update.passwordHash } : {}),
+        updatedAt: update.at,
+      };
+      identity.users.set(id, next);
+      return { ...next };
+    },
+
+    async createApiKey(scope, key): Promise<void> {
+      for (const field of ['id', 'userId', 'secretHash', 'createdAt'] as const) requireText(key?.[field], field, 'create the API key');
+      if (!Array.isArray(key.scopes) || !key.scopes.every((each) => typeof each === 'string')) throw fail('Cannot create the API key: `scopes` must be an array of strings. Nothing was written.');
+      if (apiKeys.has(key.id)) throw fail(`API key \`${key.id}\` already exists; key ids must be unique across tenants.`);
+      if (!identities.get(scope.tenant)?.users.has(key.userId)) throw fail(`User \`${key.userId}\` does not exist in this tenant; create the user before its keys.`);
+      apiKeys.set(key.id, {
+        id: key.id,
+        userId: key.userId,
+        name: key.name,
+        secretHash: key.secretHash,
+        scopes: [...key.scopes],
+        createdAt: key.createdAt,
+        expiresAt: key.expiresAt,
+        tenant: scope.tenant,
+        revokedAt: null,
+        lastUsedAt: null,
+      });
+    },
+
+    async findApiKey(id): Promise<StoredApiKey | null> {
+      const key = apiKeys.get(id);
+      return key ? copyKey(key) : null;
+    },
+
+    async listApiKeys(scope, query = {}): Promise<StoredApiKey[]> {
+      return [...apiKeys.values()]
+        .filter((key) => key.tenant === scope.tenant && (query.userId === undefined || key.userId === query.userId))
+        .sort((a, b) => (a.createdAt > b.createdAt ? -1 : a.createdAt < b.createdAt ? 1 : a.id > b.id ? -1 : a.id < b.id ? 1 : 0))
+        .map(copyKey);
+    },
+
+    async revokeApiKey(scope, id, at): Promise<StoredApiKey | null> {
+      const key = apiKeys.get(id);
+      if (!key || key.tenant !== scope.tenant) return null;
+      if (key.revokedAt === null) apiKeys.set(id, { ...key, revokedAt: at });
+      return copyKey(apiKeys.get(id)!);
+    },
+
+    async touchApiKey(scope, id, at): Promise<void> {
+      const key = apiKeys.get(id);
+      if (!key || key.tenant !== scope.tenant || (key.lastUsedAt !== null && key.lastUsedAt >= at)) return;
+      apiKeys.set(id, { ...key, lastUsedAt: at });
+    },
+
+    async putProviderKey(scope, key, options = {}): Promise<boolean> {
+      for (const field of ['provider', 'ciphertext', 'iv', 'tag', 'keyId', 'at'] as const) requireText(key?.[field], field, 'store the provider key');
+      const identity = identityOf(scope);
+      const existing = identity.providerKeys.get(key.provider);
+      if (options.ifCiphertext !== undefined && existing?.ciphertext !== options.ifCiphertext) return false;
+      identity.providerKeys.set(key.provider, {
+        tenant: scope.tenant,
+        provider: key.provider,
+        ciphertext: key.ciphertext,
+        iv: key.iv,
+        tag: key.tag,
+        keyId: key.keyId,
+        createdAt: existing?.createdAt ?? key.at,
+        updatedAt: key.at,
+      });
+      return true;
+    },
+
+    async getProviderKey(scope, provider): Promise<StoredProviderKey | null> {
+      const key = identities.get(scope.tenant)?.providerKeys.get(provider);
+      return key ? { ...key } : null;
+    },
+
+    async listProviderKeys(scope): Promise<ProviderKeyInfo[]> {
+      const chosen = scope === 'all' ? [...identities.keys()].sort() : [scope.tenant];
+      return chosen.flatMap((tenant) => [...(identities.get(tenant)?.providerKeys.values() ?? [])].sort((a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0)).map(providerInfo));
+    },
+
+    async deleteProviderKey(scope, provider): Promise<boolean> {
+      return identities.get(scope.tenant)?.providerKeys.delete(provider) ?? false;
+    },
+
+    appendAudit(scope, entry): Promise<StoredAuditEvent> {
+      const problem = auditEntryProblem(entry);
+      if (problem) return Promise.reject(fail(`Cannot append the audit entry: ${problem}. Nothing was written.`));
+      const identity = identityOf(scope);
+      const event = auditEventOf(scope.tenant, auditEventId(Date.parse(entry.at)), entry);
+      // Chain this append behind the tenant's previous one: seq and prevHash are read only once it has landed.
+      const appended = identity.auditTail.then(async () => {
+        const previous = identity.audit.at(-1);
+        const linked = { ...event, seq: identity.audit.length + 1, prevHash: previous?.hash ?? AUDIT_GENESIS_HASH };
+        const stored: StoredAuditEvent = { ...linked, hash: await sha256Hex(auditCanonicalString(linked)) };
+        identity.audit.push(stored);
+        return copyEvent(stored);
+      });
+      identity.auditTail = appended.catch(() => undefined);
+      return appended;
+    },
+
+    async listAudit(scope, query): Promise<StoredAuditEvent[]> {
+      const after = query.afterSeq ?? 0;
+      const log = identities.get(scope.tenant)?.audit ?? [];
+      // seq n sits at index n - 1.
+      return log.slice(Math.max(0, after), Math.max(0, after) + Math.max(0, query.limit)).map(copyEvent);
     },
   };
 }

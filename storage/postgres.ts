@@ -6,6 +6,12 @@
  * start together). Each committed round is written in one round trip: a single statement that inserts the turn
  * and all its contributions and updates the thread, so it is atomic without a client-side transaction.
  *
+ * Users, API keys, encrypted provider keys and the audit log live in their own tables (schema version 2). An
+ * audit append is one statement too: it advances the tenant's chain-head row (`audit_heads`, locked by the
+ * upsert, so concurrent appends from any connection or process queue on it), computes the entry's SHA-256 in
+ * SQL (`sha256()`) over the contract's canonical text, and inserts the entry. A trigger refuses `UPDATE`,
+ * `DELETE` and `TRUNCATE` on `audit_events`.
+ *
  * @example
  * ```ts
  * import pg from 'pg';
@@ -19,10 +25,29 @@
  * @module
  */
 import { DuhError, InvalidOptionError, MissingDependencyError, StorageError } from '../src/errors.js';
+import {
+  AUDIT_GENESIS_HASH,
+  auditCanonicalBody,
+  auditEntryProblem,
+  auditEventId,
+  auditEventOf,
+  type AuditEntryInput,
+  type CostGroup,
+  type CostRow,
+  type NewApiKey,
+  type NewThread,
+  type NewUser,
+  type ProviderKeyInfo,
+  type ProviderKeyPutOptions,
+  type ProviderKeyWrite,
+  type StoredApiKey,
+  type StoredAuditEvent,
+  type StoredProviderKey,
+  type StoredUser,
+  type UserPage,
+  type UserUpdate,
+} from '../src/storage.js';
 import type {
-  CostGroup,
-  CostRow,
-  NewThread,
   RecallHit,
   StorageDriver,
   StorageScope,
@@ -98,7 +123,8 @@ export interface PostgresStorageOptions {
   /** Connections in the pool duh creates from `connectionString` (`pg`'s `max`). @default 10 */
   max?: number;
   /**
-   * Send the hot statements (createThread, appendTurn, finishThread, getThread, deleteThread, saveOutcome) as
+   * Send the hot statements (createThread, appendTurn, finishThread, getThread, deleteThread, saveOutcome, and the
+   * identity point reads and writes: getUser, findApiKey, touchApiKey, appendAudit) as
    * named prepared statements (`{ name, text, values }`), so each connection parses and plans them once instead
    * of on every call (faster writes). Needs a pool that accepts `pg`'s config-object form of `query()` and
    * connections that keep session state: a `pg.Pool` straight to the server, or behind PgBouncer in session
@@ -109,7 +135,7 @@ export interface PostgresStorageOptions {
 }
 
 /** The newest schema version this driver writes (see `duh_migrations`). */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 const RECORDS_PER_RESTORE_STATEMENT = 200;
 const THREADS_PER_EXPORT_PAGE = 100;
@@ -203,6 +229,84 @@ const migrations = (S: string): { version: number; name: string; statements: str
       )`,
       // `a || b || c` over rows, so a restore rebuilds exactly the search vector that live appends built.
       `CREATE AGGREGATE ${S}.tsvector_concat_agg(tsvector) (SFUNC = pg_catalog.tsvector_concat, STYPE = tsvector, INITCOND = '')`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'users, api keys, provider keys, audit log',
+    statements: [
+      // Timestamps of identity records are the exact ISO text the caller gave (UTC, so text order is time order).
+      `CREATE TABLE ${S}.users (
+        tenant text COLLATE "C" NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        email text COLLATE "C" NOT NULL,
+        display_name text NOT NULL,
+        role text NOT NULL,
+        password_hash text,
+        active boolean NOT NULL,
+        created_at text COLLATE "C" NOT NULL,
+        updated_at text COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant, id),
+        CONSTRAINT users_email_unique UNIQUE (tenant, email)
+      )`,
+      `CREATE INDEX users_listing ON ${S}.users (tenant, created_at, id)`,
+      // Key ids are unique across tenants: authentication looks a key up by id alone.
+      `CREATE TABLE ${S}.api_keys (
+        id text COLLATE "C" PRIMARY KEY,
+        tenant text COLLATE "C" NOT NULL,
+        user_id text COLLATE "C" NOT NULL,
+        name text NOT NULL,
+        secret_hash text NOT NULL,
+        scopes jsonb NOT NULL,
+        created_at text COLLATE "C" NOT NULL,
+        expires_at text COLLATE "C",
+        revoked_at text COLLATE "C",
+        last_used_at text COLLATE "C",
+        FOREIGN KEY (tenant, user_id) REFERENCES ${S}.users (tenant, id)
+      )`,
+      `CREATE INDEX api_keys_listing ON ${S}.api_keys (tenant, user_id, created_at)`,
+      `CREATE TABLE ${S}.provider_keys (
+        tenant text COLLATE "C" NOT NULL,
+        provider text COLLATE "C" NOT NULL,
+        ciphertext text NOT NULL,
+        iv text NOT NULL,
+        tag text NOT NULL,
+        key_id text NOT NULL,
+        created_at text COLLATE "C" NOT NULL,
+        updated_at text COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant, provider)
+      )`,
+      // Each tenant's chain head: appends lock and advance it, so they queue per tenant and never fork.
+      `CREATE TABLE ${S}.audit_heads (
+        tenant text COLLATE "C" PRIMARY KEY,
+        seq bigint NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL
+      )`,
+      // `details` is the JSON text as written (not jsonb, which would rewrite it).
+      `CREATE TABLE ${S}.audit_events (
+        tenant text COLLATE "C" NOT NULL,
+        seq bigint NOT NULL,
+        id text NOT NULL,
+        at text NOT NULL,
+        actor text,
+        action text NOT NULL,
+        resource text NOT NULL,
+        outcome text NOT NULL,
+        reason text,
+        ip text,
+        user_agent text,
+        details text NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL,
+        PRIMARY KEY (tenant, seq)
+      )`,
+      `CREATE FUNCTION ${S}.audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$`,
+      `CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON ${S}.audit_events
+        FOR EACH ROW EXECUTE FUNCTION ${S}.audit_events_append_only()`,
+      `CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON ${S}.audit_events
+        FOR EACH STATEMENT EXECUTE FUNCTION ${S}.audit_events_append_only()`,
     ],
   },
 ];
@@ -393,6 +497,80 @@ function statements(S: string) {
         FROM ${S}.turns tu WHERE tu.tenant = t.tenant AND tu.thread_id = t.id AND tu.decision IS NOT NULL), ''::tsvector)
       FROM json_to_recordset($1::json) AS i(tenant text, id text)
       WHERE t.tenant = i.tenant AND t.id = i.id`,
+
+    // ---- identity ----
+
+    createUser: `INSERT INTO ${S}.users (tenant, id, email, display_name, role, password_hash, active, created_at, updated_at)
+      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::text, $8::text)`,
+
+    getUser: `SELECT row_to_json(u)::text AS row FROM ${S}.users u WHERE u.tenant = $1::text AND u.id = $2::text`,
+
+    getUserByEmail: `SELECT row_to_json(u)::text AS row FROM ${S}.users u WHERE u.tenant = $1::text AND u.email = $2::text`,
+
+    listUsers: `SELECT json_build_array(
+        (SELECT count(*) FROM ${S}.users WHERE tenant = $1::text),
+        (SELECT coalesce(json_agg(row_to_json(p) ORDER BY p.created_at, p.id), '[]')
+         FROM (SELECT * FROM ${S}.users WHERE tenant = $1::text ORDER BY created_at, id LIMIT $2::bigint OFFSET $3::bigint) p)
+      )::text AS page`,
+
+    // Absent fields ($n IS NULL) keep their value; the password hash has its own flag, since null is a value for it.
+    updateUser: `UPDATE ${S}.users u SET role = coalesce($3::text, u.role), display_name = coalesce($4::text, u.display_name),
+        active = coalesce($5::boolean, u.active), password_hash = CASE WHEN $6::boolean THEN $7::text ELSE u.password_hash END,
+        updated_at = $8::text
+      WHERE u.tenant = $1::text AND u.id = $2::text RETURNING row_to_json(u)::text AS row`,
+
+    // Inserts nothing when the user is not in the tenant (the caller reports it); a duplicate id violates the key.
+    createApiKey: `INSERT INTO ${S}.api_keys (id, tenant, user_id, name, secret_hash, scopes, created_at, expires_at)
+      SELECT $2::text, $1::text, $3::text, $4::text, $5::text, $6::jsonb, $7::text, $8::text
+      WHERE EXISTS (SELECT 1 FROM ${S}.users WHERE tenant = $1::text AND id = $3::text)
+      RETURNING 1 AS created`,
+
+    findApiKey: `SELECT row_to_json(k)::text AS row FROM ${S}.api_keys k WHERE k.id = $1::text`,
+
+    listApiKeys: `SELECT coalesce(json_agg(row_to_json(k) ORDER BY k.created_at DESC, k.id DESC), '[]')::text AS rows
+      FROM ${S}.api_keys k WHERE k.tenant = $1::text AND ($2::text IS NULL OR k.user_id = $2::text)`,
+
+    revokeApiKey: `UPDATE ${S}.api_keys k SET revoked_at = coalesce(k.revoked_at, $3::text)
+      WHERE k.tenant = $1::text AND k.id = $2::text RETURNING row_to_json(k)::text AS row`,
+
+    touchApiKey: `UPDATE ${S}.api_keys SET last_used_at = $3::text
+      WHERE tenant = $1::text AND id = $2::text AND (last_used_at IS NULL OR last_used_at < $3::text)`,
+
+    putProviderKey: `INSERT INTO ${S}.provider_keys (tenant, provider, ciphertext, iv, tag, key_id, created_at, updated_at)
+      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $7::text)
+      ON CONFLICT (tenant, provider) DO UPDATE SET ciphertext = excluded.ciphertext, iv = excluded.iv, tag = excluded.tag,
+        key_id = excluded.key_id, updated_at = excluded.updated_at`,
+
+    replaceProviderKey: `UPDATE ${S}.provider_keys SET ciphertext = $3::text, iv = $4::text, tag = $5::text, key_id = $6::text, updated_at = $7::text
+      WHERE tenant = $1::text AND provider = $2::text AND ciphertext = $8::text RETURNING 1 AS replaced`,
+
+    getProviderKey: `SELECT row_to_json(p)::text AS row FROM ${S}.provider_keys p WHERE p.tenant = $1::text AND p.provider = $2::text`,
+
+    listProviderKeys: `SELECT coalesce(json_agg(json_build_array(p.tenant, p.provider, p.key_id, p.created_at, p.updated_at) ORDER BY p.tenant, p.provider), '[]')::text AS rows
+      FROM ${S}.provider_keys p WHERE $1::text IS NULL OR p.tenant = $1::text`,
+
+    deleteProviderKey: `DELETE FROM ${S}.provider_keys WHERE tenant = $1::text AND provider = $2::text RETURNING 1 AS found`,
+
+    // One statement: advance the tenant's chain head (the upsert locks its row, so appends of one tenant queue
+    // here from any connection, and each sees the head the previous one left), hash in SQL exactly as
+    // auditCanonicalString() defines it (prevHash LF seq LF body, UTF-8, SHA-256, hex), and insert the entry.
+    appendAudit: `WITH head AS (
+        INSERT INTO ${S}.audit_heads AS h (tenant, seq, prev_hash, hash)
+        VALUES ($1::text, 1, $3::text, encode(sha256(convert_to($3::text || E'\\n1\\n' || $2::text, 'UTF8')), 'hex'))
+        ON CONFLICT (tenant) DO UPDATE
+          SET seq = h.seq + 1, prev_hash = h.hash,
+              hash = encode(sha256(convert_to(h.hash || E'\\n' || (h.seq + 1)::text || E'\\n' || $2::text, 'UTF8')), 'hex')
+        RETURNING seq, prev_hash, hash
+      )
+      INSERT INTO ${S}.audit_events (tenant, seq, id, at, actor, action, resource, outcome, reason, ip, user_agent, details, prev_hash, hash)
+      SELECT $1::text, head.seq, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text, $13::text,
+        head.prev_hash, head.hash
+      FROM head
+      RETURNING seq::text AS seq, prev_hash, hash`,
+
+    listAudit: `SELECT coalesce(json_agg(json_build_array(e.tenant, e.seq, e.id, e.at, e.actor, e.action, e.resource, e.outcome, e.reason, e.ip,
+        e.user_agent, e.details, e.prev_hash, e.hash) ORDER BY e.seq), '[]')::text AS rows
+      FROM (SELECT * FROM ${S}.audit_events WHERE tenant = $1::text AND seq > $2::bigint ORDER BY seq LIMIT $3::bigint) e`,
   };
 }
 
@@ -403,7 +581,19 @@ type Statements = ReturnType<typeof statements>;
  * generic plan is as good as a custom one. Listing, search, cost and export filters (`$n IS NULL OR ...`) plan
  * better with their values, and restores are rare: those stay unnamed.
  */
-const PREPARED_STATEMENTS = ['createThread', 'appendTurn', 'finishThread', 'getThread', 'deleteThread', 'saveOutcome', 'threadExists'] as const satisfies readonly (keyof Statements)[];
+const PREPARED_STATEMENTS = [
+  'createThread',
+  'appendTurn',
+  'finishThread',
+  'getThread',
+  'deleteThread',
+  'saveOutcome',
+  'threadExists',
+  'getUser',
+  'findApiKey',
+  'touchApiKey',
+  'appendAudit',
+] as const satisfies readonly (keyof Statements)[];
 type PreparedStatement = (typeof PREPARED_STATEMENTS)[number];
 
 /** A short, stable hash (two 32-bit FNV-1a lanes, 16 hex digits): no runtime dependency, same in every process. */
@@ -518,6 +708,93 @@ function toThread([id, tenant, question, protocol, userId, status, error, create
     outcome: outcome === null ? null : { result: outcome[0], notes: outcome[1], roundNumber: outcome[2], createdAt: outcome[3], updatedAt: outcome[4] },
   };
 }
+
+// ---- identity rows (read back as JSON: row_to_json keeps column names) ----
+
+interface UserJson {
+  tenant: string;
+  id: string;
+  email: string;
+  display_name: string;
+  role: string;
+  password_hash: string | null;
+  active: boolean;
+  created_at: string;
+  updated_at: string;
+}
+interface ApiKeyJson {
+  id: string;
+  tenant: string;
+  user_id: string;
+  name: string;
+  secret_hash: string;
+  scopes: string[];
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+interface ProviderKeyJson {
+  tenant: string;
+  provider: string;
+  ciphertext: string;
+  iv: string;
+  tag: string;
+  key_id: string;
+  created_at: string;
+  updated_at: string;
+}
+type AuditTuple = [string, number, string, string, string | null, string, string, string, string | null, string | null, string | null, string, string, string];
+
+const toUser = (row: UserJson): StoredUser => ({
+  id: row.id,
+  email: row.email,
+  displayName: row.display_name,
+  role: row.role,
+  passwordHash: row.password_hash,
+  active: row.active,
+  createdAt: row.created_at,
+  tenant: row.tenant,
+  updatedAt: row.updated_at,
+});
+const toApiKey = (row: ApiKeyJson): StoredApiKey => ({
+  id: row.id,
+  userId: row.user_id,
+  name: row.name,
+  secretHash: row.secret_hash,
+  scopes: row.scopes,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  tenant: row.tenant,
+  revokedAt: row.revoked_at,
+  lastUsedAt: row.last_used_at,
+});
+const toProviderKey = (row: ProviderKeyJson): StoredProviderKey => ({
+  tenant: row.tenant,
+  provider: row.provider,
+  ciphertext: row.ciphertext,
+  iv: row.iv,
+  tag: row.tag,
+  keyId: row.key_id,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+const toAuditEvent = ([tenant, seq, id, at, actor, action, resource, outcome, reason, ip, userAgent, details, prevHash, hash]: AuditTuple): StoredAuditEvent => ({
+  tenant,
+  seq: Number(seq),
+  id,
+  at,
+  actor,
+  action,
+  resource,
+  outcome: outcome as StoredAuditEvent['outcome'],
+  reason,
+  ip,
+  userAgent,
+  details: JSON.parse(details) as StoredAuditEvent['details'],
+  prevHash,
+  hash,
+});
 
 const firstRow = (result: PgQueryResultLike): Row | undefined => result.rows[0] as Row | undefined;
 const parsed = <T>(value: unknown): T => JSON.parse(String(value)) as T;
@@ -940,6 +1217,161 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
         throw error;
       }
       return { threads: threads.length };
+    },
+
+    async createUser(scope, user: NewUser): Promise<void> {
+      await run(`create user ${String(user?.id)}`, async (pool) => {
+        try {
+          await pool.query(sql.createUser, [scope.tenant, user.id, user.email, user.displayName, user.role, user.passwordHash ?? null, user.active, user.createdAt]);
+        } catch (error) {
+          if (pgCode(error) === '23505' && pgConstraint(error) === 'users_email_unique') {
+            throw new StorageError(DRIVER_NAME, `Another user of this tenant already has the email \`${user.email}\`; emails are unique per tenant.`, { cause: error });
+          }
+          if (pgCode(error) === '23505') throw new StorageError(DRIVER_NAME, `User \`${user.id}\` already exists; user ids must be unique.`, { cause: error });
+          throw error;
+        }
+      });
+    },
+
+    async getUser(scope, id): Promise<StoredUser | null> {
+      return run(`read user ${id}`, async (pool) => {
+        const row = firstRow(await query(pool, 'getUser', [scope.tenant, id]));
+        return row ? toUser(parsed<UserJson>(row['row'])) : null;
+      });
+    },
+
+    async getUserByEmail(scope, email): Promise<StoredUser | null> {
+      return run('read a user by email', async (pool) => {
+        const row = firstRow(await pool.query(sql.getUserByEmail, [scope.tenant, email]));
+        return row ? toUser(parsed<UserJson>(row['row'])) : null;
+      });
+    },
+
+    async listUsers(scope, page): Promise<UserPage> {
+      return run('list users', async (pool) => {
+        const [total, users] = parsed<[number, UserJson[]]>(firstRow(await pool.query(sql.listUsers, [scope.tenant, page.limit, page.offset]))?.['page']);
+        return { total: Number(total), users: users.map(toUser) };
+      });
+    },
+
+    async updateUser(scope, id, update: UserUpdate): Promise<StoredUser | null> {
+      return run(`update user ${id}`, async (pool) => {
+        const row = firstRow(
+          await pool.query(sql.updateUser, [
+            scope.tenant,
+            id,
+            update.role ?? null,
+            update.displayName ?? null,
+            update.active ?? null,
+            update.passwordHash !== undefined,
+            update.passwordHash ?? null,
+            update.at,
+          ]),
+        );
+        return row ? toUser(parsed<UserJson>(row['row'])) : null;
+      });
+    },
+
+    async createApiKey(scope, key: NewApiKey): Promise<void> {
+      if (!Array.isArray(key?.scopes) || !key.scopes.every((each) => typeof each === 'string')) {
+        throw new StorageError(DRIVER_NAME, 'Cannot create the API key: `scopes` must be an array of strings. Nothing was written.');
+      }
+      await run(`create API key ${String(key.id)}`, async (pool) => {
+        let result: PgQueryResultLike;
+        try {
+          result = await pool.query(sql.createApiKey, [scope.tenant, key.id, key.userId, key.name, key.secretHash, JSON.stringify(key.scopes), key.createdAt, key.expiresAt ?? null]);
+        } catch (error) {
+          if (pgCode(error) === '23505') throw new StorageError(DRIVER_NAME, `API key \`${key.id}\` already exists; key ids must be unique across tenants.`, { cause: error });
+          throw error;
+        }
+        if (result.rows.length === 0) throw new StorageError(DRIVER_NAME, `User \`${key.userId}\` does not exist in this tenant; create the user before its keys.`);
+      });
+    },
+
+    async findApiKey(id): Promise<StoredApiKey | null> {
+      return run('look up an API key', async (pool) => {
+        const row = firstRow(await query(pool, 'findApiKey', [id]));
+        return row ? toApiKey(parsed<ApiKeyJson>(row['row'])) : null;
+      });
+    },
+
+    async listApiKeys(scope, filter = {}): Promise<StoredApiKey[]> {
+      return run('list API keys', async (pool) => parsed<ApiKeyJson[]>(firstRow(await pool.query(sql.listApiKeys, [scope.tenant, filter.userId ?? null]))?.['rows']).map(toApiKey));
+    },
+
+    async revokeApiKey(scope, id, at): Promise<StoredApiKey | null> {
+      return run(`revoke API key ${id}`, async (pool) => {
+        const row = firstRow(await pool.query(sql.revokeApiKey, [scope.tenant, id, at]));
+        return row ? toApiKey(parsed<ApiKeyJson>(row['row'])) : null;
+      });
+    },
+
+    async touchApiKey(scope, id, at): Promise<void> {
+      await run(`record a use of API key ${id}`, (pool) => query(pool, 'touchApiKey', [scope.tenant, id, at]));
+    },
+
+    async putProviderKey(scope, key: ProviderKeyWrite, options: ProviderKeyPutOptions = {}): Promise<boolean> {
+      for (const field of ['provider', 'ciphertext', 'iv', 'tag', 'keyId', 'at'] as const) {
+        if (typeof key?.[field] !== 'string' || key[field] === '') throw new StorageError(DRIVER_NAME, `Cannot store the provider key: \`${field}\` must be a non-empty string. Nothing was written.`);
+      }
+      return run(`store the ${key.provider} key`, async (pool) => {
+        const values = [scope.tenant, key.provider, key.ciphertext, key.iv, key.tag, key.keyId, key.at];
+        if (options.ifCiphertext === undefined) {
+          await pool.query(sql.putProviderKey, values);
+          return true;
+        }
+        return (await pool.query(sql.replaceProviderKey, [...values, options.ifCiphertext])).rows.length > 0;
+      });
+    },
+
+    async getProviderKey(scope, provider): Promise<StoredProviderKey | null> {
+      return run(`read the ${provider} key`, async (pool) => {
+        const row = firstRow(await pool.query(sql.getProviderKey, [scope.tenant, provider]));
+        return row ? toProviderKey(parsed<ProviderKeyJson>(row['row'])) : null;
+      });
+    },
+
+    async listProviderKeys(scope): Promise<ProviderKeyInfo[]> {
+      return run('list provider keys', async (pool) =>
+        parsed<[string, string, string, string, string][]>(firstRow(await pool.query(sql.listProviderKeys, [scope === 'all' ? null : scope.tenant]))?.['rows']).map(
+          ([tenant, provider, keyId, createdAt, updatedAt]): ProviderKeyInfo => ({ tenant, provider, keyId, createdAt, updatedAt }),
+        ),
+      );
+    },
+
+    async deleteProviderKey(scope, provider): Promise<boolean> {
+      return run(`delete the ${provider} key`, async (pool) => (await pool.query(sql.deleteProviderKey, [scope.tenant, provider])).rows.length > 0);
+    },
+
+    async appendAudit(scope, entry: AuditEntryInput): Promise<StoredAuditEvent> {
+      const problem = auditEntryProblem(entry);
+      if (problem) throw new StorageError(DRIVER_NAME, `Cannot append the audit entry: ${problem}. Nothing was written.`);
+      const event = auditEventOf(scope.tenant, auditEventId(Date.parse(entry.at)), entry);
+      return run('append to the audit log', async (pool) => {
+        const row = firstRow(
+          await query(pool, 'appendAudit', [
+            scope.tenant,
+            auditCanonicalBody(event),
+            AUDIT_GENESIS_HASH,
+            event.id,
+            event.at,
+            event.actor,
+            event.action,
+            event.resource,
+            event.outcome,
+            event.reason,
+            event.ip,
+            event.userAgent,
+            JSON.stringify(event.details),
+          ]),
+        );
+        if (!row) throw new StorageError(DRIVER_NAME, 'The audit append returned no row; nothing is known to be written.');
+        return { ...event, seq: Number(row['seq']), prevHash: String(row['prev_hash']), hash: String(row['hash']) };
+      });
+    },
+
+    async listAudit(scope, page): Promise<StoredAuditEvent[]> {
+      return run('read the audit log', async (pool) => parsed<AuditTuple[]>(firstRow(await pool.query(sql.listAudit, [scope.tenant, page.afterSeq ?? 0, page.limit]))?.['rows']).map(toAuditEvent));
     },
 
     async close(): Promise<void> {

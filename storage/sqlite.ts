@@ -9,6 +9,10 @@
  * - Cost reports are computed in SQL.
  * - The schema is versioned (`duh_migrations`); each migration runs once, even when two processes open the
  *   same new file at the same moment.
+ * - Users, API keys, encrypted provider keys and the audit log live in their own tables (schema version 2).
+ *   An audit append reads the tenant's chain head and inserts the next entry inside one `BEGIN IMMEDIATE`
+ *   transaction, so appends from any number of connections and processes form one unbroken chain; triggers
+ *   refuse `UPDATE` and `DELETE` on audit rows.
  *
  * `node:sqlite` is imported on first use, so importing this module costs nothing. It needs Node 22.13 or later;
  * on older Node, pass an open better-sqlite3 `Database` as `database`.
@@ -24,23 +28,42 @@
  */
 import { InvalidOptionError, StorageError } from '../src/errors.js';
 import {
+  type ApiKeyQuery,
+  AUDIT_GENESIS_HASH,
+  auditCanonicalString,
+  auditEntryProblem,
+  auditEventId,
+  auditEventOf,
+  type AuditEntryInput,
   type CostGroup,
   type CostQuery,
   type CostRow,
+  type NewApiKey,
   type NewThread,
+  type NewUser,
   OUTCOME_RESULTS,
   type OutcomeResult,
+  type ProviderKeyInfo,
+  type ProviderKeyPutOptions,
+  type ProviderKeyWrite,
   type RecallHit,
   type StorageDriver,
   type StorageScope,
+  type StoredApiKey,
+  type StoredAuditEvent,
   type StoredContribution,
   type StoredOutcome,
+  type StoredProviderKey,
   type StoredThread,
   type StoredTurn,
+  type StoredUser,
   THREAD_STATUSES,
   type ThreadPage,
   type ThreadQuery,
   type ThreadStatus,
+  type UserPage,
+  type UserQuery,
+  type UserUpdate,
 } from '../src/storage.js';
 
 const DRIVER_NAME = 'sqlite';
@@ -173,6 +196,72 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE VIRTUAL TABLE threads_recall USING fts5 (question, decisions, tokenize = 'unicode61 remove_diacritics 2');
     `,
   },
+  {
+    version: 2,
+    name: 'users, api keys, provider keys, audit log',
+    sql: `
+      CREATE TABLE users (
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        email TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        password_hash TEXT,
+        active INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, id),
+        UNIQUE (tenant, email)
+      );
+      CREATE INDEX users_listing ON users (tenant, created_at, id);
+      CREATE TABLE api_keys (
+        id TEXT NOT NULL PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        last_used_at TEXT,
+        FOREIGN KEY (tenant, user_id) REFERENCES users (tenant, id)
+      );
+      CREATE INDEX api_keys_listing ON api_keys (tenant, user_id, created_at);
+      CREATE TABLE provider_keys (
+        tenant TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        ciphertext TEXT NOT NULL,
+        iv TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, provider)
+      );
+      CREATE TABLE audit_events (
+        tenant TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT,
+        action TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        ip TEXT,
+        user_agent TEXT,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (tenant, seq)
+      );
+      CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+      CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+    `,
+  },
 ];
 
 /** The schema version this driver writes. */
@@ -240,6 +329,110 @@ interface HitRow {
   confidence: number | null;
   rigor: number | null;
   rank: number;
+}
+
+interface UserRow {
+  tenant: string;
+  id: string;
+  email: string;
+  display_name: string;
+  role: string;
+  password_hash: string | null;
+  active: number | bigint;
+  created_at: string;
+  updated_at: string;
+}
+interface ApiKeyRow {
+  id: string;
+  tenant: string;
+  user_id: string;
+  name: string;
+  secret_hash: string;
+  scopes: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+interface ProviderKeyRow {
+  tenant: string;
+  provider: string;
+  ciphertext: string;
+  iv: string;
+  tag: string;
+  key_id: string;
+  created_at: string;
+  updated_at: string;
+}
+interface AuditRow {
+  tenant: string;
+  seq: number | bigint;
+  id: string;
+  at: string;
+  actor: string | null;
+  action: string;
+  resource: string;
+  outcome: string;
+  reason: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+const USER_COLUMNS = 'tenant, id, email, display_name, role, password_hash, active, created_at, updated_at';
+const API_KEY_COLUMNS = 'id, tenant, user_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, last_used_at';
+const AUDIT_COLUMNS = 'tenant, seq, id, at, actor, action, resource, outcome, reason, ip, user_agent, details, prev_hash, hash';
+
+const toUser = (row: UserRow): StoredUser => ({
+  id: row.id,
+  email: row.email,
+  displayName: row.display_name,
+  role: row.role,
+  passwordHash: row.password_hash,
+  active: Number(row.active) !== 0,
+  createdAt: row.created_at,
+  tenant: row.tenant,
+  updatedAt: row.updated_at,
+});
+const toApiKey = (row: ApiKeyRow): StoredApiKey => ({
+  id: row.id,
+  userId: row.user_id,
+  name: row.name,
+  secretHash: row.secret_hash,
+  scopes: JSON.parse(row.scopes) as string[],
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  tenant: row.tenant,
+  revokedAt: row.revoked_at,
+  lastUsedAt: row.last_used_at,
+});
+const toAuditEvent = (row: AuditRow): StoredAuditEvent => ({
+  tenant: row.tenant,
+  seq: Number(row.seq),
+  id: row.id,
+  at: row.at,
+  actor: row.actor,
+  action: row.action,
+  resource: row.resource,
+  outcome: row.outcome as StoredAuditEvent['outcome'],
+  reason: row.reason,
+  ip: row.ip,
+  userAgent: row.user_agent,
+  details: JSON.parse(row.details) as StoredAuditEvent['details'],
+  prevHash: row.prev_hash,
+  hash: row.hash,
+});
+
+let sha256Hex: ((text: string) => string) | undefined;
+/** Hex SHA-256 of a text's UTF-8 bytes, with `node:crypto` (loaded on the first audit append). */
+async function loadSha256(): Promise<(text: string) => string> {
+  if (!sha256Hex) {
+    const { createHash } = await import('node:crypto');
+    sha256Hex = (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+  }
+  return sha256Hex;
 }
 
 const num = (value: number | bigint): number => (typeof value === 'bigint' ? Number(value) : value);
@@ -964,6 +1157,217 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
         }),
       );
     },
+
+    createUser: (scope: StorageScope, user: NewUser) =>
+      use(`create user \`${String(user?.id)}\``, true, (conn) =>
+        write(conn, () => {
+          if (get(conn, 'SELECT 1 AS found FROM users WHERE tenant = ? AND id = ?', scope.tenant, user.id)) {
+            throw new StorageError(DRIVER_NAME, `User \`${user.id}\` already exists; user ids must be unique.`);
+          }
+          if (get(conn, 'SELECT 1 AS found FROM users WHERE tenant = ? AND email = ?', scope.tenant, user.email)) {
+            throw new StorageError(DRIVER_NAME, `Another user of this tenant already has the email \`${user.email}\`; emails are unique per tenant.`);
+          }
+          run(
+            conn,
+            `INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            scope.tenant,
+            user.id,
+            user.email,
+            user.displayName,
+            user.role,
+            user.passwordHash ?? null,
+            user.active ? 1 : 0,
+            user.createdAt,
+            user.createdAt,
+          );
+        }),
+      ),
+
+    getUser: (scope, id) =>
+      use(`read user \`${id}\``, false, (conn) => {
+        const row = get<UserRow>(conn, `SELECT ${USER_COLUMNS} FROM users WHERE tenant = ? AND id = ?`, scope.tenant, id);
+        return row ? toUser(row) : null;
+      }),
+
+    getUserByEmail: (scope, email) =>
+      use('read a user by email', false, (conn) => {
+        const row = get<UserRow>(conn, `SELECT ${USER_COLUMNS} FROM users WHERE tenant = ? AND email = ?`, scope.tenant, email);
+        return row ? toUser(row) : null;
+      }),
+
+    listUsers: (scope, query: UserQuery): Promise<UserPage> =>
+      use('list users', false, (conn) =>
+        read(conn, () => ({
+          total: num(get<{ total: number | bigint }>(conn, 'SELECT count(*) AS total FROM users WHERE tenant = ?', scope.tenant)!.total),
+          users: all<UserRow>(conn, `SELECT ${USER_COLUMNS} FROM users WHERE tenant = ? ORDER BY created_at, id LIMIT ? OFFSET ?`, scope.tenant, query.limit, query.offset).map(toUser),
+        })),
+      ),
+
+    updateUser: (scope, id, update: UserUpdate) =>
+      use(`update user \`${id}\``, true, (conn) =>
+        write(conn, () => {
+          const sets = ['updated_at = ?'];
+          const params: SqliteValue[] = [update.at];
+          if (update.role !== undefined) (sets.push('role = ?'), params.push(update.role));
+          if (update.displayName !== undefined) (sets.push('display_name = ?'), params.push(update.displayName));
+          if (update.active !== undefined) (sets.push('active = ?'), params.push(update.active ? 1 : 0));
+          if (update.passwordHash !== undefined) (sets.push('password_hash = ?'), params.push(update.passwordHash));
+          const changed = run(conn, `UPDATE users SET ${sets.join(', ')} WHERE tenant = ? AND id = ?`, ...params, scope.tenant, id);
+          if (num(changed.changes) === 0) return null;
+          return toUser(get<UserRow>(conn, `SELECT ${USER_COLUMNS} FROM users WHERE tenant = ? AND id = ?`, scope.tenant, id)!);
+        }),
+      ),
+
+    createApiKey: (scope, key: NewApiKey) =>
+      use(`create API key \`${String(key?.id)}\``, true, (conn) =>
+        write(conn, () => {
+          if (!Array.isArray(key.scopes) || !key.scopes.every((each) => typeof each === 'string')) {
+            throw new StorageError(DRIVER_NAME, 'Cannot create the API key: `scopes` must be an array of strings. Nothing was written.');
+          }
+          if (get(conn, 'SELECT 1 AS found FROM api_keys WHERE id = ?', key.id)) {
+            throw new StorageError(DRIVER_NAME, `API key \`${key.id}\` already exists; key ids must be unique across tenants.`);
+          }
+          if (!get(conn, 'SELECT 1 AS found FROM users WHERE tenant = ? AND id = ?', scope.tenant, key.userId)) {
+            throw new StorageError(DRIVER_NAME, `User \`${key.userId}\` does not exist in this tenant; create the user before its keys.`);
+          }
+          run(
+            conn,
+            `INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
+            key.id,
+            scope.tenant,
+            key.userId,
+            key.name,
+            key.secretHash,
+            JSON.stringify(key.scopes),
+            key.createdAt,
+            key.expiresAt ?? null,
+          );
+        }),
+      ),
+
+    findApiKey: (id) =>
+      use('look up an API key', false, (conn) => {
+        const row = get<ApiKeyRow>(conn, `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = ?`, id);
+        return row ? toApiKey(row) : null;
+      }),
+
+    listApiKeys: (scope, query: ApiKeyQuery = {}) =>
+      use('list API keys', false, (conn) =>
+        (query.userId === undefined
+          ? all<ApiKeyRow>(conn, `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE tenant = ? ORDER BY created_at DESC, id DESC`, scope.tenant)
+          : all<ApiKeyRow>(conn, `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE tenant = ? AND user_id = ? ORDER BY created_at DESC, id DESC`, scope.tenant, query.userId)
+        ).map(toApiKey),
+      ),
+
+    revokeApiKey: (scope, id, at) =>
+      use(`revoke API key \`${id}\``, true, (conn) =>
+        write(conn, () => {
+          run(conn, 'UPDATE api_keys SET revoked_at = ? WHERE tenant = ? AND id = ? AND revoked_at IS NULL', at, scope.tenant, id);
+          const row = get<ApiKeyRow>(conn, `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE tenant = ? AND id = ?`, scope.tenant, id);
+          return row ? toApiKey(row) : null;
+        }),
+      ),
+
+    touchApiKey: (scope, id, at) =>
+      use(`record a use of API key \`${id}\``, true, (conn) => {
+        run(conn, 'UPDATE api_keys SET last_used_at = ? WHERE tenant = ? AND id = ? AND (last_used_at IS NULL OR last_used_at < ?)', at, scope.tenant, id, at);
+      }),
+
+    putProviderKey: (scope, key: ProviderKeyWrite, options: ProviderKeyPutOptions = {}) =>
+      use(`store the ${String(key?.provider)} key`, true, (conn) => {
+        for (const field of ['provider', 'ciphertext', 'iv', 'tag', 'keyId', 'at'] as const) {
+          if (typeof key[field] !== 'string' || key[field] === '') throw new StorageError(DRIVER_NAME, `Cannot store the provider key: \`${field}\` must be a non-empty string. Nothing was written.`);
+        }
+        if (options.ifCiphertext !== undefined) {
+          const changed = run(
+            conn,
+            'UPDATE provider_keys SET ciphertext = ?, iv = ?, tag = ?, key_id = ?, updated_at = ? WHERE tenant = ? AND provider = ? AND ciphertext = ?',
+            key.ciphertext,
+            key.iv,
+            key.tag,
+            key.keyId,
+            key.at,
+            scope.tenant,
+            key.provider,
+            options.ifCiphertext,
+          );
+          return num(changed.changes) === 1;
+        }
+        run(
+          conn,
+          `INSERT INTO provider_keys (tenant, provider, ciphertext, iv, tag, key_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (tenant, provider) DO UPDATE SET ciphertext = excluded.ciphertext, iv = excluded.iv, tag = excluded.tag,
+             key_id = excluded.key_id, updated_at = excluded.updated_at`,
+          scope.tenant,
+          key.provider,
+          key.ciphertext,
+          key.iv,
+          key.tag,
+          key.keyId,
+          key.at,
+          key.at,
+        );
+        return true;
+      }),
+
+    getProviderKey: (scope, provider) =>
+      use(`read the ${provider} key`, false, (conn) => {
+        const row = get<ProviderKeyRow>(conn, 'SELECT tenant, provider, ciphertext, iv, tag, key_id, created_at, updated_at FROM provider_keys WHERE tenant = ? AND provider = ?', scope.tenant, provider);
+        return row
+          ? ({ tenant: row.tenant, provider: row.provider, ciphertext: row.ciphertext, iv: row.iv, tag: row.tag, keyId: row.key_id, createdAt: row.created_at, updatedAt: row.updated_at } satisfies StoredProviderKey)
+          : null;
+      }),
+
+    listProviderKeys: (scope: StorageScope | 'all') =>
+      use('list provider keys', false, (conn) =>
+        (scope === 'all'
+          ? all<ProviderKeyRow>(conn, 'SELECT tenant, provider, key_id, created_at, updated_at FROM provider_keys ORDER BY tenant, provider')
+          : all<ProviderKeyRow>(conn, 'SELECT tenant, provider, key_id, created_at, updated_at FROM provider_keys WHERE tenant = ? ORDER BY provider', scope.tenant)
+        ).map((row): ProviderKeyInfo => ({ tenant: row.tenant, provider: row.provider, keyId: row.key_id, createdAt: row.created_at, updatedAt: row.updated_at })),
+      ),
+
+    deleteProviderKey: (scope, provider) =>
+      use(`delete the ${provider} key`, true, (conn) => num(run(conn, 'DELETE FROM provider_keys WHERE tenant = ? AND provider = ?', scope.tenant, provider).changes) > 0),
+
+    async appendAudit(scope: StorageScope, entry: AuditEntryInput): Promise<StoredAuditEvent> {
+      const problem = auditEntryProblem(entry);
+      if (problem) throw new StorageError(DRIVER_NAME, `Cannot append the audit entry: ${problem}. Nothing was written.`);
+      const sha256 = await loadSha256();
+      const event = auditEventOf(scope.tenant, auditEventId(Date.parse(entry.at)), entry);
+      // The write lock (BEGIN IMMEDIATE) serialises appends across connections and processes: the head read
+      // here is the head the new entry links to.
+      return use('append to the audit log', true, (conn) =>
+        write(conn, () => {
+          const head = get<{ seq: number | bigint; hash: string }>(conn, 'SELECT seq, hash FROM audit_events WHERE tenant = ? ORDER BY seq DESC LIMIT 1', scope.tenant);
+          const linked = { ...event, seq: head ? num(head.seq) + 1 : 1, prevHash: head?.hash ?? AUDIT_GENESIS_HASH };
+          const stored: StoredAuditEvent = { ...linked, hash: sha256(auditCanonicalString(linked)) };
+          run(
+            conn,
+            `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            stored.tenant,
+            stored.seq,
+            stored.id,
+            stored.at,
+            stored.actor,
+            stored.action,
+            stored.resource,
+            stored.outcome,
+            stored.reason,
+            stored.ip,
+            stored.userAgent,
+            JSON.stringify(stored.details),
+            stored.prevHash,
+            stored.hash,
+          );
+          return stored;
+        }),
+      );
+    },
+
+    listAudit: (scope, query) =>
+      use('read the audit log', false, (conn) =>
+        all<AuditRow>(conn, `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?`, scope.tenant, query.afterSeq ?? 0, query.limit).map(toAuditEvent),
+      ),
 
     async close(): Promise<void> {
       if (closed) return;

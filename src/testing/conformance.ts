@@ -18,9 +18,17 @@ import { FINISH_REASONS, type ModelAdapter, type StreamPart } from '../adapter.j
 import { ProviderError, StorageError } from '../errors.js';
 import { validateAdapter } from '../options.js';
 import { costRowsOf } from '../records.js';
+import {
+  AUDIT_GENESIS_HASH,
+  auditCanonicalString,
+  type AuditEntryInput,
+  type CostRow,
+  type NewApiKey,
+  type NewThread,
+  type NewUser,
+  type StoredAuditEvent,
+} from '../storage.js';
 import type {
-  CostRow,
-  NewThread,
   OutcomeResult,
   StorageDriver,
   StorageScope,
@@ -308,6 +316,12 @@ export interface StorageDriverConformanceOptions {
    */
   create: () => StorageDriver | Promise<StorageDriver>;
   /**
+   * Another driver on the **same store** as `driver` (a second connection, pool or process-like instance), for
+   * the cases that check concurrency across connections (audit chain appends). Without it those cases run their
+   * concurrent calls on the one driver. The suite closes what it returns.
+   */
+  reopen?: (driver: StorageDriver) => StorageDriver | Promise<StorageDriver>;
+  /**
    * Names of cases to leave out (exactly as they appear in the returned list), for a documented limitation of
    * the driver. A name that matches no case throws, so a renamed case is never skipped silently.
    */
@@ -333,6 +347,14 @@ function same(actual: unknown, expected: unknown, what: string): void {
   const [a, e] = [canonical(actual), canonical(expected)];
   check(a === e, `${what}\n  expected: ${clip(e)}\n  received: ${clip(a)}`);
 }
+
+/** Hex SHA-256 of a text's UTF-8 bytes (WebCrypto: the suite runs wherever drivers do). */
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** Set a nested field of a value read from (or passed to) a driver, to check the driver keeps its own copy. */
 function poke(target: unknown, path: readonly (string | number)[], value: unknown): void {
@@ -448,8 +470,56 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
     }
   };
 
+  const newUser = (userId: string, email: string, createdAt: string, overrides: Partial<NewUser> = {}): NewUser => ({
+    id: userId,
+    email,
+    displayName: `User ${userId} — ünïcødé`,
+    role: 'contributor',
+    passwordHash: '$scrypt$N=1024,r=8,p=1$c2FsdA$aGFzaA',
+    active: true,
+    createdAt,
+    ...overrides,
+  });
+  const newKey = (keyId: string, userId: string, createdAt: string, overrides: Partial<NewApiKey> = {}): NewApiKey => ({
+    id: keyId,
+    userId,
+    name: `key ${keyId}`,
+    secretHash: 'a'.repeat(64),
+    scopes: ['ask', 'read'],
+    createdAt,
+    expiresAt: null,
+    ...overrides,
+  });
+  const auditEntry = (action: string, overrides: Partial<AuditEntryInput> = {}): AuditEntryInput => ({
+    at: at(1),
+    actor: 'alice',
+    action,
+    resource: 'thread:0195',
+    outcome: 'success',
+    ...overrides,
+  });
+  /** The identity methods a case needs, or undefined when the driver lacks any (the case then has nothing to check). */
+  const has = <K extends keyof StorageDriver>(driver: StorageDriver, ...methods: K[]): boolean => methods.every((method) => typeof driver[method] === 'function');
+  /** Check a tenant's whole chain: seq 1..n, prevHash links from 64 zeros, each hash recomputed from the contract. */
+  const checkChain = async (events: readonly StoredAuditEvent[], tenant: string, what: string) => {
+    let previous = AUDIT_GENESIS_HASH;
+    for (const [index, event] of events.entries()) {
+      check(event.tenant === tenant, `${what}: entry ${index + 1} must carry tenant ${json(tenant)}, got ${json(event.tenant)}`);
+      check(event.seq === index + 1, `${what}: entries must have seq 1, 2, 3, … without gaps, got ${json(events.map((each) => each.seq))}`);
+      check(event.prevHash === previous, `${what}: entry ${event.seq} must link to the previous entry's hash (prevHash ${event.prevHash}, expected ${previous})`);
+      check(/^[0-9a-f]{64}$/.test(event.hash), `${what}: entry ${event.seq} hash must be 64 lowercase hex digits, got ${json(event.hash)}`);
+      const { hash, ...unhashed } = event;
+      const expected = await sha256Hex(auditCanonicalString(unhashed));
+      check(hash === expected, `${what}: entry ${event.seq} hash must be SHA-256 of auditCanonicalString(entry): expected ${expected}, got ${hash}`);
+      check(UUID_V7.test(event.id), `${what}: entry ${event.seq} id must be a UUIDv7, got ${json(event.id)}`);
+      previous = hash;
+    }
+  };
+  const allAudit = async (driver: StorageDriver, scope: StorageScope) => driver.listAudit!(scope, { limit: 10_000 });
+
   type Open = () => Promise<StorageDriver>;
-  const cases: { name: string; body: (open: Open) => Promise<void> }[] = [
+  type Reopen = (driver: StorageDriver) => Promise<StorageDriver>;
+  const cases: { name: string; body: (open: Open, reopen: Reopen) => Promise<void> }[] = [
     {
       name: 'declares specificationVersion "v1" and a name',
       body: async (open) => {
@@ -1105,6 +1175,288 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
         check(json(idsOf(await list(driver, GLOBEX))) === json([shared]), 'a replace of tenant "globex" must clear only its old threads');
       },
     },
+
+    // ---- identity records (optional methods: each case checks what the driver implements) ----
+    {
+      name: 'users (when implemented): create and read back every field by id and by email; a duplicate id or email in the tenant is rejected',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'createUser', 'getUser', 'getUserByEmail', 'listUsers')) return;
+        const alice = newUser('u-alice', 'alice@example.com', at(1), { role: 'admin' });
+        const bob = newUser('u-bob', 'bob@example.com', at(2), { passwordHash: null, active: false });
+        await driver.createUser!(ACME, alice);
+        await driver.createUser!(ACME, bob);
+        same(await driver.getUser!(ACME, alice.id), { ...alice, tenant: 'acme', updatedAt: alice.createdAt }, 'a new user must read back with every field (updatedAt = createdAt)');
+        same(await driver.getUserByEmail!(ACME, bob.email), { ...bob, tenant: 'acme', updatedAt: bob.createdAt }, 'getUserByEmail must find the user, with a null password hash and active false kept');
+        check((await driver.getUser!(ACME, 'u-nobody')) === null && (await driver.getUserByEmail!(ACME, 'nobody@example.com')) === null, 'unknown users must read as null');
+        await rejectsWithStorageError(driver.createUser!(ACME, newUser(alice.id, 'other@example.com', at(3))), 'creating a user with an existing id');
+        await rejectsWithStorageError(driver.createUser!(ACME, newUser('u-alice-2', alice.email, at(3))), 'creating a user with an email another user of the tenant has');
+        const page = await driver.listUsers!(ACME, { limit: 10, offset: 0 });
+        check(page.total === 2, `rejected users must not be stored, got total ${page.total}`);
+        same(await driver.getUser!(ACME, alice.id), { ...alice, tenant: 'acme', updatedAt: alice.createdAt }, 'a rejected duplicate must leave the original unchanged');
+      },
+    },
+    {
+      name: 'users (when implemented): list oldest first with paging and a total; update role, display name, active flag and password hash',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'createUser', 'getUser', 'listUsers', 'updateUser')) return;
+        const ids = ['u3', 'u1', 'u2', 'u4'];
+        for (const [index, userId] of ids.entries()) await driver.createUser!(ACME, newUser(userId, `${userId}@example.com`, at(index + 1)));
+        const first = await driver.listUsers!(ACME, { limit: 3, offset: 0 });
+        const second = await driver.listUsers!(ACME, { limit: 3, offset: 3 });
+        check(first.total === 4 && second.total === 4, `listUsers must report the total of every user, got ${first.total} and ${second.total}`);
+        check(json([...first.users, ...second.users].map((user) => user.id)) === json(ids), `users must be listed oldest first across pages, got ${json([...first.users, ...second.users].map((user) => user.id))}`);
+        const updated = await driver.updateUser!(ACME, 'u1', { role: 'admin', at: at(50) });
+        check(updated?.role === 'admin' && updated.updatedAt === at(50) && updated.displayName === 'User u1 — ünïcødé' && updated.passwordHash !== null && updated.active, `updateUser must change only the given fields and set updatedAt, got ${json(updated)}`);
+        const cleared = await driver.updateUser!(ACME, 'u1', { displayName: 'Renamed', active: false, passwordHash: null, at: at(60) });
+        same(cleared, { ...newUser('u1', 'u1@example.com', at(2)), role: 'admin', displayName: 'Renamed', active: false, passwordHash: null, tenant: 'acme', updatedAt: at(60) }, 'updateUser must set display name, active false and a null password hash');
+        same(await driver.getUser!(ACME, 'u1'), cleared, 'the update must be stored');
+        const rehashed = await driver.updateUser!(ACME, 'u1', { passwordHash: '$scrypt$N=2048,r=8,p=1$bmV3$bmV3', at: at(70) });
+        check(rehashed?.passwordHash === '$scrypt$N=2048,r=8,p=1$bmV3$bmV3' && rehashed.displayName === 'Renamed' && rehashed.active === false, `updateUser must set a new password hash and keep the rest, got ${json(rehashed)}`);
+        check((await driver.updateUser!(ACME, 'u-missing', { role: 'admin', at: at(80) })) === null, 'updateUser of an unknown user must return null');
+        check((await driver.listUsers!(ACME, { limit: 10, offset: 0 })).total === 4, 'updateUser of an unknown user must not create one');
+      },
+    },
+    {
+      name: 'users (when implemented): isolate tenants: the same id and email live in two tenants; no cross-tenant read, list, count or update',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'createUser', 'getUser', 'getUserByEmail', 'listUsers', 'updateUser')) return;
+        await driver.createUser!(ACME, newUser('u1', 'shared@example.com', at(1), { role: 'admin' }));
+        await driver.createUser!(GLOBEX, newUser('u1', 'shared@example.com', at(2), { role: 'viewer' }));
+        await driver.createUser!(ACME, newUser('u2', 'only-acme@example.com', at(3)));
+        const before = await driver.getUser!(ACME, 'u2');
+        for (const scope of [GLOBEX, ACME_UPPER]) {
+          const who = `tenant ${json(scope.tenant)}`;
+          check((await driver.getUser!(scope, 'u2')) === null && (await driver.getUserByEmail!(scope, 'only-acme@example.com')) === null, `${who} can read tenant "acme"'s user`);
+          const page = await driver.listUsers!(scope, { limit: 10, offset: 0 });
+          check(!page.users.some((user) => user.id === 'u2') && page.total === (scope === GLOBEX ? 1 : 0), `${who} can list or count tenant "acme"'s users: ${json(page)}`);
+          check((await driver.updateUser!(scope, 'u2', { role: 'admin', active: false, at: at(90) })) === null, `${who} can update tenant "acme"'s user`);
+        }
+        same(await driver.getUser!(ACME, 'u2'), before, 'cross-tenant updates must leave the user unchanged');
+        check((await driver.getUser!(ACME, 'u1'))?.role === 'admin' && (await driver.getUser!(GLOBEX, 'u1'))?.role === 'viewer', 'the same user id in two tenants must be two users');
+        await driver.updateUser!(GLOBEX, 'u1', { role: 'contributor', at: at(91) });
+        check((await driver.getUser!(ACME, 'u1'))?.role === 'admin', 'updating tenant "globex"\'s user must not touch tenant "acme"\'s user with the same id');
+      },
+    },
+    {
+      name: 'API keys (when implemented): create, find by id from any tenant with its tenant, list newest first (all or one user\'s); an unknown user or a duplicate id is rejected',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'createUser', 'createApiKey', 'findApiKey', 'listApiKeys')) return;
+        await driver.createUser!(ACME, newUser('u1', 'u1@example.com', at(1)));
+        await driver.createUser!(ACME, newUser('u2', 'u2@example.com', at(2)));
+        await driver.createUser!(GLOBEX, newUser('g1', 'g1@example.com', at(3)));
+        const k1 = newKey('key-one', 'u1', at(10), { scopes: ['admin'], expiresAt: at(1000) });
+        const k2 = newKey('key-two', 'u2', at(11), { scopes: [] });
+        const k3 = newKey('key-three', 'u1', at(12));
+        for (const key of [k1, k2, k3]) await driver.createApiKey!(ACME, key);
+        await driver.createApiKey!(GLOBEX, newKey('key-globex', 'g1', at(13)));
+        const stored = (key: NewApiKey, tenant: string) => ({ ...key, scopes: [...key.scopes], tenant, revokedAt: null, lastUsedAt: null });
+        same(await driver.findApiKey!('key-one'), stored(k1, 'acme'), 'findApiKey must return every field and the tenant');
+        same(await driver.findApiKey!('key-globex'), stored(newKey('key-globex', 'g1', at(13)), 'globex'), 'findApiKey must find keys of any tenant');
+        check((await driver.findApiKey!('key-missing')) === null, 'findApiKey must return null for an unknown id');
+        same(await driver.listApiKeys!(ACME), [stored(k3, 'acme'), stored(k2, 'acme'), stored(k1, 'acme')], 'listApiKeys must list the tenant\'s keys newest first');
+        same(await driver.listApiKeys!(ACME, { userId: 'u1' }), [stored(k3, 'acme'), stored(k1, 'acme')], 'listApiKeys with userId must list only that user\'s keys');
+        await rejectsWithStorageError(driver.createApiKey!(ACME, newKey('key-one', 'u2', at(20))), 'creating a key with an existing id');
+        await rejectsWithStorageError(driver.createApiKey!(ACME, newKey('key-globex', 'u2', at(20))), 'creating a key with an id another tenant uses');
+        await rejectsWithStorageError(driver.createApiKey!(ACME, newKey('key-orphan', 'u-missing', at(20))), 'creating a key for an unknown user');
+        await rejectsWithStorageError(driver.createApiKey!(GLOBEX, newKey('key-cross', 'u1', at(20))), 'creating a key in tenant "globex" for tenant "acme"\'s user');
+        check((await driver.findApiKey!('key-orphan')) === null && (await driver.findApiKey!('key-cross')) === null, 'rejected keys must not be stored');
+        check((await driver.listApiKeys!(ACME)).length === 3, 'rejected keys must not be listed');
+      },
+    },
+    {
+      name: 'API keys (when implemented): revoking keeps the first revokedAt; touching only moves lastUsedAt forward; unknown ids change nothing',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'createUser', 'createApiKey', 'findApiKey', 'revokeApiKey', 'touchApiKey')) return;
+        await driver.createUser!(ACME, newUser('u1', 'u1@example.com', at(1)));
+        await driver.createApiKey!(ACME, newKey('key-one', 'u1', at(10)));
+        await driver.touchApiKey!(ACME, 'key-one', at(20));
+        check((await driver.findApiKey!('key-one'))?.lastUsedAt === at(20), 'touchApiKey must set lastUsedAt');
+        await driver.touchApiKey!(ACME, 'key-one', at(15));
+        check((await driver.findApiKey!('key-one'))?.lastUsedAt === at(20), 'touchApiKey with an earlier time must not move lastUsedAt back');
+        await driver.touchApiKey!(ACME, 'key-one', at(30));
+        check((await driver.findApiKey!('key-one'))?.lastUsedAt === at(30), 'touchApiKey with a later time must move lastUsedAt forward');
+        await driver.touchApiKey!(ACME, 'key-missing', at(30));
+        const revoked = await driver.revokeApiKey!(ACME, 'key-one', at(40));
+        check(revoked?.revokedAt === at(40) && revoked.id === 'key-one', `revokeApiKey must return the key with revokedAt set, got ${json(revoked)}`);
+        const again = await driver.revokeApiKey!(ACME, 'key-one', at(50));
+        check(again?.revokedAt === at(40), `revoking twice must keep the first revokedAt, got ${json(again?.revokedAt)}`);
+        check((await driver.findApiKey!('key-one'))?.revokedAt === at(40), 'the revocation must be stored');
+        check((await driver.revokeApiKey!(ACME, 'key-missing', at(50))) === null, 'revokeApiKey of an unknown key must return null');
+      },
+    },
+    {
+      name: 'API keys (when implemented): isolate tenants: another tenant cannot list, revoke or touch a key',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'createUser', 'createApiKey', 'findApiKey', 'listApiKeys', 'revokeApiKey', 'touchApiKey')) return;
+        await driver.createUser!(ACME, newUser('u1', 'u1@example.com', at(1)));
+        await driver.createUser!(GLOBEX, newUser('u1', 'u1@example.com', at(2)));
+        await driver.createApiKey!(ACME, newKey('key-acme', 'u1', at(10)));
+        const before = await driver.findApiKey!('key-acme');
+        for (const scope of [GLOBEX, ACME_UPPER]) {
+          const who = `tenant ${json(scope.tenant)}`;
+          check((await driver.listApiKeys!(scope)).length === 0 && (await driver.listApiKeys!(scope, { userId: 'u1' })).length === 0, `${who} can list tenant "acme"'s key`);
+          check((await driver.revokeApiKey!(scope, 'key-acme', at(20))) === null, `${who} can revoke tenant "acme"'s key`);
+          await driver.touchApiKey!(scope, 'key-acme', at(21));
+        }
+        same(await driver.findApiKey!('key-acme'), before, 'another tenant\'s revoke or touch must leave the key unchanged');
+      },
+    },
+    {
+      name: 'provider keys (when implemented): put upserts (keeping createdAt), get returns the ciphertext, list shows metadata only, conditional put, delete',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'putProviderKey', 'getProviderKey', 'listProviderKeys', 'deleteProviderKey')) return;
+        const write = (provider: string, ciphertext: string, when: string, keyId = 'k1') => ({ provider, ciphertext, iv: `iv-${ciphertext}`, tag: `tag-${ciphertext}`, keyId, at: when });
+        check((await driver.putProviderKey!(ACME, write('openai', 'c1', at(1)))) === true, 'putProviderKey must return true when it writes');
+        await driver.putProviderKey!(ACME, write('anthropic', 'c2', at(2)));
+        same(await driver.getProviderKey!(ACME, 'openai'), { tenant: 'acme', provider: 'openai', ciphertext: 'c1', iv: 'iv-c1', tag: 'tag-c1', keyId: 'k1', createdAt: at(1), updatedAt: at(1) }, 'getProviderKey must return every field');
+        await driver.putProviderKey!(ACME, write('openai', 'c3', at(5), 'k2'));
+        same(await driver.getProviderKey!(ACME, 'openai'), { tenant: 'acme', provider: 'openai', ciphertext: 'c3', iv: 'iv-c3', tag: 'tag-c3', keyId: 'k2', createdAt: at(1), updatedAt: at(5) }, 'a second put must replace the key and keep createdAt');
+        const listed = await driver.listProviderKeys!(ACME);
+        same(listed, [
+          { tenant: 'acme', provider: 'anthropic', keyId: 'k1', createdAt: at(2), updatedAt: at(2) },
+          { tenant: 'acme', provider: 'openai', keyId: 'k2', createdAt: at(1), updatedAt: at(5) },
+        ], 'listProviderKeys must list metadata by provider, without ciphertext, iv or tag');
+        check((await driver.putProviderKey!(ACME, write('openai', 'c4', at(6)), { ifCiphertext: 'c1' })) === false, 'a conditional put with a stale ciphertext must return false');
+        check((await driver.getProviderKey!(ACME, 'openai'))?.ciphertext === 'c3', 'a failed conditional put must write nothing');
+        check((await driver.putProviderKey!(ACME, write('mistral', 'c5', at(6)), { ifCiphertext: 'c1' })) === false, 'a conditional put for a provider without a key must return false');
+        check((await driver.getProviderKey!(ACME, 'mistral')) === null, 'a failed conditional put must not create a key');
+        check((await driver.putProviderKey!(ACME, write('openai', 'c6', at(7), 'k3'), { ifCiphertext: 'c3' })) === true, 'a conditional put with the current ciphertext must write');
+        same(await driver.getProviderKey!(ACME, 'openai'), { tenant: 'acme', provider: 'openai', ciphertext: 'c6', iv: 'iv-c6', tag: 'tag-c6', keyId: 'k3', createdAt: at(1), updatedAt: at(7) }, 'a conditional put must replace the key');
+        check((await driver.deleteProviderKey!(ACME, 'openai')) === true && (await driver.deleteProviderKey!(ACME, 'openai')) === false, 'deleteProviderKey must return true once, then false');
+        check((await driver.getProviderKey!(ACME, 'openai')) === null, 'a deleted key must be gone');
+      },
+    },
+    {
+      name: 'provider keys (when implemented): isolate tenants; only list("all") spans tenants',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'putProviderKey', 'getProviderKey', 'listProviderKeys', 'deleteProviderKey')) return;
+        const write = (ciphertext: string) => ({ provider: 'openai', ciphertext, iv: 'iv', tag: 'tag', keyId: 'k1', at: at(1) });
+        await driver.putProviderKey!(ACME, write('acme-secret'));
+        await driver.putProviderKey!(GLOBEX, write('globex-secret'));
+        check((await driver.getProviderKey!(GLOBEX, 'openai'))?.ciphertext === 'globex-secret' && (await driver.getProviderKey!(ACME, 'openai'))?.ciphertext === 'acme-secret', 'each tenant must read its own key');
+        check((await driver.getProviderKey!(ACME_UPPER, 'openai')) === null && (await driver.listProviderKeys!(ACME_UPPER)).length === 0, 'tenant "ACME" can read tenant "acme"\'s key');
+        check((await driver.putProviderKey!(GLOBEX, { ...write('hijack'), ciphertext: 'hijack' }, { ifCiphertext: 'acme-secret' })) === false, 'a conditional put must compare within its own tenant');
+        check((await driver.deleteProviderKey!(ACME_UPPER, 'openai')) === false, 'tenant "ACME" can delete tenant "acme"\'s key');
+        const listed = (await driver.listProviderKeys!(GLOBEX)).map((info) => `${info.tenant}/${info.provider}`);
+        check(json(listed) === json(['globex/openai']), `tenant "globex" must list only its own key, got ${json(listed)}`);
+        const everything = (await driver.listProviderKeys!('all')).map((info) => `${info.tenant}/${info.provider}`);
+        check(json(everything) === json(['acme/openai', 'globex/openai']), `listProviderKeys('all') must list every tenant's keys by tenant, got ${json(everything)}`);
+        await driver.deleteProviderKey!(GLOBEX, 'openai');
+        check((await driver.getProviderKey!(ACME, 'openai'))?.ciphertext === 'acme-secret', 'deleting tenant "globex"\'s key must not touch tenant "acme"\'s');
+      },
+    },
+    {
+      name: 'audit (when implemented): appends link into a chain (seq 1, 2, 3…, prevHash from 64 zeros, hash of the canonical string, UUIDv7 ids) and read back exactly, in pages',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'appendAudit', 'listAudit')) return;
+        const entries: AuditEntryInput[] = [
+          auditEntry('run:start', { details: { models: 'openai:gpt-5.2,anthropic:claude', usd: 0.125, blind: true, none: null, '10': 'ten', '2': 'two' } }),
+          auditEntry('thread:delete', { actor: null, outcome: 'deny', reason: 'denied by policy — ünïcødé', ip: '203.0.113.9', userAgent: 'duh-test/1.0 "quoted"', at: at(2) }),
+          auditEntry('user:create', { outcome: 'failure', reason: null, ip: null, userAgent: null, details: {}, at: at(3) }),
+          auditEntry('key:revoke', { outcome: 'allow', resource: 'api-key:k1', at: at(4) }),
+        ];
+        const returned: StoredAuditEvent[] = [];
+        for (const entry of entries) returned.push(await driver.appendAudit!(ACME, entry));
+        for (const [index, event] of returned.entries()) {
+          const entry = entries[index]!;
+          const expected = {
+            at: entry.at,
+            actor: entry.actor,
+            action: entry.action,
+            resource: entry.resource,
+            outcome: entry.outcome,
+            reason: entry.reason ?? null,
+            ip: entry.ip ?? null,
+            userAgent: entry.userAgent ?? null,
+            details: { ...(entry.details ?? {}) },
+            tenant: 'acme',
+            seq: index + 1,
+          };
+          same({ ...event, id: undefined, prevHash: undefined, hash: undefined }, expected, `appendAudit must return entry ${index + 1} with every field (optional ones as null, details as given)`);
+        }
+        await checkChain(returned, 'acme', 'the entries appendAudit returned');
+        const stored = await allAudit(driver, ACME);
+        same(stored, returned, 'listAudit must return exactly what appendAudit returned, in ascending seq');
+        await checkChain(stored, 'acme', 'the stored chain');
+        same(await driver.listAudit!(ACME, { limit: 2 }), returned.slice(0, 2), 'listAudit must honour limit');
+        same(await driver.listAudit!(ACME, { afterSeq: 2, limit: 10 }), returned.slice(2), 'listAudit must start after afterSeq');
+        same(await driver.listAudit!(ACME, { afterSeq: 4, limit: 10 }), [], 'listAudit after the last seq must be empty');
+        // Copies: changing what was read must not change what is stored.
+        stored[0]!.details['usd'] = 99;
+        stored[0]!.action = 'tampered';
+        same(await allAudit(driver, ACME), returned, 'changing entries read from listAudit must not change what is stored');
+      },
+    },
+    {
+      name: 'audit (when implemented): rejects an invalid entry with a StorageError, writing nothing',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'appendAudit', 'listAudit')) return;
+        await driver.appendAudit!(ACME, auditEntry('run:start'));
+        const invalid: [string, AuditEntryInput][] = [
+          ['an unknown outcome', auditEntry('run:start', { outcome: 'maybe' as AuditEntryInput['outcome'] })],
+          ['an empty action', auditEntry('')],
+          ['a timestamp that is not ISO 8601', auditEntry('run:start', { at: 'yesterday' })],
+          ['a non-finite number in details', auditEntry('run:start', { details: { usd: Number.NaN } })],
+          ['an object in details', auditEntry('run:start', { details: { nested: {} as unknown as string } })],
+          ['a NUL character', auditEntry('run:start', { reason: 'bad\u0000reason' })],
+        ];
+        for (const [what, entry] of invalid) await rejectsWithStorageError(driver.appendAudit!(ACME, entry), `appending an entry with ${what}`);
+        const stored = await allAudit(driver, ACME);
+        check(stored.length === 1, `rejected entries must not be stored, got ${stored.length} entries`);
+        await driver.appendAudit!(ACME, auditEntry('run:end', { at: at(9) }));
+        await checkChain(await allAudit(driver, ACME), 'acme', 'the chain after rejected entries');
+      },
+    },
+    {
+      name: 'audit (when implemented): 20 concurrent appends (from two connections when reopen is given) form one unbroken chain',
+      body: async (open, reopen) => {
+        const driver = await open();
+        if (!has(driver, 'appendAudit', 'listAudit')) return;
+        await driver.appendAudit!(ACME, auditEntry('run:start')); // creates whatever the store keeps per tenant
+        const other = await reopen(driver);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, index) => (index % 2 ? other : driver).appendAudit!(ACME, auditEntry(`concurrent:${index}`, { details: { index }, at: at(10 + index) }))),
+        );
+        const seqs = results.map((event) => event.seq).sort((a, b) => a - b);
+        check(json(seqs) === json(Array.from({ length: 20 }, (_, index) => index + 2)), `concurrent appends must get seq 2..21 exactly once each, got ${json(seqs)}`);
+        const stored = await allAudit(driver, ACME);
+        check(stored.length === 21, `all 21 entries must be stored, got ${stored.length}`);
+        await checkChain(stored, 'acme', 'the chain written concurrently');
+        for (const event of results) same(stored[event.seq - 1], event, `appendAudit's answer for seq ${event.seq} must be what is stored`);
+        const fresh = await driver.appendAudit!(GLOBEX, auditEntry('run:start'));
+        check(fresh.seq === 1 && fresh.prevHash === AUDIT_GENESIS_HASH, 'a concurrent burst in one tenant must not advance another tenant\'s chain');
+      },
+    },
+    {
+      name: 'audit (when implemented): each tenant has its own chain; deleting or restoring threads leaves the audit log alone',
+      body: async (open) => {
+        const driver = await open();
+        if (!has(driver, 'appendAudit', 'listAudit')) return;
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'audited?', at(1), 'alice'), { turns: [turn(1)] });
+        await driver.appendAudit!(ACME, auditEntry('run:start', { resource: `thread:${threadId}` }));
+        await driver.appendAudit!(GLOBEX, auditEntry('run:start', { resource: 'thread:globex' }));
+        await driver.appendAudit!(ACME, auditEntry('thread:delete', { resource: `thread:${threadId}`, at: at(2) }));
+        const [acme, globex] = [await allAudit(driver, ACME), await allAudit(driver, GLOBEX)];
+        check(acme.length === 2 && globex.length === 1, `each tenant must keep its own entries, got ${acme.length} and ${globex.length}`);
+        await checkChain(acme, 'acme', 'tenant "acme"\'s chain');
+        await checkChain(globex, 'globex', 'tenant "globex"\'s chain');
+        check((await allAudit(driver, ACME_UPPER)).length === 0, 'tenant "ACME" can read tenant "acme"\'s audit log');
+        await driver.deleteThread(ACME, threadId);
+        await driver.importThreads([storedThread(ACME, id())], { mode: 'replace' });
+        same(await allAudit(driver, ACME), acme, 'deleting and restoring threads must not change the audit log');
+      },
+    },
   ];
 
   const names = new Set(cases.map((item) => item.name));
@@ -1123,8 +1475,14 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
           opened.push(driver);
           return driver;
         };
+        const reopen = async (driver: StorageDriver) => {
+          if (!options.reopen) return driver;
+          const again = await options.reopen(driver);
+          if (again !== driver) opened.push(again);
+          return again;
+        };
         try {
-          await body(open);
+          await body(open, reopen);
         } finally {
           for (const driver of opened) await driver.close?.();
         }

@@ -9,7 +9,7 @@ import { costRowsOf } from '../../src/records.js';
 import type { CostGroup, StorageDriver, StoredContribution, StoredThread, StoredTurn } from '../../src/storage.js';
 import { storageDriverConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
-import { type PgPoolLike, type PgQueryConfigLike, postgresStorage } from '../../storage/postgres.js';
+import { type PgPoolLike, type PgQueryConfigLike, POSTGRES_SCHEMA_VERSION, postgresStorage } from '../../storage/postgres.js';
 
 const URL = process.env['DUH_TEST_POSTGRES_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const ACME = { tenant: 'acme' };
@@ -118,12 +118,22 @@ function recordingPool(inner: PgPoolLike) {
   return { pool: wrapped, calls };
 }
 
+/** duh_migrations rows of a fully migrated schema. */
+const ALL_VERSIONS = Array.from({ length: POSTGRES_SCHEMA_VERSION }, (_, index) => ({ version: index + 1 }));
+
 const rowCount = async (schema: string, table: string) => Number((await pool.query(`SELECT count(*) AS n FROM "${schema}".${table}`)).rows[0].n);
 
 // ---- the contract ----
 
-describe('postgresStorage conforms to the storage driver contract (a fresh schema per case)', () => {
-  for (const check of storageDriverConformance({ create: () => postgresStorage({ pool, schema: freshSchema() }) })) it(check.name, check.run);
+describe('postgresStorage conforms to the storage driver contract (a fresh schema per case; a second pool as the other connection)', () => {
+  const schemaOf = new WeakMap<StorageDriver, string>();
+  const create = () => {
+    const schema = freshSchema();
+    const driver = postgresStorage({ pool, schema });
+    schemaOf.set(driver, schema);
+    return driver;
+  };
+  for (const check of storageDriverConformance({ create, reopen: (driver) => postgresStorage({ pool: extraPool(), schema: schemaOf.get(driver)! }) })) it(check.name, check.run);
 });
 
 describe('postgresStorage conforms to the storage driver contract with preparedStatements: true', () => {
@@ -175,9 +185,23 @@ describe('migrations', () => {
     const third = postgresStorage({ pool, schema });
     await third.listThreads(ACME, { limit: 1, offset: 0 });
     const migrations = await pool.query(`SELECT version, name FROM "${schema}".duh_migrations ORDER BY version`);
-    expect(migrations.rows).toEqual([{ version: 1, name: 'threads, turns, contributions, outcomes' }]);
+    expect(migrations.rows).toEqual([
+      { version: 1, name: 'threads, turns, contributions, outcomes' },
+      { version: 2, name: 'users, api keys, provider keys, audit log' },
+    ]);
     const tables = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema]);
-    expect(tables.rows.map((row: { table_name: string }) => row.table_name)).toEqual(['contributions', 'duh_migrations', 'outcomes', 'threads', 'turns']);
+    expect(tables.rows.map((row: { table_name: string }) => row.table_name)).toEqual([
+      'api_keys',
+      'audit_events',
+      'audit_heads',
+      'contributions',
+      'duh_migrations',
+      'outcomes',
+      'provider_keys',
+      'threads',
+      'turns',
+      'users',
+    ]);
   });
 
   it('a driver opening an up-to-date schema only reads the version: no DDL, no lock, no dedicated connection', async () => {
@@ -196,8 +220,8 @@ describe('migrations', () => {
       const ids = drivers.map(() => newId());
       // Every driver's first operation migrates; they all start together.
       await Promise.all(drivers.map((driver, index) => driver.createThread(ACME, { id: ids[index]!, question: `q${index}`, protocol: 'consensus', userId: null, createdAt: at(index) })));
-      const migrations = await pool.query(`SELECT version FROM "${schema}".duh_migrations`);
-      expect(migrations.rows).toEqual([{ version: 1 }]);
+      const migrations = await pool.query(`SELECT version FROM "${schema}".duh_migrations ORDER BY version`);
+      expect(migrations.rows).toEqual(ALL_VERSIONS);
       expect((await drivers[0]!.listThreads(ACME, { limit: 10, offset: 0 })).total).toBe(4);
     }
   });
@@ -235,7 +259,7 @@ describe('migrations', () => {
       await holder.query('ROLLBACK');
       await expect(first).resolves.toEqual({ threads: [], total: 0 });
       await expect(second).resolves.toEqual({ threads: [], total: 0 });
-      expect((await pool.query(`SELECT version FROM "${schema}".duh_migrations`)).rows).toEqual([{ version: 1 }]);
+      expect((await pool.query(`SELECT version FROM "${schema}".duh_migrations ORDER BY version`)).rows).toEqual(ALL_VERSIONS);
     } finally {
       holder.release();
     }
@@ -270,7 +294,7 @@ describe('migrations', () => {
     const driver = postgresStorage({ pool: racing, schema });
     await expect(driver.listThreads(ACME, { limit: 1, offset: 0 })).resolves.toEqual({ threads: [], total: 0 });
     expect(staged).toBe(true);
-    expect((await pool.query(`SELECT version FROM "${schema}".duh_migrations`)).rows).toEqual([{ version: 1 }]);
+    expect((await pool.query(`SELECT version FROM "${schema}".duh_migrations ORDER BY version`)).rows).toEqual(ALL_VERSIONS);
   });
 
   it('retries the migration after a failure instead of caching the error', async () => {

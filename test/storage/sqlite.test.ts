@@ -74,8 +74,15 @@ const exportAll = async (driver: StorageDriver, scope: StorageScope | 'all' = 'a
 };
 
 describe('storageDriverConformance', () => {
-  describe('on a fresh temp file per case', () => {
-    for (const check of storageDriverConformance({ create: () => track(sqliteStorage({ path: tempFile() })) })) it(check.name, check.run);
+  describe('on a fresh temp file per case (a second driver on the same file as the other connection)', () => {
+    const pathOf = new WeakMap<StorageDriver, string>();
+    const create = () => {
+      const path = tempFile();
+      const driver = track(sqliteStorage({ path }));
+      pathOf.set(driver, path);
+      return driver;
+    };
+    for (const check of storageDriverConformance({ create, reopen: (driver) => track(sqliteStorage({ path: pathOf.get(driver)! })) })) it(check.name, check.run);
   });
   describe("on ':memory:'", () => {
     for (const check of storageDriverConformance({ create: () => track(sqliteStorage({ path: ':memory:' })) })) it(check.name, check.run);
