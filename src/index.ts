@@ -14,7 +14,7 @@
  */
 export { Consensus } from './consensus.js';
 export { costRowsOf, MIN_ID_PREFIX } from './records.js';
-export type { BackupOptions, CostOptions, ExportOptions, FeedbackOptions, ListThreadsOptions, RecallOptions, RestoreOptions, ThreadsApi } from './records.js';
+export type { BackupOptions, CostOptions, ExportOptions, FeedbackOptions, ListThreadsOptions, RecallOptions, RestoreOptions, SweepOptions, ThreadsApi } from './records.js';
 export type { Principal, PrincipalOption, RequestOrigin } from './principal.js';
 export { BACKUP_FORMAT, BACKUP_VERSION, backupLines, parseBackup } from './backup.js';
 export type { BackupHeader } from './backup.js';

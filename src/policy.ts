@@ -23,6 +23,7 @@ export type PolicyAction =
   | 'thread:list'
   | 'thread:read'
   | 'thread:delete'
+  | 'thread:sweep'
   | 'thread:feedback'
   | 'thread:export'
   | 'recall'
@@ -49,6 +50,7 @@ export const POLICY_ACTIONS: readonly PolicyAction[] = [
   'thread:list',
   'thread:read',
   'thread:delete',
+  'thread:sweep',
   'thread:feedback',
   'thread:export',
   'recall',

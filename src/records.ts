@@ -101,6 +101,19 @@ export interface ThreadsApi {
   get(idOrPrefix: string, options?: PrincipalOption): Promise<StoredThread>;
   /** Delete a thread (by id or prefix) with everything under it. @throws {NotFoundError} */
   delete(idOrPrefix: string, options?: PrincipalOption): Promise<void>;
+  /**
+   * Mark `failed` every `active` thread of the tenant not updated for `olderThanMs`: runs whose process died (a
+   * crash, a kill, a serverless timeout) and never closed their thread. Their committed rounds stay readable.
+   * Choose `olderThanMs` above your longest round (calls × timeout), or a live run may be marked; it still
+   * closes itself as `complete` when it ends. Resolves to the ids marked.
+   */
+  sweep(options: SweepOptions): Promise<string[]>;
+}
+
+/** Options for `threads.sweep()`. */
+export interface SweepOptions extends PrincipalOption {
+  /** How long an `active` thread must have gone without an update, in milliseconds (at least 1000). */
+  olderThanMs: number;
 }
 
 /** Check a `principal` option (undefined means anonymous in the default tenant). */
@@ -211,6 +224,30 @@ export class Records {
       const thread = await this.#thread(options, idOrPrefix, 'thread:delete');
       if (!(await this.#storage.deleteThread(scopeOf(options.principal), thread.id))) throw new NotFoundError('thread', idOrPrefix);
       this.#done(options, 'thread:delete', `thread:${thread.id}`);
+    },
+    sweep: async (options: SweepOptions) => {
+      const scope = scopeOf((options as SweepOptions | undefined)?.principal);
+      if (typeof options !== 'object' || options === null || options.olderThanMs === undefined) {
+        throw new InvalidOptionError('olderThanMs', undefined, 'threads.sweep() needs `{ olderThanMs }`, e.g. { olderThanMs: 3_600_000 } for an hour.');
+      }
+      const olderThanMs = integerOption('olderThanMs', options.olderThanMs, 0, 1000, Number.MAX_SAFE_INTEGER);
+      await this.#authorize(options, 'thread:sweep', { type: 'tenant', tenant: scope.tenant });
+      const now = this.#clock.now();
+      const cutoff = new Date(now - olderThanMs).toISOString();
+      const stale: string[] = [];
+      // Collect first, then mark: marking changes what an `active` listing returns.
+      for (let offset = 0; ; offset += 200) {
+        const page = await this.#storage.listThreads(scope, { status: 'active', limit: 200, offset });
+        for (const thread of page.threads) if (thread.updatedAt < cutoff) stale.push(thread.id);
+        if (offset + 200 >= page.total) break;
+      }
+      const at = new Date(now).toISOString();
+      for (const id of stale) {
+        const minutes = Math.round(olderThanMs / 60_000);
+        await this.#storage.finishThread(scope, id, { status: 'failed', error: `Interrupted: the run stopped without closing its thread (no progress for over ${minutes >= 1 ? `${minutes} min` : `${Math.round(olderThanMs / 1000)} s`}).`, at });
+      }
+      if (stale.length) this.#done(options, 'thread:sweep', `tenant:${scope.tenant}`, { threads: stale.length });
+      return stale;
     },
   };
 

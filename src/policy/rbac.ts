@@ -59,6 +59,7 @@ export const DEFAULT_ROLES: Readonly<Record<'viewer' | 'contributor' | 'admin', 
     can: [
       'thread:feedback',
       'thread:delete',
+      'thread:sweep',
       'backup:read',
       'backup:restore',
       'user:create',

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Consensus } from '../../src/consensus.js';
+import { systemClock } from '../../src/clock.js';
 import { DEFAULT_TENANT, type StorageDriver, type StoredThread } from '../../src/storage.js';
 import { MockAdapter, type MockCallContext } from '../../src/testing/mock-adapter.js';
 import { postgresStorage } from '../../storage/postgres.js';
@@ -272,6 +273,15 @@ async function verifyAfterKill(target: Target, child: Child, question: string, t
   for (const turn of fresh!.turns) expect(turn.contributions.map((contribution) => contribution.role)).toEqual(ROLES);
   expect(await driver.getThread(SCOPE, threadId)).toEqual(stored);
   expect((await duh.threads.list()).total).toBe(2);
+
+  // Two hours later, a sweep marks the abandoned thread failed and keeps its rounds; the finished run is untouched.
+  const later = new Consensus({ models: fastPanel(), storage: driver, clock: { ...systemClock, now: () => Date.now() + 7_200_000 } });
+  expect(await later.threads.sweep({ olderThanMs: 3_600_000 })).toEqual([threadId]);
+  const swept = await driver.getThread(SCOPE, threadId);
+  expect(swept).toMatchObject({ status: 'failed', error: expect.stringContaining('Interrupted: the run stopped without closing its thread') });
+  expect(swept!.turns).toEqual(stored.turns);
+  expect((await driver.getThread(SCOPE, result.threadId))?.status).toBe('complete');
+  expect(await later.threads.sweep({ olderThanMs: 3_600_000 })).toEqual([]);
   await target.checkStore();
   return stored;
 }

@@ -133,6 +133,27 @@ describe('policy at each point', () => {
   });
 });
 
+describe('threads.sweep()', () => {
+  it("marks the tenant's abandoned active threads failed, for admins only, and leaves other tenants alone", async () => {
+    const storage = memoryStorage();
+    const clock = new ManualClock({ start: Date.UTC(2026, 10, 26, 12) });
+    const duh = new Consensus({ models: trio().models, storage, clock, policy: rbac(), rounds: 1 });
+    const at = new Date(clock.now()).toISOString();
+    await storage.createThread({ tenant: 'acme' }, { id: '01a00000-0000-7000-8000-000000000001', question: 'Abandoned?', protocol: 'consensus', userId: 'alice', createdAt: at });
+    await storage.createThread({ tenant: 'globex' }, { id: '01a00000-0000-7000-8000-000000000002', question: 'Theirs', protocol: 'consensus', userId: 'gina', createdAt: at });
+    clock.advance(30 * 60_000);
+    await storage.createThread({ tenant: 'acme' }, { id: '01a00000-0000-7000-8000-000000000003', question: 'Recent', protocol: 'consensus', userId: 'alice', createdAt: new Date(clock.now()).toISOString() });
+    clock.advance(60 * 60_000);
+    await expect(duh.threads.sweep({ principal: alice, olderThanMs: 3_600_000 })).rejects.toMatchObject({ action: 'thread:sweep' });
+    await expect(duh.threads.sweep({ principal: admin, olderThanMs: 500 })).rejects.toThrow('The `olderThanMs` option must be an integer between 1000');
+    await expect(duh.threads.sweep({ principal: admin } as never)).rejects.toThrow('threads.sweep() needs `{ olderThanMs }`');
+    expect(await duh.threads.sweep({ principal: admin, olderThanMs: 3_600_000 })).toEqual(['01a00000-0000-7000-8000-000000000001']);
+    expect(await storage.getThread({ tenant: 'acme' }, '01a00000-0000-7000-8000-000000000001')).toMatchObject({ status: 'failed', error: expect.stringContaining('no progress for over 60 min') });
+    expect((await storage.getThread({ tenant: 'acme' }, '01a00000-0000-7000-8000-000000000003'))?.status).toBe('active');
+    expect((await storage.getThread({ tenant: 'globex' }, '01a00000-0000-7000-8000-000000000002'))?.status).toBe('active');
+  });
+});
+
 describe('rate limits', () => {
   it('refuses the run past the per-user request bucket when it may not wait', async () => {
     const { models } = trio();
