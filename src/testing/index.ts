@@ -17,3 +17,4 @@ export { demoPanel } from './demo-panel.js';
 export type { DemoPanelOptions } from './demo-panel.js';
 export { CONFORMANCE_TOOL, modelAdapterConformance, storageDriverConformance } from './conformance.js';
 export type { AdapterScenarios, ConformanceCase, ModelAdapterConformanceOptions, StorageDriverConformanceOptions } from './conformance.js';
+export { rateLimitStoreConformance, type RateLimitStoreConformanceOptions } from './limiter-conformance.js';

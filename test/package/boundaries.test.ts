@@ -36,7 +36,7 @@ function importsOf(file: string): { local: string[]; bare: string[] } {
   return { local, bare };
 }
 
-const CONTRACTS = ['src/adapter.ts', 'src/storage.ts', 'src/events.ts', 'src/errors.ts', 'src/record.ts', 'src/principal.ts', 'src/policy.ts'];
+const CONTRACTS = ['src/adapter.ts', 'src/storage.ts', 'src/events.ts', 'src/errors.ts', 'src/record.ts', 'src/principal.ts', 'src/policy.ts', 'src/limiter.ts', 'src/limiter/bucket.ts'];
 const rel = (file: string) => relative(root, file);
 
 describe('import boundaries', () => {
@@ -57,7 +57,7 @@ describe('import boundaries', () => {
   });
 
   it('storage drivers and adapters import only contracts (and their own optional peer)', () => {
-    for (const file of [...sources('storage'), ...sources('adapters')]) {
+    for (const file of [...sources('storage'), ...sources('adapters'), ...sources('limiter')]) {
       for (const target of importsOf(file).local) {
         const own = target.startsWith(`${rel(file).split('/')[0]}/_shared/`);
         expect(CONTRACTS.includes(target) || own, `${rel(file)} imports ${target}`).toBe(true);
