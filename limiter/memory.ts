@@ -55,6 +55,8 @@ export interface MemoryLimiter extends RateLimitStore {
   tryTake(request: BucketRequest): LimitDecision;
   /** Buckets and counters currently held. */
   readonly size: number;
+  /** Forget every bucket and counter. */
+  close(): Promise<void>;
 }
 
 /** A stored bucket, with its parameters so a sweep can tell whether it is full again. */

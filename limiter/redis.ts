@@ -78,6 +78,8 @@ export interface RedisLimiter extends RateLimitStore {
   readonly name: 'redis';
   /** The key prefix in use. */
   readonly prefix: string;
+  /** Close the client the store created from `url` (a client you passed stays open). Safe to call twice. */
+  close(): Promise<void>;
 }
 
 /** Keys live this long after they would read back as full or ended, so callers' clock drift never drops live state. */

@@ -1,7 +1,7 @@
 // duh/limiter/redis against a real Redis 7 (127.0.0.1:6379; CI starts it). Every store in this file uses a key
 // prefix of its own under `duh-test:<random>:`, deleted at the end, so files and runs never share keys.
 import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError, LimiterUnavailableError } from '../../src/errors.js';
 import type { BucketRequest } from '../../src/limiter.js';
