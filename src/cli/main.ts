@@ -15,6 +15,7 @@ import type { Principal } from '../principal.js';
 import { demoPanel } from '../testing/demo-panel.js';
 import { selectModels } from './models.js';
 import { runRecordCommand, UsageError } from './records.js';
+import { IDENTITY_COMMANDS, runIdentityCommand } from './identity.js';
 import { openStorage } from './storage.js';
 import { formatResult, ProgressRenderer } from './render.js';
 
@@ -30,6 +31,9 @@ Usage
   duh export <id> [--format markdown|json] [--content full|decision] [--no-dissent] [-o file]
   duh backup <file> [--all-tenants]    every thread as JSON lines
   duh restore <file> [--replace]       merge into what is stored (default), or replace the tenants' threads
+  duh user create <email> [--role r] [--name n] [--password-stdin] | list | set-role <id-or-email> <role>
+  duh key create --user <id-or-email> [--name n] [--scopes ask,read] [--expires 30d] | list | revoke <key-id>
+  duh audit verify | list              check the tenant's hash-chained audit log (exit 1 when altered)
 
 Storage and identity (every command)
   --storage <spec>        memory | sqlite:<path> | postgres://… (default DUH_STORAGE, else sqlite:./duh.db)
@@ -64,6 +68,8 @@ export interface CliIo {
   demoPanel?: DemoPanelOptions;
   /** Aborts the run (the real CLI wires SIGINT to it). */
   signal?: AbortSignal;
+  /** The whole of standard input (`duh user create --password-stdin`). */
+  readStdin?: () => Promise<string>;
 }
 
 function list(option: string, value: string | undefined): ModelRef[] | undefined {
@@ -113,6 +119,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         'no-dissent': { type: 'boolean', default: false },
         output: { type: 'string', short: 'o' },
         'all-tenants': { type: 'boolean', default: false },
+        role: { type: 'string' },
+        name: { type: 'string' },
+        scopes: { type: 'string' },
+        expires: { type: 'string' },
+        after: { type: 'string' },
+        'password-stdin': { type: 'boolean', default: false },
         replace: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         demo: { type: 'boolean', default: false },
@@ -138,6 +150,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const tenant = values.tenant ?? io.env['DUH_TENANT'];
   const user = values.user ?? io.env['DUH_USER'];
   const principal: Principal | undefined = tenant || user ? { id: user || 'cli', tenant: tenant || DEFAULT_TENANT } : undefined;
+  if (IDENTITY_COMMANDS.has(command)) {
+    try {
+      return await runIdentityCommand(command, rest, values, io);
+    } catch (error) {
+      io.stderr.write(`Error: ${DuhError.isInstance(error) || error instanceof UsageError ? (error as Error).message : serializeError(error).message}\n`);
+      return error instanceof UsageError ? 2 : 1;
+    }
+  }
   if (command !== 'ask') {
     if (!RECORD_COMMANDS.has(command)) {
       io.stderr.write(`Error: unknown command \`${command}\`. Run \`duh --help\` for the commands.\n`);
@@ -231,7 +251,13 @@ const invokedDirectly = (() => {
 if (invokedDirectly) {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort(new Error('SIGINT')));
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
+  const readStdin = async () => {
+    let input = '';
+    process.stdin.setEncoding('utf8'); // whole characters, even when a chunk ends inside one
+    for await (const chunk of process.stdin) input += chunk as string;
+    return input;
+  };
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, readStdin }).then(
     (code) => {
       process.exitCode = code;
     },
