@@ -4,7 +4,7 @@ import { ProviderError } from '../../src/errors.js';
 import { MockAdapter, type MockReply } from '../../src/testing/mock-adapter.js';
 import { modelAdapterConformance, storageDriverConformance } from '../../src/testing/conformance.js';
 import { costRowsOf } from '../../src/records.js';
-import { matchesRecall, toRecallHit, type StorageDriver, type StoredThread } from '../../src/storage.js';
+import { AUDIT_GENESIS_HASH, auditCanonicalString, auditEventId, auditEventOf, matchesRecall, toRecallHit, type StorageDriver, type StoredAuditEvent, type StoredThread } from '../../src/storage.js';
 import { memoryStorage } from '../../storage/memory.js';
 
 describe('MockAdapter conforms to the model adapter contract', () => {
@@ -215,5 +215,65 @@ describe('the suites catch broken plug-ins', () => {
       };
     };
     expect(await run(storageDriverConformance({ create: overwriting }), 'rejects a duplicate thread id')).toMatch(/must reject with a StorageError/);
+  });
+  it('flags a storage driver whose audit appends race (the chain forks under concurrency)', async () => {
+    const racy = (): StorageDriver => {
+      const driver = memoryStorage();
+      const heads = new Map<string, StoredAuditEvent[]>();
+      return {
+        ...driver,
+        // Reads the head, then yields before writing: concurrent appends link to the same head.
+        appendAudit: async (scope, entry) => {
+          const log = heads.get(scope.tenant) ?? [];
+          heads.set(scope.tenant, log);
+          const previous = log.at(-1);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          const linked = { ...auditEventOf(scope.tenant, auditEventId(), entry), seq: log.length + 1, prevHash: previous?.hash ?? AUDIT_GENESIS_HASH };
+          const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(auditCanonicalString(linked)));
+          const event = { ...linked, hash: Buffer.from(digest).toString('hex') };
+          log.push(event);
+          return event;
+        },
+        listAudit: async (scope, query) => (heads.get(scope.tenant) ?? []).filter((event) => event.seq > (query.afterSeq ?? 0)).slice(0, query.limit),
+      };
+    };
+    expect(await run(storageDriverConformance({ create: racy }), 'audit (when implemented): 20 concurrent appends')).toMatch(/must link to the previous entry's hash|seq 2\.\.21 exactly once/);
+    expect(await run(storageDriverConformance({ create: racy }), 'audit (when implemented): appends link into a chain')).toBe('passed');
+  });
+
+  it('flags a storage driver whose API key listing or user lookup ignores the tenant', async () => {
+    const leakyKeys = (): StorageDriver => {
+      const driver = memoryStorage();
+      return { ...driver, listApiKeys: async (_scope, query) => [...(await driver.listApiKeys!({ tenant: 'acme' }, query)), ...(await driver.listApiKeys!({ tenant: 'globex' }, query))] };
+    };
+    expect(await run(storageDriverConformance({ create: leakyKeys }), 'API keys (when implemented): isolate tenants')).toMatch(/can list tenant "acme"'s key/);
+    const leakyUsers = (): StorageDriver => {
+      const driver = memoryStorage();
+      return { ...driver, getUserByEmail: async (_scope, email) => (await driver.getUserByEmail!({ tenant: 'acme' }, email)) };
+    };
+    expect(await run(storageDriverConformance({ create: leakyUsers }), 'users (when implemented): isolate tenants')).toMatch(/can read tenant "acme"'s user/);
+  });
+
+  it('flags a storage driver that lets a second user take an email', async () => {
+    const lax = (): StorageDriver => {
+      const driver = memoryStorage();
+      return {
+        ...driver,
+        createUser: async (scope, user) => {
+          const taken = await driver.getUserByEmail!(scope, user.email);
+          return driver.createUser!(scope, taken ? { ...user, email: `${user.email}.dup` } : user);
+        },
+      };
+    };
+    expect(await run(storageDriverConformance({ create: lax }), 'users (when implemented): create and read back')).toMatch(/an email another user of the tenant has must reject/);
+  });
+
+  it('runs the identity cases as no-ops on a driver without the identity methods', async () => {
+    const bare = (): StorageDriver => {
+      const { createUser, getUser, getUserByEmail, listUsers, updateUser, createApiKey, findApiKey, listApiKeys, revokeApiKey, touchApiKey, putProviderKey, getProviderKey, listProviderKeys, deleteProviderKey, appendAudit, listAudit, ...rest } = memoryStorage();
+      void [createUser, getUser, getUserByEmail, listUsers, updateUser, createApiKey, findApiKey, listApiKeys, revokeApiKey, touchApiKey, putProviderKey, getProviderKey, listProviderKeys, deleteProviderKey, appendAudit, listAudit];
+      return rest;
+    };
+    for (const check of storageDriverConformance({ create: bare })) await check.run();
   });
 });

@@ -463,6 +463,59 @@ describe('preparedStatements', () => {
   });
 });
 
+// ---- identity tables ----
+
+describe('identity tables (schema version 2)', () => {
+  it('upgrades a version-1 schema in place: threads survive and the identity tables appear', async () => {
+    const schema = freshSchema();
+    const first = postgresStorage({ pool, schema });
+    const threadId = newId();
+    await first.createThread(ACME, { id: threadId, question: 'before the upgrade', protocol: 'consensus', userId: null, createdAt: at(1) });
+    await pool.query(`DROP TABLE "${schema}".audit_events, "${schema}".audit_heads, "${schema}".provider_keys, "${schema}".api_keys, "${schema}".users`);
+    await pool.query(`DROP FUNCTION "${schema}".audit_events_append_only()`);
+    await pool.query(`DELETE FROM "${schema}".duh_migrations WHERE version = 2`);
+    const upgraded = postgresStorage({ pool, schema });
+    expect((await upgraded.getThread(ACME, threadId))?.question).toBe('before the upgrade');
+    expect((await upgraded.appendAudit!(ACME, { at: at(2), actor: null, action: 'run:start', resource: `thread:${threadId}`, outcome: 'success' })).seq).toBe(1);
+    expect((await pool.query(`SELECT version FROM "${schema}".duh_migrations ORDER BY version`)).rows).toEqual(ALL_VERSIONS);
+  });
+
+  it('appends an audit entry in exactly one statement on the pool (no transaction, no dedicated connection)', async () => {
+    const { pool: recorded, calls } = recordingPool(pool);
+    const driver = postgresStorage({ pool: recorded, schema: freshSchema() });
+    await driver.listAudit!(ACME, { limit: 1 }); // migrate
+    calls.length = 0;
+    await driver.appendAudit!(ACME, { at: at(1), actor: 'u', action: 'run:start', resource: 'thread:x', outcome: 'success' });
+    expect(calls.map((call) => [call.via, call.text.trim().split(/\s+/)[0]])).toEqual([['pool', 'WITH']]);
+  });
+
+  it('three pools (three processes) appending 60 entries at once form one unbroken chain per tenant', async () => {
+    const schema = freshSchema();
+    const drivers = [extraPool(), extraPool(), extraPool()].map((each) => postgresStorage({ pool: each, schema }));
+    await Promise.all(drivers.map((driver) => driver.listAudit!(ACME, { limit: 1 })));
+    await Promise.all(
+      Array.from({ length: 60 }, (_, index) =>
+        drivers[index % 3]!.appendAudit!(index % 4 === 0 ? GLOBEX : ACME, { at: at(index), actor: `p${index % 3}`, action: 'run:start', resource: `thread:${index}`, outcome: 'success', details: { index } }),
+      ),
+    );
+    const { verifyAuditChain } = await import('../../src/identity/audit.js');
+    expect(await verifyAuditChain(drivers[0]!, ACME)).toMatchObject({ ok: true, entries: 45 });
+    expect(await verifyAuditChain(drivers[1]!, GLOBEX)).toMatchObject({ ok: true, entries: 15 });
+    const heads = (await pool.query(`SELECT tenant, seq::int AS seq FROM "${schema}".audit_heads ORDER BY tenant`)).rows;
+    expect(heads).toEqual([{ tenant: 'acme', seq: 45 }, { tenant: 'globex', seq: 15 }]);
+  });
+
+  it('keeps the audit log when threads are deleted or a tenant is restored with replace', async () => {
+    const driver = postgresStorage({ pool, schema: freshSchema() });
+    const threadId = newId();
+    await driver.createThread(ACME, { id: threadId, question: 'Q?', protocol: 'consensus', userId: null, createdAt: at(1) });
+    await driver.appendAudit!(ACME, { at: at(1), actor: null, action: 'run:start', resource: `thread:${threadId}`, outcome: 'success' });
+    await driver.deleteThread(ACME, threadId);
+    await driver.importThreads([], { mode: 'replace' });
+    expect((await driver.listAudit!(ACME, { limit: 10 })).map((event) => event.resource)).toEqual([`thread:${threadId}`]);
+  });
+});
+
 // ---- appendTurn atomicity and concurrency ----
 
 describe('appendTurn', () => {

@@ -644,6 +644,89 @@ describe('two worker threads (real concurrency) on one new file', () => {
   });
 });
 
+describe('identity tables (schema version 2)', () => {
+  it('upgrades a version-1 file in place: threads survive and the identity tables appear', async () => {
+    const path = tempFile();
+    const first = sqliteStorage({ path });
+    const kept = thread({ question: 'written before the upgrade' });
+    await first.createThread(A, kept);
+    await first.appendTurn(A, kept.id, turn(1));
+    await first.close?.();
+    // Roll the file back to version 1, as an older duh left it.
+    const probe = new DatabaseSync(path);
+    probe.exec('DROP TABLE audit_events; DROP TABLE provider_keys; DROP TABLE api_keys; DROP TABLE users; DELETE FROM duh_migrations WHERE version = 2;');
+    probe.close();
+    const upgraded = track(sqliteStorage({ path }));
+    expect(await upgraded.getThread(A, kept.id)).toMatchObject({ question: 'written before the upgrade', turns: [turn(1)] });
+    await upgraded.createUser!(A, { id: 'u1', email: 'u1@example.com', displayName: 'U', role: 'admin', passwordHash: null, active: true, createdAt: at(1) });
+    expect((await upgraded.appendAudit!(A, { at: at(2), actor: 'u1', action: 'user:create', resource: 'user:u1', outcome: 'success' })).seq).toBe(1);
+    const check = new DatabaseSync(path);
+    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }]);
+    check.close();
+  });
+
+  it('keeps the audit log when threads are deleted or a tenant is restored with replace', async () => {
+    const driver = create();
+    const t = thread();
+    await driver.createThread(A, t);
+    await driver.appendAudit!(A, { at: at(1), actor: null, action: 'run:start', resource: `thread:${t.id}`, outcome: 'success' });
+    await driver.deleteThread(A, t.id);
+    await driver.importThreads([], { mode: 'replace' });
+    expect((await driver.listAudit!(A, { limit: 10 })).map((event) => event.resource)).toEqual([`thread:${t.id}`]);
+  });
+
+  function create() {
+    return track(sqliteStorage({ path: tempFile() }));
+  }
+});
+
+describe('audit appends from two worker threads (real concurrency) on one file', () => {
+  const workerSource = `
+    import { registerHooks } from 'node:module';
+    import { parentPort, workerData } from 'node:worker_threads';
+    registerHooks({
+      resolve(specifier, context, next) {
+        try { return next(specifier, context); }
+        catch (error) { if (specifier.startsWith('.') && specifier.endsWith('.js')) return next(specifier.slice(0, -3) + '.ts', context); throw error; }
+      },
+    });
+    const { sqliteStorage } = await import(workerData.module);
+    const driver = sqliteStorage({ path: workerData.path });
+    const gate = new Int32Array(workerData.gate);
+    Atomics.add(gate, 0, 1);
+    Atomics.notify(gate, 0);
+    for (let seen = Atomics.load(gate, 0); seen < 2; seen = Atomics.load(gate, 0)) Atomics.wait(gate, 0, seen, 50);
+    try {
+      for (let index = 0; index < 25; index++) {
+        await driver.appendAudit({ tenant: 'acme' }, { at: new Date().toISOString(), actor: 'worker-' + workerData.index, action: 'run:start', resource: 'thread:' + index, outcome: 'success', details: { index } });
+      }
+      parentPort.postMessage({ done: true });
+    } catch (error) {
+      parentPort.postMessage({ error: String(error && error.stack || error) });
+    } finally {
+      await driver.close();
+    }
+  `;
+
+  it('interleave into one unbroken chain of 50 entries', async () => {
+    const path = tempFile();
+    const module = pathToFileURL(resolve(import.meta.dirname, '../../storage/sqlite.ts')).href;
+    const gate = new SharedArrayBuffer(4);
+    const workers = [0, 1].map((index) => new Worker(new URL(`data:text/javascript,${encodeURIComponent(workerSource)}`), { workerData: { path, module, index, gate }, execArgv: [] }));
+    try {
+      const results = await Promise.all(workers.map((worker) => new Promise((settle, reject) => (worker.once('message', settle), worker.once('error', reject)))));
+      expect(results).toEqual([{ done: true }, { done: true }]);
+      const events = await track(sqliteStorage({ path })).listAudit!(A, { limit: 100 });
+      expect(events.map((event) => event.seq)).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
+      expect(new Set(events.map((event) => event.actor))).toEqual(new Set(['worker-0', 'worker-1']));
+      const { verifyAuditChain } = await import('../../src/identity/audit.js');
+      expect(await verifyAuditChain(track(sqliteStorage({ path })), A)).toMatchObject({ ok: true, entries: 50 });
+    } finally {
+      await Promise.all(workers.map((worker) => worker.terminate()));
+    }
+  });
+});
+
 describe('end to end with Consensus', () => {
   it('stores a run in the file; a new driver on the reopened file reads it back, recalls it, costs it and takes feedback', async () => {
     const path = tempFile();
