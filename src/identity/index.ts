@@ -51,6 +51,36 @@ import { createSessions, looksLikeJwt, type SessionOptions, type Sessions } from
 import { hashPassword, needsRehash, verifyPassword, type PasswordHashOptions } from './passwords.js';
 import { createVault, providerKeyContext, type Vault, type VaultOptions } from './vault.js';
 
+// The storage contract's identity records and audit helpers, for driver authors and callers of this subpath.
+export {
+  AUDIT_GENESIS_HASH,
+  AUDIT_OUTCOMES,
+  auditCanonicalBody,
+  auditCanonicalString,
+  auditEntryProblem,
+  auditEventId,
+  auditEventOf,
+  requireStorageMethod,
+} from '../storage.js';
+export type {
+  ApiKeyQuery,
+  AuditEntryInput,
+  AuditOutcome,
+  AuditQuery,
+  NewApiKey,
+  NewUser,
+  OptionalStorageMethod,
+  ProviderKeyInfo,
+  ProviderKeyPutOptions,
+  ProviderKeyWrite,
+  StoredApiKey,
+  StoredAuditEvent,
+  StoredProviderKey,
+  StoredUser,
+  UserPage,
+  UserQuery,
+  UserUpdate,
+} from '../storage.js';
 export * from './api-keys.js';
 export * from './audit.js';
 export * from './jwt.js';
