@@ -65,7 +65,26 @@ interface Bucket {
   updatedAt: number;
   capacity: number;
   refillPerMs: number;
+  /**
+   * The last refusal, remembered until the bucket changes: the cost refused (-1: none), and the absolute times
+   * at which that cost and the full capacity are there. For whole-millisecond `now` these times do not depend on
+   * `now` (the refill is monotonic), so a repeated refusal costs a subtraction instead of two waits computed
+   * anew: a flood of refused requests is cheaper than the allowed ones.
+   */
+  refusedCost: number;
+  retryAt: number;
+  fullAt: number;
 }
+
+const bucket = (tokens: number, updatedAt: number, capacity: number, refillPerMs: number): Bucket => ({
+  tokens,
+  updatedAt,
+  capacity,
+  refillPerMs,
+  refusedCost: -1,
+  retryAt: 0,
+  fullAt: 0,
+});
 
 /** Drop full buckets and ended counters at most this often (by the requests' clock), besides when at `maxKeys`. */
 const SWEEP_EVERY_MS = 60_000;
@@ -88,8 +107,8 @@ export function memoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter
   /** Drop what reads back the same without being stored; then, when still at the limit, the oldest tenth. */
   const sweep = (now: number, full: boolean) => {
     nextSweep = now + SWEEP_EVERY_MS;
-    for (const [key, bucket] of buckets) {
-      if (refilledTokens(bucket.tokens, bucket.updatedAt, bucket.capacity, bucket.refillPerMs, now) >= bucket.capacity) buckets.delete(key);
+    for (const [key, entry] of buckets) {
+      if (refilledTokens(entry.tokens, entry.updatedAt, entry.capacity, entry.refillPerMs, now) >= entry.capacity) buckets.delete(key);
     }
     for (const [key, counter] of counters) if (!(counter.expiresAt > now)) counters.delete(key);
     if (!full) return;
@@ -107,26 +126,39 @@ export function memoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter
   const tryTake = (request: BucketRequest): LimitDecision => {
     checkBucketRequest(request);
     const { key, capacity, refillPerMs, cost, now } = request;
-    const bucket = buckets.get(key);
-    if (bucket === undefined) {
+    const entry = buckets.get(key);
+    if (entry === undefined) {
       // A missing bucket is full.
       if (cost > capacity) return decide(false, capacity, now, capacity, refillPerMs, cost, now);
       const tokens = capacity - cost;
       if (tokens < capacity) {
         if (now >= nextSweep || buckets.size >= maxKeys) sweep(now, buckets.size >= maxKeys);
-        buckets.set(key, { tokens, updatedAt: now, capacity, refillPerMs });
+        buckets.set(key, bucket(tokens, now, capacity, refillPerMs));
       }
       return decide(true, tokens, now, capacity, refillPerMs, cost, now);
     }
-    const available = refilledTokens(bucket.tokens, bucket.updatedAt, capacity, refillPerMs, now);
-    if (cost > available) return decide(false, bucket.tokens, bucket.updatedAt, capacity, refillPerMs, cost, now);
+    const available = refilledTokens(entry.tokens, entry.updatedAt, capacity, refillPerMs, now);
+    if (cost > available) {
+      if (!Number.isInteger(now)) return decide(false, entry.tokens, entry.updatedAt, capacity, refillPerMs, cost, now);
+      if (entry.refusedCost === cost && entry.capacity === capacity && entry.refillPerMs === refillPerMs) {
+        return { allowed: false, remaining: Math.floor(available), limit: capacity, resetAt: entry.fullAt > now ? entry.fullAt : now, retryAfterMs: entry.retryAt - now };
+      }
+      const decision = decide(false, entry.tokens, entry.updatedAt, capacity, refillPerMs, cost, now);
+      entry.refusedCost = cost;
+      entry.capacity = capacity;
+      entry.refillPerMs = refillPerMs;
+      entry.retryAt = now + decision.retryAfterMs;
+      entry.fullAt = decision.resetAt;
+      return decision;
+    }
     const tokens = available - cost;
-    if (now > bucket.updatedAt) bucket.updatedAt = now;
-    bucket.tokens = tokens;
-    bucket.capacity = capacity;
-    bucket.refillPerMs = refillPerMs;
+    if (now > entry.updatedAt) entry.updatedAt = now;
+    entry.tokens = tokens;
+    entry.capacity = capacity;
+    entry.refillPerMs = refillPerMs;
+    entry.refusedCost = -1;
     if (tokens >= capacity) buckets.delete(key);
-    return decide(true, tokens, bucket.updatedAt, capacity, refillPerMs, cost, now);
+    return decide(true, tokens, entry.updatedAt, capacity, refillPerMs, cost, now);
   };
 
   return {
@@ -144,7 +176,7 @@ export function memoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter
       const { key, capacity, refillPerMs, now } = request;
       const { state, decision } = refundBucket(buckets.get(key), request);
       if (state === undefined) buckets.delete(key);
-      else buckets.set(key, { tokens: state.tokens, updatedAt: state.updatedAt, capacity, refillPerMs });
+      else buckets.set(key, bucket(state.tokens, state.updatedAt, capacity, refillPerMs));
       if (now >= nextSweep) sweep(now, false);
       return decision;
     },

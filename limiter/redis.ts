@@ -26,7 +26,19 @@
  */
 import { InvalidOptionError, LimiterUnavailableError, MissingDependencyError } from '../src/errors.js';
 import type { BucketRequest, CounterDecision, CounterRequest, LimitDecision, RateLimitStore, RefundRequest, SettleRequest, SettleResult } from '../src/limiter.js';
-import { checkBucketRequest, checkCounterRequest, checkRefundRequest, checkSettleRequest, decide, fromFixed, toFixed } from '../src/limiter/bucket.js';
+import {
+  type BucketOutcome,
+  type BucketState,
+  checkBucketRequest,
+  checkCounterRequest,
+  checkRefundRequest,
+  checkSettleRequest,
+  decide,
+  fromFixed,
+  refund,
+  take,
+  toFixed,
+} from '../src/limiter/bucket.js';
 
 const STORE_NAME = 'redis';
 
@@ -86,25 +98,33 @@ export interface RedisLimiter extends RateLimitStore {
 const KEY_GRACE_MS = 60_000;
 
 /**
- * The store's only script. KEYS[1] is the bucket or counter; ARGV[1] the operation. It mirrors
- * `src/limiter/bucket.ts` step by step on the same doubles: numbers arrive as JavaScript's shortest round-trip
- * decimal strings (`tonumber` reads them exactly) and leave as `%.17g` (exact again). Buckets are stored as
- * `"<tokens> <updatedAt>"`, counters as `"<whole> <nanos> <expiresAt>"` (fixed point, nine decimals). Nothing
- * here needs more than Redis 7.0 (no shebang flags, no functions).
+ * The store's only script. KEYS[1] is the bucket or counter; ARGV[1] the operation. It applies the arithmetic of
+ * `src/limiter/bucket.ts` step by step on the same IEEE doubles, so it changes the state exactly as the memory
+ * store would. Numbers arrive as JavaScript's shortest round-trip decimal strings (`tonumber` reads them
+ * exactly) and are stored as Redis writes Lua numbers, with 17 significant digits (exact again).
+ *
+ * - A bucket is a hash `{ t: tokens, u: updatedAt }`. The reply is `{applied, t, u}` with the state **before**
+ *   the operation (nil when there was none); this process derives the decision from it with the same functions
+ *   as the memory store, and checks that it agrees on `applied`.
+ * - A counter is a hash `{ w: whole, n: nanos, e: expiresAt }` (fixed point, nine decimals); the reply is
+ *   `{applied, whole, nanos}` after the operation, as integers.
+ *
+ * Nothing here needs more than Redis 7.0 (no shebang flags, no functions). The key layout is part of v1.
  */
 export const REDIS_LIMITER_SCRIPT = `-- duh rate-limit store v1
 local key, op = KEYS[1], ARGV[1]
-local raw = redis.call('GET', key)
-local function fmt(x) return string.format('%.17g', x) end
 if op == 'take' or op == 'refund' then
+  -- A bucket is a hash {t = tokens, u = updatedAt}. ARGV: capacity, refillPerMs, cost or amount, now.
+  -- Reply: {applied, t, u} with the state as it was BEFORE (false, false when there was none); the caller
+  -- derives the decision from it with the same arithmetic (src/limiter/bucket.ts), so no number is formatted here.
+  local state = redis.call('HMGET', key, 't', 'u')
+  local t, u = state[1], state[2]
   local capacity, rate, amount, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
   local tokens, at = capacity, now
-  local t, u
-  if raw then
-    t, u = string.match(raw, '^(%S+) (%S+)$')
+  if t then
     tokens, at = tonumber(t), tonumber(u)
   elseif op == 'refund' then
-    return {1, fmt(capacity), fmt(now)}
+    return {1, false, false}
   end
   local current = tokens
   local elapsed = now - at
@@ -115,51 +135,47 @@ if op == 'take' or op == 'refund' then
   if not (current < capacity) then current = capacity end
   local left
   if op == 'take' then
-    if not (amount <= current) then
-      if raw then return {0, t, u} end
-      return {0, fmt(capacity), fmt(now)}
-    end
+    if not (amount <= current) then return {0, t, u} end
     left = current - amount
   else
     left = current + amount
     if not (left < capacity) then left = capacity end
   end
   if left < capacity then
-    local value = fmt(left) .. ' ' .. fmt(at)
+    -- numbers passed to redis.call are written with 17 significant digits: exact
+    redis.call('HSET', key, 't', left, 'u', at)
     if rate > 0 then
-      redis.call('SET', key, value, 'PX', math.ceil((capacity - left) / rate) + ${KEY_GRACE_MS})
-    else
-      redis.call('SET', key, value)
+      redis.call('PEXPIRE', key, math.ceil((capacity - left) / rate) + ${KEY_GRACE_MS})
+    elseif t then
+      redis.call('PERSIST', key)
     end
-  elseif raw then
+  elseif t then
     redis.call('DEL', key)
   end
-  return {1, fmt(left), fmt(at)}
+  return {1, t, u}
 end
--- counters: fixed point (whole, nanos) with nanos in [0, 1e9)
+-- A counter is a hash {w = whole, n = nanos, e = expiresAt}: fixed point, nanos in [0, 1e9), all integers a
+-- double holds exactly. ARGV: two amounts as (whole, nanos) pairs, expiresAt, now. Reply: {applied, whole, nanos}.
+local state = redis.call('HMGET', key, 'w', 'n', 'e')
 local now = tonumber(ARGV[7])
 local uw, un, expires = 0, 0, tonumber(ARGV[6])
-if raw then
-  local w, n, e = string.match(raw, '^(%S+) (%S+) (%S+)$')
-  if tonumber(e) > now then uw, un, expires = tonumber(w), tonumber(n), tonumber(e) end
-end
+if state[3] and tonumber(state[3]) > now then uw, un, expires = tonumber(state[1]), tonumber(state[2]), tonumber(state[3]) end
 local function save(w, n)
   if expires > now and (w > 0 or n > 0) then
-    redis.call('SET', key, fmt(w) .. ' ' .. fmt(n) .. ' ' .. fmt(expires), 'PX', math.ceil(expires - now) + ${KEY_GRACE_MS})
-  elseif raw then
+    redis.call('HSET', key, 'w', w, 'n', n, 'e', expires)
+    redis.call('PEXPIRE', key, math.ceil(expires - now) + ${KEY_GRACE_MS})
+  elseif state[3] then
     redis.call('DEL', key)
   end
+  return {1, w, n}
 end
 local aw, an, bw, bn = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if op == 'reserve' then
   -- ARGV: limit (whole, nanos), amount (whole, nanos), expiresAt, now
   local sw, sn = uw + bw, un + bn
   if sn >= 1000000000 then sw, sn = sw + 1, sn - 1000000000 end
-  if sw < aw or (sw == aw and sn <= an) then
-    save(sw, sn)
-    return {1, fmt(sw), fmt(sn)}
-  end
-  return {0, fmt(uw), fmt(un)}
+  if sw < aw or (sw == aw and sn <= an) then return save(sw, sn) end
+  return {0, uw, un}
 elseif op == 'settle' then
   -- ARGV: reserved (whole, nanos), actual (whole, nanos), expiresAt, now
   local tw, tn = uw + bw, un + bn
@@ -169,8 +185,7 @@ elseif op == 'settle' then
     rw, rn = tw - aw, tn - an
     if rn < 0 then rw, rn = rw - 1, rn + 1000000000 end
   end
-  save(rw, rn)
-  return {1, fmt(rw), fmt(rn)}
+  return save(rw, rn)
 end
 return redis.error_reply('duh limiter: unknown operation ' .. tostring(op))
 `;
@@ -208,6 +223,16 @@ function isModuleNotFound(error: unknown): boolean {
 
 /** A URL fit for messages: the password replaced. */
 const safeUrl = (url: string) => url.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@');
+
+/**
+ * A script reply: whether the operation was applied, and two numbers: for buckets the state before the
+ * operation (tokens, updatedAt; `first` undefined when there was none), for counters the value after it (whole, nanos).
+ */
+interface Reply {
+  applied: boolean;
+  first: number | undefined;
+  second: number;
+}
 
 class TimeoutError extends Error {
   constructor(ms: number) {
@@ -321,7 +346,7 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
 
   let outage = false;
   /** Run the script; on failure throw (closed) or return `fallback(reason)` (open). */
-  const call = async <T>(key: string, args: (string | number)[], fallback: (reason: string) => T): Promise<{ reply: string[] } | { degraded: T }> => {
+  const call = async <T>(key: string, args: (string | number)[], fallback: (reason: string) => T): Promise<Reply | { degraded: T }> => {
     let reply: unknown;
     try {
       reply = await withTimeout(run(key, args));
@@ -340,10 +365,19 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
       return { degraded: fallback(`redis unavailable: ${reason}`) };
     }
     outage = false;
-    if (!Array.isArray(reply) || reply.length !== 3) {
+    if (!Array.isArray(reply) || reply.length !== 3 || (reply[0] !== 0 && reply[0] !== 1)) {
       throw new LimiterUnavailableError(STORE_NAME, `Redis answered the limiter script with ${JSON.stringify(reply)}; check that ${where} is a Redis 7.0+ server and that nothing rewrites EVAL replies.`);
     }
-    return { reply: reply.map(String) };
+    return { applied: reply[0] === 1, first: reply[1] == null ? undefined : Number(reply[1]), second: Number(reply[2]) };
+  };
+
+  /** The decision of a bucket operation, from the state the script saw before applying it (the same arithmetic as memory). */
+  const bucketDecision = (reply: Reply, outcome: (state: BucketState | undefined) => BucketOutcome): LimitDecision => {
+    const { decision } = outcome(reply.first === undefined ? undefined : { tokens: reply.first, updatedAt: reply.second });
+    if (decision.allowed !== reply.applied) {
+      throw new LimiterUnavailableError(STORE_NAME, `The limiter script and this process disagree on a decision (script ${reply.applied ? 'applied' : 'refused'} it); is another duh version with an incompatible key layout using the prefix ${JSON.stringify(prefix)}?`);
+    }
+    return decision;
   };
 
   const bucketKey = (key: string) => `${prefix}bucket:${key}`;
@@ -361,8 +395,7 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
         degraded,
       }));
       if ('degraded' in result) return result.degraded;
-      const [allowed, tokens, updatedAt] = result.reply;
-      return decide(allowed === '1', Number(tokens), Number(updatedAt), capacity, refillPerMs, cost, now);
+      return bucketDecision(result, (state) => take(state, request));
     },
     async refund(request: RefundRequest): Promise<LimitDecision> {
       checkRefundRequest(request);
@@ -372,8 +405,7 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
         degraded,
       }));
       if ('degraded' in result) return result.degraded;
-      const [, tokens, updatedAt] = result.reply;
-      return decide(true, Number(tokens), Number(updatedAt), capacity, refillPerMs, 0, now);
+      return bucketDecision(result, (state) => refund(state, request));
     },
     async reserve(request: CounterRequest): Promise<CounterDecision> {
       checkCounterRequest(request);
@@ -387,8 +419,7 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
         degraded,
       }));
       if ('degraded' in result) return result.degraded;
-      const [allowed, whole, nanos] = result.reply;
-      return { allowed: allowed === '1', used: fromFixed(Number(whole), Number(nanos)), limit };
+      return { allowed: result.applied, used: fromFixed(result.first ?? 0, result.second), limit };
     },
     async settle(request: SettleRequest): Promise<SettleResult> {
       checkSettleRequest(request);
@@ -400,8 +431,7 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
         degraded,
       }));
       if ('degraded' in result) return result.degraded;
-      const [, whole, nanos] = result.reply;
-      return { used: fromFixed(Number(whole), Number(nanos)) };
+      return { used: fromFixed(result.first ?? 0, result.second) };
     },
     async close(): Promise<void> {
       closed = true;

@@ -66,19 +66,21 @@ export function refilledTokens(tokens: number, updatedAt: number, capacity: numb
  * does. `target` must not exceed the capacity.
  */
 export function msUntil(tokens: number, updatedAt: number, target: number, refillPerMs: number, now: number): number {
-  const at = (ms: number) => {
-    const elapsed = now + ms - updatedAt;
-    return elapsed > 0 ? tokens + elapsed * refillPerMs : tokens;
-  };
-  if (at(0) >= target) return 0;
+  if (tokensAt(tokens, updatedAt, refillPerMs, now) >= target) return 0;
   if (!(refillPerMs > 0)) return Number.POSITIVE_INFINITY;
   let wait = Math.ceil(updatedAt + (target - tokens) / refillPerMs - now);
   if (!(wait < MAX_WAIT_MS)) return Number.POSITIVE_INFINITY;
   if (wait < 1) wait = 1;
   // The estimate is off by at most a step or two of rounding; settle it on the formula itself.
-  for (let i = 0; i < 8 && at(wait) < target; i++) wait++;
-  for (let i = 0; i < 8 && wait > 1 && at(wait - 1) >= target; i++) wait--;
+  for (let i = 0; i < 8 && tokensAt(tokens, updatedAt, refillPerMs, now + wait) < target; i++) wait++;
+  for (let i = 0; i < 8 && wait > 1 && tokensAt(tokens, updatedAt, refillPerMs, now + (wait - 1)) >= target; i++) wait--;
   return wait;
+}
+
+/** The refill formula without the cap, as a take at `at` evaluates it (`at - updatedAt` first, as in the Lua). */
+function tokensAt(tokens: number, updatedAt: number, refillPerMs: number, at: number): number {
+  const elapsed = at - updatedAt;
+  return elapsed > 0 ? tokens + elapsed * refillPerMs : tokens;
 }
 
 /**

@@ -136,7 +136,8 @@ describe('redisLimiter', () => {
     const counterTtl = await redis.pttl(`${prefix}counter:budget:u1`);
     expect(counterTtl).toBeGreaterThan(3_600_000);
     expect(counterTtl).toBeLessThanOrEqual(3_660_000);
-    expect(await redis.get(`${prefix}counter:budget:u1`)).toBe(`0 250000000 ${T0 + 3_600_000}`);
+    expect(await redis.hgetall(`${prefix}counter:budget:u1`)).toEqual({ w: '0', n: '250000000', e: String(T0 + 3_600_000) });
+    expect(await redis.hgetall(`${prefix}bucket:user:u1`)).toEqual({ t: '59', u: String(T0) });
     // The default prefix is duh:
     expect(redisLimiter({ client: redis }).prefix).toBe('duh:');
   });
