@@ -87,8 +87,38 @@ export {
 } from './errors.js';
 export type { BudgetFigures, DuhErrorCode, DuhErrorOptions, MemberFailure, ProviderErrorFields, ProviderErrorKind, SerializedError } from './errors.js';
 
-export { DEFAULT_TENANT, matchesRecall, OUTCOME_RESULTS, THREAD_STATUSES, toRecallHit } from './storage.js';
+export {
+  AUDIT_GENESIS_HASH,
+  AUDIT_OUTCOMES,
+  auditCanonicalBody,
+  auditCanonicalString,
+  auditEntryProblem,
+  auditEventId,
+  auditEventOf,
+  DEFAULT_TENANT,
+  matchesRecall,
+  OUTCOME_RESULTS,
+  requireStorageMethod,
+  THREAD_STATUSES,
+  toRecallHit,
+} from './storage.js';
 export type {
+  ApiKeyQuery,
+  AuditEntryInput,
+  AuditOutcome,
+  AuditQuery,
+  NewApiKey,
+  NewUser,
+  ProviderKeyInfo,
+  ProviderKeyPutOptions,
+  ProviderKeyWrite,
+  StoredApiKey,
+  StoredAuditEvent,
+  StoredProviderKey,
+  StoredUser,
+  UserPage,
+  UserQuery,
+  UserUpdate,
   CostGroup,
   CostQuery,
   CostRow,
@@ -126,3 +156,20 @@ export type { Policy, PolicyAction, PolicyDecision, PolicyResource } from './pol
 export { authorize, decide, resourceName } from './policy/authorize.js';
 export { DEFAULT_ROLES, modelAllowed, rbac } from './policy/rbac.js';
 export type { RbacOptions, RoleDefinition } from './policy/rbac.js';
+
+// Limits and budgets: the option types, and the rate-limit store contract (stores live in duh/limiter/*).
+export type {
+  BucketLimits,
+  BudgetOptions,
+  BudgetOverflow,
+  BudgetWindow,
+  CredentialResolver,
+  LimitsOptions,
+  PrincipalBudget,
+  PrincipalLimits,
+  RateSpec,
+} from './governance.js';
+export { bucketOf, parseRate } from './limiter.js';
+export type { BucketRequest, CounterDecision, CounterRequest, LimitDecision, Rate, RateLimitStore, RefundRequest, SettleRequest, SettleResult } from './limiter.js';
+export { takeWithin } from './limiter/wait.js';
+export type { TakeWithinOptions } from './limiter/wait.js';

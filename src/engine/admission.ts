@@ -10,10 +10,11 @@
  */
 import type { ModelAdapter, ModelRef } from '../adapter.js';
 import { modelRef } from '../adapter.js';
-import { BudgetExceededError, InvalidOptionError, LimiterUnavailableError, PolicyDeniedError, RateLimitedError, serializeError } from '../errors.js';
+import { AbortedError, BudgetExceededError, InvalidOptionError, LimiterUnavailableError, PolicyDeniedError, RateLimitedError, serializeError } from '../errors.js';
 import type { BudgetLine, MemberRef } from '../events.js';
 import { budgetWindowAt, type BudgetOverflow, type BudgetWindow, type CredentialResolver, type ResolvedBuckets, type ResolvedGovernance } from '../governance.js';
-import type { LimitDecision, Rate } from '../limiter.js';
+import { bucketOf, type LimitDecision, type Rate } from '../limiter.js';
+import { takeWithin } from '../limiter/wait.js';
 import type { Policy, PolicyAction, PolicyResource } from '../policy.js';
 import { ANONYMOUS } from '../policy.js';
 import { decide, resourceName } from '../policy/authorize.js';
@@ -154,7 +155,6 @@ interface Taken {
   amount: number;
 }
 
-const bucketOf = (rate: Rate) => ({ capacity: rate.limit, refillPerMs: rate.limit / rate.windowMs });
 
 /**
  * Take `cost` from a bucket, waiting (and saying so) while it refills, up to the run's wait budget. Returns the
@@ -162,21 +162,20 @@ const bucketOf = (rate: Rate) => ({ capacity: rate.limit, refillPerMs: rate.limi
  */
 async function take(context: RunContext, key: string, rate: Rate, cost: number, deadline: number, member?: MemberRef): Promise<LimitDecision> {
   const { store } = context.governance.limits!;
-  for (;;) {
-    let decision: LimitDecision;
-    try {
-      decision = await store.take({ key, ...bucketOf(rate), cost, now: context.clock.now() });
-    } catch (error) {
-      if (LimiterUnavailableError.isInstance(error)) throw error;
-      throw new LimiterUnavailableError(store.name, `The rate-limit store failed: ${serializeError(error).message}. Check it, or let runs through with failOpen.`, { cause: error });
-    }
-    if (decision.degraded !== undefined) warnDegraded(context, decision.degraded);
-    if (decision.allowed) return decision;
-    const waitMs = Math.ceil(decision.retryAfterMs);
-    if (!Number.isFinite(waitMs) || context.clock.now() + waitMs > deadline) return decision;
-    context.events.emit({ type: 'rate-limit-wait', bucket: key, waitMs, ...(member ? { member } : {}) });
-    await context.clock.sleep(waitMs, context.signal);
+  let decision: LimitDecision;
+  try {
+    decision = await takeWithin(store, { key, ...bucketOf(rate), cost }, {
+      clock: context.clock,
+      maxWaitMs: Math.max(0, deadline - context.clock.now()),
+      signal: context.signal,
+      onWait: (_, waitMs) => context.events.emit({ type: 'rate-limit-wait', bucket: key, waitMs: Math.ceil(waitMs), ...(member ? { member } : {}) }),
+    });
+  } catch (error) {
+    if (LimiterUnavailableError.isInstance(error) || AbortedError.isInstance(error)) throw error;
+    throw new LimiterUnavailableError(store.name, `The rate-limit store failed: ${serializeError(error).message}. Check it, or let runs through with failOpen.`, { cause: error });
   }
+  if (decision.degraded !== undefined) warnDegraded(context, decision.degraded);
+  return decision;
 }
 
 function warnDegraded(context: RunContext, reason: string): void {

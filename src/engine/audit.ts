@@ -8,7 +8,7 @@
 import { serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Principal, RequestOrigin } from '../principal.js';
-import type { StorageDriver, StorageScope } from '../storage.js';
+import type { AuditOutcome, StorageDriver, StorageScope } from '../storage.js';
 import type { Clock } from '../clock.js';
 
 /** Who an audit entry is about. A run context and a records call both fit. */
@@ -17,9 +17,6 @@ export interface AuditSubject {
   principal: Principal | undefined;
   origin?: RequestOrigin | undefined;
 }
-
-/** Outcome of an audited action. */
-export type AuditOutcome = 'allow' | 'deny' | 'success' | 'failure';
 
 /** Writes audit entries when enabled and the driver stores them. */
 export class AuditTrail {

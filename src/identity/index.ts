@@ -34,6 +34,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Policy, PolicyAction, PolicyResource } from '../policy.js';
 import { authorize, resourceName } from '../policy/authorize.js';
 import { rbac } from '../policy/rbac.js';
+import type { CredentialResolver } from '../governance.js';
 import type { Principal } from '../principal.js';
 import {
   requireStorageMethod,
@@ -155,8 +156,8 @@ export interface LoginResult {
   expiresAt?: string;
 }
 
-/** Resolves a tenant's own key for a provider, for the engine's runs. Exactly the engine's credentials hook. */
-export type CredentialResolver = (request: { tenant: string; provider: string }) => Promise<{ apiKey: string } | undefined>;
+/** Resolves a tenant's own key for a provider, for the engine's runs: the engine's `credentials` hook. */
+export type { CredentialResolver } from '../governance.js';
 
 /** Options of {@link createIdentity}. */
 export interface IdentityOptions {

@@ -16,6 +16,8 @@ export interface TakeWithinOptions {
   maxWaitMs: number;
   /** Stops the wait: the promise rejects with an `AbortedError`. */
   signal?: AbortSignal;
+  /** Called before each wait with the refusal and how long it will wait (e.g. to tell a user the run queues). */
+  onWait?: (decision: LimitDecision, waitMs: number) => void;
 }
 
 /**
@@ -37,7 +39,7 @@ export interface TakeWithinOptions {
  * ```
  */
 export async function takeWithin(store: RateLimitStore, request: Omit<BucketRequest, 'now'>, options: TakeWithinOptions): Promise<LimitDecision> {
-  const { clock, maxWaitMs, signal } = options;
+  const { clock, maxWaitMs, signal, onWait } = options;
   if (typeof maxWaitMs !== 'number' || Number.isNaN(maxWaitMs) || maxWaitMs < 0) {
     throw new InvalidOptionError('maxWaitMs', maxWaitMs, 'The `maxWaitMs` option of takeWithin() must be a number of milliseconds >= 0 (0 never waits; Infinity waits as long as needed).');
   }
@@ -53,6 +55,7 @@ export async function takeWithin(store: RateLimitStore, request: Omit<BucketRequ
     if (decision.allowed || !Number.isFinite(wait) || now + wait > deadline) {
       return waitedMs > 0 ? { ...decision, waitedMs } : decision;
     }
+    onWait?.(decision, wait);
     await clock.sleep(wait, signal);
   }
 }
