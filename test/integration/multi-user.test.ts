@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelAdapter } from '../../src/adapter.js';
 import { Consensus } from '../../src/consensus.js';
-import { BudgetExceededError, PolicyDeniedError, ProviderError, RateLimitedError } from '../../src/errors.js';
+import { BudgetExceededError, LimiterUnavailableError, PolicyDeniedError, ProviderError, RateLimitedError } from '../../src/errors.js';
 import type { ConsensusEvent } from '../../src/events.js';
 import type { Policy } from '../../src/policy.js';
 import { rbac } from '../../src/policy/rbac.js';
@@ -11,6 +11,7 @@ import type { Principal } from '../../src/principal.js';
 import { ManualClock } from '../../src/testing/manual-clock.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { memoryLimiter } from '../../limiter/memory.js';
+import { redisLimiter } from '../../limiter/redis.js';
 import { memoryStorage } from '../../storage/memory.js';
 import { collect, trio } from '../helpers.js';
 
@@ -198,6 +199,34 @@ describe('rate limits', () => {
     const { models } = trio();
     const duh = new Consensus({ models, rounds: 1, limits: { perModel: { anthropic: { tokens: '100/min' } } } });
     await expect(duh.ask(QUESTION, { principal: alice })).rejects.toThrow(/Rate limit `model:anthropic:tokens` allows 100 per window, less than the/);
+  });
+});
+
+describe('an unreachable limiter store', () => {
+  const unreachable = (failOpen: boolean) => redisLimiter({ url: 'redis://127.0.0.1:1', failOpen, timeoutMs: 200 });
+
+  it('fails closed by default: the run is refused before any call, with how to fix it', async () => {
+    const { models, proposer } = trio();
+    const limiter = unreachable(false);
+    const duh = new Consensus({ models, rounds: 1, limiter, limits: { perUser: { requests: '10/min' } } });
+    const error = await duh.ask(QUESTION, { principal: alice }).catch((caught: unknown) => caught);
+    expect(LimiterUnavailableError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toMatch(/failOpen/);
+    expect(proposer.calls).toHaveLength(0);
+    await limiter.close();
+  });
+
+  it('fails open by option, with a warning event, and the run completes unmetered', async () => {
+    const { models } = trio();
+    const limiter = unreachable(true);
+    const duh = new Consensus({ models, rounds: 1, limiter, limits: { perUser: { requests: '10/min' } }, budget: { perTenant: { usd: 1, per: 'day' } } });
+    const events: ConsensusEvent[] = [];
+    const result = await duh.ask(QUESTION, { principal: alice, onEvent: (event) => events.push(event) });
+    expect(result.decision).toBeTruthy();
+    const warnings = events.filter((event) => event.type === 'warning');
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings[0]).toMatchObject({ code: 'limiter-unavailable', message: expect.stringContaining('unmetered') });
+    await limiter.close();
   });
 });
 
