@@ -4,8 +4,8 @@
  * `duh/limiter/redis`.
  *
  * Besides the async {@link RateLimitStore} methods it offers a synchronous {@link MemoryLimiter.tryTake} for hot
- * paths. Memory stays bounded: buckets that are full again and counters whose window ended are dropped (a full
- * bucket reads back the same as a missing one), and past `maxKeys` the oldest keys are evicted.
+ * paths. Memory stays bounded: buckets full again for 30 s and counters whose window ended are dropped (they read
+ * back the same as missing ones), and past `maxKeys` the oldest keys are evicted.
  *
  * @example
  * ```ts
@@ -25,6 +25,7 @@ import { InvalidOptionError } from '../src/errors.js';
 import type { BucketRequest, CounterDecision, CounterRequest, LimitDecision, RateLimitStore, RefundRequest, SettleRequest, SettleResult } from '../src/limiter.js';
 import {
   type CounterState,
+  KEEP_FULL_MS,
   checkBucketRequest,
   checkCounterRequest,
   checkRefundRequest,
@@ -41,7 +42,7 @@ const STORE_NAME = 'memory';
 /** Options for {@link memoryLimiter}. */
 export interface MemoryLimiterOptions {
   /**
-   * The most buckets kept, and separately the most counters. Full buckets and ended counters are dropped first;
+   * The most buckets kept, and separately the most counters. Refilled buckets and ended counters are dropped first;
    * when that is not enough, the oldest keys go (an evicted bucket comes back full, an evicted counter at 0), so
    * set it above the number of keys that can be active at once. @default 100000
    */
@@ -67,11 +68,13 @@ interface Bucket {
   refillPerMs: number;
   /**
    * The last refusal, remembered until the bucket changes: the cost refused (-1: none), and the absolute times
-   * at which that cost and the full capacity are there. For whole-millisecond `now` these times do not depend on
-   * `now` (the refill is monotonic), so a repeated refusal costs a subtraction instead of two waits computed
-   * anew: a flood of refused requests is cheaper than the allowed ones.
+   * at which that cost and the full capacity are there. For whole-millisecond `now` from `refusedAt` on these
+   * times do not depend on `now` (the refill is monotonic), so a repeated refusal costs a subtraction instead
+   * of two waits computed anew: a flood of refused requests is cheaper than the allowed ones.
    */
   refusedCost: number;
+  /** When the refusal was computed: the remembered times hold for any `now` from then on. */
+  refusedAt: number;
   retryAt: number;
   fullAt: number;
 }
@@ -82,6 +85,7 @@ const bucket = (tokens: number, updatedAt: number, capacity: number, refillPerMs
   capacity,
   refillPerMs,
   refusedCost: -1,
+  refusedAt: 0,
   retryAt: 0,
   fullAt: 0,
 });
@@ -107,8 +111,10 @@ export function memoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter
   /** Drop what reads back the same without being stored; then, when still at the limit, the oldest tenth. */
   const sweep = (now: number, full: boolean) => {
     nextSweep = now + SWEEP_EVERY_MS;
+    // A bucket that has been full for KEEP_FULL_MS reads back the same as a missing one.
+    const fullBefore = now - KEEP_FULL_MS;
     for (const [key, entry] of buckets) {
-      if (refilledTokens(entry.tokens, entry.updatedAt, entry.capacity, entry.refillPerMs, now) >= entry.capacity) buckets.delete(key);
+      if (fullBefore >= entry.updatedAt && refilledTokens(entry.tokens, entry.updatedAt, entry.capacity, entry.refillPerMs, fullBefore) >= entry.capacity) buckets.delete(key);
     }
     for (const [key, counter] of counters) if (!(counter.expiresAt > now)) counters.delete(key);
     if (!full) return;
@@ -131,20 +137,19 @@ export function memoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter
       // A missing bucket is full.
       if (cost > capacity) return decide(false, capacity, now, capacity, refillPerMs, cost, now);
       const tokens = capacity - cost;
-      if (tokens < capacity) {
-        if (now >= nextSweep || buckets.size >= maxKeys) sweep(now, buckets.size >= maxKeys);
-        buckets.set(key, bucket(tokens, now, capacity, refillPerMs));
-      }
+      if (now >= nextSweep || buckets.size >= maxKeys) sweep(now, buckets.size >= maxKeys);
+      buckets.set(key, bucket(tokens, now, capacity, refillPerMs));
       return decide(true, tokens, now, capacity, refillPerMs, cost, now);
     }
     const available = refilledTokens(entry.tokens, entry.updatedAt, capacity, refillPerMs, now);
     if (cost > available) {
       if (!Number.isInteger(now)) return decide(false, entry.tokens, entry.updatedAt, capacity, refillPerMs, cost, now);
-      if (entry.refusedCost === cost && entry.capacity === capacity && entry.refillPerMs === refillPerMs) {
+      if (entry.refusedCost === cost && entry.capacity === capacity && entry.refillPerMs === refillPerMs && now >= entry.refusedAt) {
         return { allowed: false, remaining: Math.floor(available), limit: capacity, resetAt: entry.fullAt > now ? entry.fullAt : now, retryAfterMs: entry.retryAt - now };
       }
       const decision = decide(false, entry.tokens, entry.updatedAt, capacity, refillPerMs, cost, now);
       entry.refusedCost = cost;
+      entry.refusedAt = now;
       entry.capacity = capacity;
       entry.refillPerMs = refillPerMs;
       entry.retryAt = now + decision.retryAfterMs;
@@ -157,7 +162,6 @@ export function memoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter
     entry.capacity = capacity;
     entry.refillPerMs = refillPerMs;
     entry.refusedCost = -1;
-    if (tokens >= capacity) buckets.delete(key);
     return decide(true, tokens, entry.updatedAt, capacity, refillPerMs, cost, now);
   };
 
@@ -175,8 +179,7 @@ export function memoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter
       checkRefundRequest(request);
       const { key, capacity, refillPerMs, now } = request;
       const { state, decision } = refundBucket(buckets.get(key), request);
-      if (state === undefined) buckets.delete(key);
-      else buckets.set(key, bucket(state.tokens, state.updatedAt, capacity, refillPerMs));
+      if (state !== undefined) buckets.set(key, bucket(state.tokens, state.updatedAt, capacity, refillPerMs));
       if (now >= nextSweep) sweep(now, false);
       return decision;
     },

@@ -5,8 +5,8 @@
  * Each operation is **one round trip**: one Lua script (four operations, chosen by an argument) sent with
  * `EVALSHA`, or `EVAL` when the server does not know the script yet (`NOSCRIPT`: a restart, `SCRIPT FLUSH`).
  * Each operation touches one key, so it works on Redis Cluster as it is. The script uses nothing newer than
- * Redis 7.0. Idle keys expire on their own (`PX`): a bucket once it would be full again, a counter when its
- * window has ended, each plus a minute of grace.
+ * Redis 7.0. Idle keys expire on their own: a bucket at least 30 s after it would be full again (its expiry is
+ * renewed at most about every 30 s), a counter a minute after its window ends.
  *
  * When Redis cannot be reached (or does not answer within `timeoutMs`), the store **fails closed** by default:
  * operations reject with a `LimiterUnavailableError`. With `failOpen: true` they resolve to allowing decisions
@@ -35,6 +35,7 @@ import {
   checkSettleRequest,
   decide,
   fromFixed,
+  KEEP_FULL_MS,
   refund,
   take,
   toFixed,
@@ -81,7 +82,10 @@ export interface RedisLimiterOptions {
    * `console.warn` per outage (the first failure after a success).
    */
   onError?: (error: LimiterUnavailableError) => void;
-  /** How long an operation waits for Redis before it counts as unreachable, in ms. @default 1000 */
+  /**
+   * How long an operation waits for Redis before it counts as unreachable, in ms (it gives up between
+   * `timeoutMs` and 1.25 × `timeoutMs`). @default 1000
+   */
   timeoutMs?: number;
 }
 
@@ -94,7 +98,7 @@ export interface RedisLimiter extends RateLimitStore {
   close(): Promise<void>;
 }
 
-/** Keys live this long after they would read back as full or ended, so callers' clock drift never drops live state. */
+/** Counters live this long after their window ends, so callers' clock drift never drops a live one. */
 const KEY_GRACE_MS = 60_000;
 
 /**
@@ -114,15 +118,16 @@ const KEY_GRACE_MS = 60_000;
 export const REDIS_LIMITER_SCRIPT = `-- duh rate-limit store v1
 local key, op = KEYS[1], ARGV[1]
 if op == 'take' or op == 'refund' then
-  -- A bucket is a hash {t = tokens, u = updatedAt}. ARGV: capacity, refillPerMs, cost or amount, now.
-  -- Reply: {applied, t, u} with the state as it was BEFORE (false, false when there was none); the caller
-  -- derives the decision from it with the same arithmetic (src/limiter/bucket.ts), so no number is formatted here.
-  local state = redis.call('HMGET', key, 't', 'u')
-  local t, u = state[1], state[2]
+  -- A bucket is a hash {t = tokens, u = updatedAt, x = when the key expires, by the callers' clock}.
+  -- ARGV: capacity, refillPerMs, cost or amount, now. Reply: {applied, t, u} with the state as it was BEFORE
+  -- (false, false when there was none); the caller derives the decision from it with the same arithmetic
+  -- (src/limiter/bucket.ts), so the reply formats no number.
+  local state = redis.call('HMGET', key, 't', 'u', 'x')
+  local t, u, x = state[1], state[2], state[3]
   local capacity, rate, amount, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-  local tokens, at = capacity, now
+  local tokens, at, stamp = capacity, now, ARGV[5]
   if t then
-    tokens, at = tonumber(t), tonumber(u)
+    tokens, at, stamp = tonumber(t), tonumber(u), u
   elseif op == 'refund' then
     return {1, false, false}
   end
@@ -130,7 +135,7 @@ if op == 'take' or op == 'refund' then
   local elapsed = now - at
   if elapsed > 0 then
     current = tokens + elapsed * rate
-    at = now
+    stamp = ARGV[5]
   end
   if not (current < capacity) then current = capacity end
   local left
@@ -141,16 +146,24 @@ if op == 'take' or op == 'refund' then
     left = current + amount
     if not (left < capacity) then left = capacity end
   end
-  if left < capacity then
-    -- numbers passed to redis.call are written with 17 significant digits: exact
-    redis.call('HSET', key, 't', left, 'u', at)
-    if rate > 0 then
-      redis.call('PEXPIRE', key, math.ceil((capacity - left) / rate) + ${KEY_GRACE_MS})
-    elseif t then
+  if rate > 0 and capacity / rate < 1e12 then
+    -- Numbers passed to redis.call are written with 17 significant digits: exact. The key must outlive the
+    -- refill by KEEP_FULL_MS; its expiry is renewed only when that is no longer certain, to the time an empty
+    -- bucket needs plus twice that: so at most about once per ${KEEP_FULL_MS} ms per key.
+    if x and now + math.ceil((capacity - left) / rate) + ${KEEP_FULL_MS} <= tonumber(x) then
+      redis.call('HSET', key, 't', left, 'u', stamp)
+    else
+      local ttl = math.ceil(capacity / rate) + ${2 * KEEP_FULL_MS}
+      redis.call('HSET', key, 't', left, 'u', stamp, 'x', now + ttl)
+      redis.call('PEXPIRE', key, ttl)
+    end
+  else
+    -- Never (or practically never) refills: kept until it does.
+    redis.call('HSET', key, 't', left, 'u', stamp)
+    if x then
+      redis.call('HDEL', key, 'x')
       redis.call('PERSIST', key)
     end
-  elseif t then
-    redis.call('DEL', key)
   end
   return {1, t, u}
 end
@@ -329,16 +342,38 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
     }
   };
 
+  // Timeouts: one ticker for all operations in flight instead of a timer each (cheaper at high rates). An
+  // operation fails once it has seen 5 ticks of timeoutMs / 4, i.e. after timeoutMs to 1.25 × timeoutMs.
+  const inFlight = new Set<{ ticks: number; reject: (error: unknown) => void }>();
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  const tick = () => {
+    if (inFlight.size === 0) {
+      clearInterval(ticker);
+      ticker = undefined;
+      return;
+    }
+    for (const entry of inFlight) {
+      if (++entry.ticks >= 5) {
+        inFlight.delete(entry);
+        entry.reject(new TimeoutError(timeoutMs));
+      }
+    }
+  };
   const withTimeout = (promise: Promise<unknown>): Promise<unknown> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError(timeoutMs)), timeoutMs);
+      const entry = { ticks: 0, reject };
+      inFlight.add(entry);
+      if (ticker === undefined) {
+        ticker = setInterval(tick, timeoutMs / 4);
+        (ticker as { unref?: () => void }).unref?.();
+      }
       promise.then(
         (value) => {
-          clearTimeout(timer);
+          inFlight.delete(entry);
           resolve(value);
         },
         (error: unknown) => {
-          clearTimeout(timer);
+          inFlight.delete(entry);
           reject(error);
         },
       );

@@ -6,8 +6,10 @@
  *
  * ## Buckets
  *
- * A bucket's state is `{ tokens, updatedAt }`. No state means a **full** bucket: a new key starts full, and a
- * store may drop a bucket once it is full again (nothing is lost: it would read back the same).
+ * A bucket's state is `{ tokens, updatedAt }`. No state means a **full** bucket: a new key starts full. Every
+ * applied take or refund stores the state, even a full one; a store may drop a bucket once it has been full for
+ * {@link KEEP_FULL_MS} (by the callers' clocks). Until then its `updatedAt` is kept, so a caller whose clock is
+ * behind by less than that cannot earn the same refill twice (a bucket recreated at an earlier time would).
  *
  * - **Refill** at `now`: `tokens + (now - updatedAt) * refillPerMs`, capped at `capacity`, and `updatedAt`
  *   becomes `now`. When `now <= updatedAt` (a caller whose clock is behind), nothing is added and `updatedAt`
@@ -49,6 +51,9 @@ export interface BucketParameters {
   refillPerMs: number;
   now: number;
 }
+
+/** How long a store keeps a bucket that is full again before it may drop it (callers' clocks may differ this much). */
+export const KEEP_FULL_MS = 30_000;
 
 /** Past this many milliseconds a wait is reported as infinite (about 285 000 years). */
 const MAX_WAIT_MS = 2 ** 53;
@@ -103,19 +108,19 @@ export function refill(state: BucketState | undefined, { capacity, refillPerMs, 
   return { tokens: refilledTokens(state.tokens, state.updatedAt, capacity, refillPerMs, now), updatedAt: now > state.updatedAt ? now : state.updatedAt };
 }
 
-/** The result of a bucket operation: the state to store (undefined: none, the bucket is full) and the decision. */
+/** The result of a bucket operation: the state to store (undefined: none, a new bucket stays full) and the decision. */
 export interface BucketOutcome {
   state: BucketState | undefined;
   decision: LimitDecision;
 }
 
-/** Take `cost` tokens: refill, then subtract if there are enough. A refusal returns the state unchanged. */
+/** Take `cost` tokens: refill, then subtract if there are enough, and store. A refusal returns the state unchanged. */
 export function take(state: BucketState | undefined, request: BucketParameters & { cost: number }): BucketOutcome {
   const { capacity, refillPerMs, cost, now } = request;
   const current = refill(state, request);
   if (cost <= current.tokens) {
     const tokens = current.tokens - cost;
-    return { state: tokens < capacity ? { tokens, updatedAt: current.updatedAt } : undefined, decision: decide(true, tokens, current.updatedAt, capacity, refillPerMs, cost, now) };
+    return { state: { tokens, updatedAt: current.updatedAt }, decision: decide(true, tokens, current.updatedAt, capacity, refillPerMs, cost, now) };
   }
   const kept = state ?? current;
   return { state, decision: decide(false, kept.tokens, kept.updatedAt, capacity, refillPerMs, cost, now) };
@@ -128,7 +133,7 @@ export function refund(state: BucketState | undefined, request: BucketParameters
   const current = refill(state, request);
   const sum = current.tokens + amount;
   const tokens = sum < capacity ? sum : capacity;
-  return { state: tokens < capacity ? { tokens, updatedAt: current.updatedAt } : undefined, decision: decide(true, tokens, current.updatedAt, capacity, refillPerMs, 0, now) };
+  return { state: { tokens, updatedAt: current.updatedAt }, decision: decide(true, tokens, current.updatedAt, capacity, refillPerMs, 0, now) };
 }
 
 // ---- validation ----

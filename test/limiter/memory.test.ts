@@ -30,15 +30,10 @@ describe('memoryLimiter', () => {
     await expect(store.take({ key: '', capacity: 1, refillPerMs: 1, cost: 1, now: T0 })).rejects.toMatchObject({ option: 'take.key' });
   });
 
-  it('keeps no state for buckets that are full', async () => {
+  it('keeps no state for a refusal or a refund to a new bucket, nor for a counter back at zero', async () => {
     const store = memoryLimiter();
-    await store.take({ key: 'a', capacity: 5, refillPerMs: 1, cost: 0, now: T0 });
     await store.take({ key: 'b', capacity: 5, refillPerMs: 1, cost: 6, now: T0 });
     await store.refund({ key: 'c', capacity: 5, refillPerMs: 1, amount: 1, now: T0 });
-    expect(store.size).toBe(0);
-    await store.take({ key: 'd', capacity: 5, refillPerMs: 1, cost: 2, now: T0 });
-    expect(store.size).toBe(1);
-    await store.refund({ key: 'd', capacity: 5, refillPerMs: 1, amount: 2, now: T0 });
     expect(store.size).toBe(0);
     await store.reserve({ key: 'usd', limit: 1, amount: 0.5, expiresAt: T0 + 10, now: T0 });
     expect(store.size).toBe(1);
@@ -46,14 +41,30 @@ describe('memoryLimiter', () => {
     expect(store.size).toBe(0);
   });
 
+  it('keeps a full bucket 30 s, so a caller whose clock is behind cannot earn its refill twice', async () => {
+    const store = memoryLimiter();
+    const request = { key: 'k', capacity: 1, refillPerMs: 0.001, cost: 1 };
+    await store.take({ ...request, now: T0 });
+    expect((await store.take({ ...request, now: T0 + 1000 })).allowed).toBe(true); // refilled, taken again
+    await store.refund({ ...request, amount: 1, now: T0 + 1000 }); // full again, stamped T0 + 1000
+    await store.take({ ...request, cost: 0, now: T0 + 500 }); // a late caller sees the same full bucket
+    expect((await store.take({ ...request, now: T0 + 500 })).allowed).toBe(true);
+    // Without the kept stamp, the bucket would restart at T0 + 500 and refill again by T0 + 1500.
+    expect(await store.take({ ...request, now: T0 + 1500 })).toMatchObject({ allowed: false, retryAfterMs: 500 });
+  });
+
   it('drops refilled buckets and ended counters as time passes', async () => {
     const store = memoryLimiter();
     for (let i = 0; i < 100; i++) store.tryTake({ key: `k${i}`, capacity: 10, refillPerMs: 0.01, cost: 5, now: T0 });
-    for (let i = 0; i < 50; i++) await store.reserve({ key: `c${i}`, limit: 1, amount: 1, expiresAt: T0 + 30_000, now: T0 });
+    for (let i = 0; i < 50; i++) await store.reserve({ key: `c${i}`, limit: 1, amount: 1, expiresAt: T0 + 100_000, now: T0 });
     expect(store.size).toBe(150);
-    // 500 ms refills 5 tokens: every bucket is full again, and a minute later every counter has ended.
-    store.tryTake({ key: 'late', capacity: 10, refillPerMs: 0.01, cost: 5, now: T0 + 61_000 });
-    expect(store.size).toBe(1);
+    // 500 ms refills 5 tokens: 30.5 s later every bucket has been full for 30 s; the counters still run.
+    store.tryTake({ key: 'late', capacity: 10, refillPerMs: 0.01, cost: 5, now: T0 + 29_999 });
+    expect(store.size).toBe(151); // no sweep yet: the last one was at T0
+    store.tryTake({ key: 'later', capacity: 10, refillPerMs: 0.01, cost: 5, now: T0 + 60_000 });
+    expect(store.size).toBe(52); // the 100 old buckets went; 50 counters, 'late' and 'later' stay
+    await store.reserve({ key: 'c-new', limit: 1, amount: 1, expiresAt: T0 + 200_000, now: T0 + 120_000 });
+    expect(store.size).toBe(1); // ended counters and long-full buckets went
   });
 
   it('stays within maxKeys, evicting the oldest keys when nothing is full', () => {

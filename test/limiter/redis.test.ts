@@ -131,13 +131,18 @@ describe('redisLimiter', () => {
     await store.reserve({ key: 'budget:u1', limit: 5, amount: 0.25, expiresAt: T0 + 3_600_000, now: T0 });
     expect((await redis.keys(`${prefix}*`)).sort()).toEqual([`${prefix}bucket:user:u1`, `${prefix}counter:budget:u1`]);
     const bucketTtl = await redis.pttl(`${prefix}bucket:user:u1`);
-    expect(bucketTtl).toBeGreaterThan(60_000); // 1 s to refill the token, plus a minute of grace
-    expect(bucketTtl).toBeLessThanOrEqual(61_000);
+    expect(bucketTtl).toBeGreaterThan(115_000); // a minute to refill from empty, plus twice 30 s
+    expect(bucketTtl).toBeLessThanOrEqual(120_000);
     const counterTtl = await redis.pttl(`${prefix}counter:budget:u1`);
     expect(counterTtl).toBeGreaterThan(3_600_000);
     expect(counterTtl).toBeLessThanOrEqual(3_660_000);
     expect(await redis.hgetall(`${prefix}counter:budget:u1`)).toEqual({ w: '0', n: '250000000', e: String(T0 + 3_600_000) });
-    expect(await redis.hgetall(`${prefix}bucket:user:u1`)).toEqual({ t: '59', u: String(T0) });
+    expect(await redis.hgetall(`${prefix}bucket:user:u1`)).toEqual({ t: '59', u: String(T0), x: String(T0 + 120_000) });
+    // The expiry is renewed only when the bucket could outlive it.
+    await store.take({ key: 'user:u1', capacity: 60, refillPerMs: 60 / 60_000, cost: 1, now: T0 + 1000 });
+    expect((await redis.hgetall(`${prefix}bucket:user:u1`)).x).toBe(String(T0 + 120_000));
+    await store.take({ key: 'user:u1', capacity: 60, refillPerMs: 60 / 60_000, cost: 60, now: T0 + 31_000 });
+    expect((await redis.hgetall(`${prefix}bucket:user:u1`)).x).toBe(String(T0 + 151_000));
     // The default prefix is duh:
     expect(redisLimiter({ client: redis }).prefix).toBe('duh:');
   });
