@@ -308,7 +308,13 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
       const Redis = (typeof module.default === 'function' ? module.default : undefined) ?? module.Redis ?? inner?.default ?? inner?.Redis;
       if (typeof Redis !== 'function') throw new MissingDependencyError('ioredis', 'redisLimiter({ url })', 'install ioredis 5 or 6 (its Redis class was not found)');
       if (closed) throw new LimiterUnavailableError(STORE_NAME, 'The store was closed; create a new redisLimiter().');
-      const created = new Redis(url!, { maxRetriesPerRequest: 1, connectTimeout: Math.max(timeoutMs, 1000), enableAutoPipelining: true });
+      const created = new Redis(url!, {
+        maxRetriesPerRequest: 1,
+        connectTimeout: Math.max(timeoutMs, 1000),
+        enableAutoPipelining: true,
+        // Shows in CLIENT LIST which app's limiter a connection is.
+        connectionName: `duh-limiter${prefix ? `:${prefix.replace(/[^\w:.-]/g, '_')}` : ''}`.slice(0, 120),
+      });
       // Failures reach callers through the operations; without a listener ioredis would print every reconnect error.
       created.on('error', () => {});
       owned = created;
