@@ -406,10 +406,12 @@ export function redisLimiter(options: RedisLimiterOptions = {}): RedisLimiter {
       return { degraded: fallback(`redis unavailable: ${reason}`) };
     }
     outage = false;
-    if (!Array.isArray(reply) || reply.length !== 3 || (reply[0] !== 0 && reply[0] !== 1)) {
+    const flag = Array.isArray(reply) && reply.length === 3 ? Number(reply[0]) : Number.NaN;
+    if (flag !== 0 && flag !== 1) {
       throw new LimiterUnavailableError(STORE_NAME, `Redis answered the limiter script with ${JSON.stringify(reply)}; check that ${where} is a Redis 7.0+ server and that nothing rewrites EVAL replies.`);
     }
-    return { applied: reply[0] === 1, first: reply[1] == null ? undefined : Number(reply[1]), second: Number(reply[2]) };
+    const [, first, second] = reply as unknown[];
+    return { applied: flag === 1, first: first == null || first === false ? undefined : Number(first), second: Number(second) };
   };
 
   /** The decision of a bucket operation, from the state the script saw before applying it (the same arithmetic as memory). */

@@ -167,6 +167,17 @@ describe('redisLimiter', () => {
     await expect(store.take({ key: 'k', capacity: 5, refillPerMs: 1, cost: 1, now: T0 })).rejects.toThrow(/no answer within 50 ms/);
   });
 
+  it('refuses replies it does not understand, and a script that disagrees with this process', async () => {
+    const answering = (reply: unknown): RedisClientLike => ({ evalsha: async () => reply, eval: async () => reply });
+    const request = { key: 'k', capacity: 5, refillPerMs: 1, cost: 1, now: T0 };
+    await expect(redisLimiter({ client: answering('OK') }).take(request)).rejects.toThrow(/answered the limiter script with "OK"; check that the client you passed is a Redis 7\.0\+ server/);
+    await expect(redisLimiter({ client: answering([2, null, null]) }).take(request)).rejects.toThrow(LimiterUnavailableError);
+    // The script says it refused a take that a full (new) bucket would grant.
+    await expect(redisLimiter({ client: answering([0, null, null]) }).take(request)).rejects.toThrow(/disagree on a decision/);
+    // A consistent reply is accepted: it refused 5 from a bucket holding 1 since T0.
+    expect(await redisLimiter({ client: answering([0, '1', String(T0)]) }).take({ ...request, cost: 5 })).toMatchObject({ allowed: false, remaining: 1, retryAfterMs: 4 });
+  });
+
   it('fails open by option: allowing decisions marked degraded, and onError hears each failure', async () => {
     const errors: LimiterUnavailableError[] = [];
     const store = redisLimiter({ url: 'redis://127.0.0.1:1', timeoutMs: 300, failOpen: true, onError: (error) => errors.push(error) });
