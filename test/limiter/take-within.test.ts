@@ -28,6 +28,15 @@ describe('takeWithin', () => {
     expect(clock.now() - start).toBe(500);
   });
 
+  it('tells onWait about each wait before it sleeps', async () => {
+    const clock = new ManualClock({ autoAdvance: true });
+    const store = memoryLimiter();
+    await store.take({ ...request, cost: 2, now: clock.now() });
+    const waits: [boolean, number, number][] = [];
+    await takeWithin(store, { ...request, cost: 2 }, { clock, maxWaitMs: 10_000, onWait: (decision, waitMs) => waits.push([decision.allowed, waitMs, clock.now()]) });
+    expect(waits).toEqual([[false, 1000, Date.UTC(2026, 0, 15)]]);
+  });
+
   it('tries again after waking when another caller took the tokens meanwhile', async () => {
     const clock = new ManualClock();
     const store = memoryLimiter();
