@@ -4,7 +4,7 @@
  * @module
  */
 import { StorageError } from './errors.js';
-import { THREAD_STATUSES, type StoredThread } from './storage.js';
+import { THREAD_STATUSES, TURN_STATES, type StoredThread, type TurnState } from './storage.js';
 
 /** The format name and version in a backup's header line. */
 export const BACKUP_FORMAT = 'duh-backup';
@@ -63,7 +63,10 @@ export function parseBackup(text: string, driver: string): StoredThread[] {
     if (!Array.isArray(t['turns'])) fail(index + 1, '`thread.turns` must be an array');
     for (const turn of t['turns'] as unknown[]) {
       if (!isObject(turn) || typeof turn['roundNumber'] !== 'number' || !Array.isArray(turn['contributions'])) fail(index + 1, 'a turn needs roundNumber and contributions');
-      const { contributions, decision } = turn as { contributions: unknown[]; decision?: unknown };
+      const { contributions, decision, state } = turn as { contributions: unknown[]; decision?: unknown; state?: unknown };
+      // A round stored phase by phase may have stopped before COMMIT: any turn state, but a decision only at COMMIT.
+      if (!TURN_STATES.includes(state as TurnState)) fail(index + 1, `a turn's \`state\` must be one of ${TURN_STATES.join(', ')}`);
+      if (decision !== null && decision !== undefined && state !== 'COMMIT') fail(index + 1, `only a COMMIT turn has a decision (round ${String((turn as Record<string, unknown>)['roundNumber'])} is at ${String(state)})`);
       for (const contribution of contributions) {
         if (!isObject(contribution) || typeof contribution['model'] !== 'string' || typeof contribution['role'] !== 'string' || typeof contribution['content'] !== 'string') {
           fail(index + 1, 'a contribution needs model, role and content strings');

@@ -98,9 +98,12 @@ export {
   DEFAULT_TENANT,
   matchesRecall,
   OUTCOME_RESULTS,
+  phaseOrderProblem,
+  phaseShapeProblem,
   requireStorageMethod,
   THREAD_STATUSES,
   toRecallHit,
+  TURN_STATES,
 } from './storage.js';
 export type {
   ApiKeyQuery,
@@ -134,6 +137,8 @@ export type {
   StoredThread,
   StoredTurn,
   ThreadPage,
+  TurnPhase,
+  TurnState,
   ThreadQuery,
   ThreadStatus,
   ThreadSummary,

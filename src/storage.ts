@@ -1,11 +1,13 @@
 /**
  * The storage driver contract, version 1.
  *
- * A run is stored as a thread: created when the run starts, one turn appended atomically per committed round
- * (its contributions and decision together), and closed as `complete` or `failed`. Reads list, fetch, search
- * and cost threads; feedback attaches to the latest decision; whole threads move in and out for backups.
- * Every operation is scoped to one tenant. `search` and `costReport` are optional: the core falls back to
- * scanning when a driver lacks them.
+ * A run is stored as a thread: created when the run starts, one turn per round, built phase by phase as each
+ * phase completes (`appendPhase`: PROPOSE, CHALLENGE, REVISE, COMMIT, each atomic) or, for drivers without it,
+ * appended whole at commit (`appendTurn`), and closed as `complete` or `failed`. Reads list, fetch, search
+ * and cost threads, and see a round in progress as a turn without a decision; feedback attaches to the latest
+ * decision; whole threads move in and out for backups. Every operation is scoped to one tenant. `appendPhase`,
+ * `search` and `costReport` are optional: the core falls back (one `appendTurn` per round, scanning) when a
+ * driver lacks them.
  *
  * Identity records are optional parts of the same contract (still `v1`, so drivers written before them keep
  * working): users, API keys, per-tenant provider keys (encrypted by the caller) and an append-only,
@@ -50,16 +52,39 @@ export interface StoredDecision {
   taxonomy: Taxonomy | null;
 }
 
-/** One round of a thread, written atomically at commit. */
+/** duh's turn states: the phases of a round, in the order a round goes through them. */
+export type TurnState = 'PROPOSE' | 'CHALLENGE' | 'REVISE' | 'COMMIT';
+
+/** Every {@link TurnState}, in phase order. */
+export const TURN_STATES: readonly TurnState[] = ['PROPOSE', 'CHALLENGE', 'REVISE', 'COMMIT'];
+
+/**
+ * One round of a thread. A committed round has state `COMMIT`; a round still in progress (written phase by phase
+ * with {@link StorageDriver.appendPhase}, and left so when a run stopped mid-round) has the state of its last
+ * stored phase, holds exactly that phase's and the earlier phases' contributions, and has no decision.
+ */
 export interface StoredTurn {
   roundNumber: number;
-  /** duh writes `COMMIT` for a committed round. */
-  state: 'COMMIT';
+  /** The last phase whose contributions are stored: `COMMIT` for a committed round. */
+  state: TurnState;
   contributions: readonly StoredContribution[];
+  /** Non-null only at `COMMIT` (and null there too when the round produced none). */
   decision: StoredDecision | null;
-  /** ISO timestamps. */
+  /** ISO timestamps: when the round's first phase was stored, and when its latest one was. */
   createdAt: string;
   completedAt: string;
+}
+
+/** One phase of a round, as the engine stores it when the phase completes ({@link StorageDriver.appendPhase}). */
+export interface TurnPhase {
+  roundNumber: number;
+  state: TurnState;
+  /** The contributions this phase added, in order (they follow the earlier phases' ones). */
+  contributions: readonly StoredContribution[];
+  /** The round's decision: only at `COMMIT` (where it may still be null); null for every other phase. */
+  decision: StoredDecision | null;
+  /** When the phase completed (ISO): the turn's `completedAt` and the thread's `updatedAt` become it. */
+  at: string;
 }
 
 /**
@@ -364,8 +389,24 @@ export interface StorageDriver {
   readonly name: string;
   /** Store a new thread with status `active`. A duplicate id is a `StorageError`. */
   createThread(scope: StorageScope, thread: NewThread): Promise<void>;
-  /** Append one committed round (contributions and decision together); atomic; a round number is written once. */
+  /**
+   * Append one whole round (contributions and decision together); atomic; a round number is written once. The
+   * engine uses it only with drivers that lack {@link appendPhase} (then once per round, at commit); restores and
+   * simple drivers keep it.
+   */
   appendTurn(scope: StorageScope, threadId: string, turn: StoredTurn): Promise<void>;
+  /**
+   * Optional: store one phase of a round as it completes, atomically (the phase's contributions and state
+   * together, or nothing). `PROPOSE` creates the turn of the next round (rounds contiguous from 1: round N
+   * needs round N - 1 at `COMMIT`); `CHALLENGE`, `REVISE` and `COMMIT` must follow in that order on the
+   * thread's latest turn, each once, adding their contributions after the earlier ones and setting `state`;
+   * `COMMIT` also sets the decision. Every phase sets the turn's `completedAt` (and, for `PROPOSE`, `createdAt`)
+   * and the thread's `updatedAt` to `phase.at`. A duplicate, out-of-order or malformed phase, or an unknown
+   * thread, is a `StorageError` naming the round and the states, and writes nothing; of two concurrent writes
+   * of one phase exactly one succeeds. Phases built up to `COMMIT` read back exactly as the same round written
+   * by {@link appendTurn}. Without it the engine writes each round once, with `appendTurn`, at commit.
+   */
+  appendPhase?(scope: StorageScope, threadId: string, phase: TurnPhase): Promise<void>;
   /** Close a thread as `complete` or `failed`. */
   finishThread(scope: StorageScope, threadId: string, outcome: { status: Exclude<ThreadStatus, 'active'>; error?: string; at: string }): Promise<void>;
   /** A thread by its full id, or null (also null for another tenant's thread). */
@@ -472,9 +513,50 @@ export function matchesRecall(thread: StoredThread, query: string): boolean {
   return thread.turns.some((turn) => turn.decision?.content.toLowerCase().includes(needle) ?? false);
 }
 
+/**
+ * What is wrong with a phase by itself, or undefined when it is well formed: `state` one of
+ * {@link TURN_STATES}, `roundNumber` a positive integer, `contributions` an array of objects, `at` a non-empty
+ * string, and a decision only at `COMMIT`. Drivers check it before anything else, so a malformed phase writes
+ * nothing.
+ */
+export function phaseShapeProblem(phase: TurnPhase): string | undefined {
+  if (typeof phase !== 'object' || phase === null) return 'the phase must be an object';
+  if (!TURN_STATES.includes(phase.state)) return `\`state\` must be one of ${TURN_STATES.join(', ')}, got ${JSON.stringify(phase.state)}`;
+  if (!Number.isSafeInteger(phase.roundNumber) || phase.roundNumber < 1) return `\`roundNumber\` must be a positive integer, got ${JSON.stringify(phase.roundNumber)}`;
+  if (!Array.isArray(phase.contributions) || !phase.contributions.every((contribution) => typeof contribution === 'object' && contribution !== null)) {
+    return '`contributions` must be an array of contributions';
+  }
+  if (typeof phase.at !== 'string' || phase.at === '') return '`at` must be an ISO timestamp';
+  if (phase.decision !== null && (phase.decision === undefined || phase.state !== 'COMMIT')) return `only a COMMIT phase carries a decision; a ${phase.state} phase needs \`decision: null\``;
+  return undefined;
+}
+
+/**
+ * Why `phase` cannot follow a thread whose latest turn (highest round) is `latest` (undefined when it has no
+ * turns), or undefined when it can: `PROPOSE` of round N needs round N - 1 at `COMMIT` (no turn for round 1);
+ * any other phase needs round N at the state right before it. The answer names the round and the states, for
+ * the `StorageError` drivers throw. Shared by every driver, so all of them accept and refuse the same phases.
+ */
+export function phaseOrderProblem(latest: { roundNumber: number; state: string } | undefined, phase: Pick<TurnPhase, 'roundNumber' | 'state'>): string | undefined {
+  const round = phase.roundNumber;
+  const found = latest ? `the latest turn is round ${latest.roundNumber} at ${latest.state}` : 'the thread has no turns';
+  if (phase.state === 'PROPOSE') {
+    if (round === 1 ? latest === undefined : latest?.roundNumber === round - 1 && latest.state === 'COMMIT') return undefined;
+    if (latest && latest.roundNumber >= round) return `round ${round} is already stored (${found}); each phase is written once`;
+    return round === 1 ? `PROPOSE of round 1 must be the thread's first phase, but ${found}` : `PROPOSE of round ${round} must follow round ${round - 1} at COMMIT, but ${found}`;
+  }
+  const previous = TURN_STATES[TURN_STATES.indexOf(phase.state) - 1]!;
+  if (latest?.roundNumber === round && latest.state === previous) return undefined;
+  if (latest?.roundNumber === round && TURN_STATES.indexOf(latest.state as TurnState) >= TURN_STATES.indexOf(phase.state)) {
+    return `${phase.state} of round ${round} is already stored (${found}); each phase is written once`;
+  }
+  return `${phase.state} of round ${round} must follow ${previous} of round ${round}, but ${found}`;
+}
+
 
 /** The optional driver methods, by name. */
 export type OptionalStorageMethod =
+  | 'appendPhase'
   | 'search'
   | 'costReport'
   | 'createUser'

@@ -20,6 +20,8 @@ import {
   AUDIT_GENESIS_HASH,
   matchesRecall,
   type NewThread,
+  phaseOrderProblem,
+  phaseShapeProblem,
   type ProviderKeyInfo,
   type StoredApiKey,
   type StoredAuditEvent,
@@ -147,6 +149,27 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
         throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` already has round ${turn.roundNumber}; rounds are written once.`);
       }
       threadsOf(scope).set(threadId, { ...thread, updatedAt: turn.completedAt, turns: [...thread.turns, copyTurn(turn)] });
+    },
+
+    async appendPhase(scope, threadId, phase): Promise<void> {
+      const cannot = (problem: string) =>
+        new StorageError(DRIVER_NAME, `Thread \`${threadId}\` cannot take the ${String(phase?.state)} phase of round ${String(phase?.roundNumber)}: ${problem}. Nothing was written.`);
+      const shape = phaseShapeProblem(phase);
+      if (shape) throw cannot(shape);
+      const thread = require(scope, threadId);
+      // The latest turn is the highest round (appendTurn and restores may have stored rounds out of order).
+      const latest = thread.turns.reduce<StoredTurn | undefined>((highest, turn) => (highest && highest.roundNumber > turn.roundNumber ? highest : turn), undefined);
+      const problem = phaseOrderProblem(latest, phase);
+      if (problem) throw cannot(problem);
+      // Everything below is synchronous: no other call can run between the check and the write.
+      const added = copyTurn({ roundNumber: phase.roundNumber, state: phase.state, contributions: phase.contributions, decision: phase.decision, createdAt: phase.at, completedAt: phase.at });
+      const turns =
+        phase.state === 'PROPOSE'
+          ? [...thread.turns, added]
+          : thread.turns.map((turn) =>
+              turn === latest ? { ...turn, state: added.state, contributions: [...turn.contributions, ...added.contributions], decision: added.decision, completedAt: added.completedAt } : turn,
+            );
+      threadsOf(scope).set(threadId, { ...thread, updatedAt: phase.at, turns });
     },
 
     async finishThread(scope, threadId, outcome): Promise<void> {

@@ -38,6 +38,7 @@ import type {
   ThreadPage,
   ThreadQuery,
   ThreadSummary,
+  TurnPhase,
 } from '../storage.js';
 
 /** One named check. `run` resolves when the plug-in conforms and throws an `Error` saying what is wrong when not. */
@@ -644,6 +645,192 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
         check((await driver.getThread(ACME, raced))?.question === ['first', 'second'][created[0]!], 'the stored thread must be the successful create');
       },
     },
+    // ---- appendPhase (optional): rounds stored phase by phase, as the engine writes them ----
+    ...((): { name: string; body: (open: Open, reopen: Reopen) => Promise<void> }[] => {
+      /** The four phases that build `full` (a turn from turn()): proposer, the two challengers, reviser, classifier and the decision. */
+      const phasesOf = (full: StoredTurn): TurnPhase[] => {
+        const [proposal, challengeA, challengeB, revision, ...classification] = full.contributions;
+        const minute = (offset: number) => new Date(Date.parse(full.createdAt) + offset * 1000).toISOString();
+        return [
+          { roundNumber: full.roundNumber, state: 'PROPOSE', contributions: [proposal!], decision: null, at: full.createdAt },
+          { roundNumber: full.roundNumber, state: 'CHALLENGE', contributions: [challengeA!, challengeB!], decision: null, at: minute(2) },
+          { roundNumber: full.roundNumber, state: 'REVISE', contributions: [revision!], decision: null, at: minute(3) },
+          { roundNumber: full.roundNumber, state: 'COMMIT', contributions: classification, decision: full.decision, at: full.completedAt },
+        ];
+      };
+      /** What the turn reads back as after its first `count` phases. */
+      const partial = (full: StoredTurn, count: number): StoredTurn => {
+        const phases = phasesOf(full).slice(0, count);
+        return { ...full, state: phases.at(-1)!.state, contributions: phases.flatMap((phase) => phase.contributions), decision: phases.at(-1)!.decision, completedAt: phases.at(-1)!.at };
+      };
+      const writePhases = async (driver: StorageDriver, scope: StorageScope, threadId: string, phases: readonly TurnPhase[]) => {
+        for (const phase of phases) await driver.appendPhase!(scope, threadId, phase);
+      };
+      /**
+       * A rejected phase: a StorageError (naming the phase's state and round, unless the thread is unknown to the
+       * scope) and a store left exactly as it was.
+       */
+      const refused = async (driver: StorageDriver, scope: StorageScope, threadId: string, phase: TurnPhase, what: string, unknownThread = false) => {
+        const before = await snapshot(driver);
+        const error = await driver.appendPhase!(scope, threadId, phase).then(() => undefined, (caught: unknown) => caught ?? new Error('rejected with nothing'));
+        check(error !== undefined, `${what} must reject with a StorageError, but it resolved`);
+        check(StorageError.isInstance(error), `${what} must reject with a StorageError, got ${String(error)}`);
+        const message = (error as Error).message;
+        check(unknownThread || (message.includes(`round ${String(phase.roundNumber)}`) && message.includes(String(phase.state))), `${what}: the error must name the round and the phase (round ${String(phase.roundNumber)}, ${String(phase.state)}), got ${json(message)}`);
+        check((await snapshot(driver)) === before, `${what} must write nothing`);
+      };
+      return [
+        {
+          name: 'appendPhase (when implemented): PROPOSE, CHALLENGE, REVISE and COMMIT build a turn equal to the same round written by appendTurn, round after round',
+          body: async (open) => {
+            const driver = await open();
+            if (!has(driver, 'appendPhase')) return;
+            const [phased, whole, mixed] = [id(), id(), id()];
+            await driver.createThread(ACME, newThread(phased, 'Q?', at(1), 'alice'));
+            await seed(driver, ACME, newThread(whole, 'Q?', at(2), 'alice'), { turns: [turn(1), turn(2)] });
+            for (const round of [1, 2]) {
+              const phases = phasesOf(turn(round));
+              for (const [index, phase] of phases.entries()) {
+                await driver.appendPhase!(ACME, phased, phase);
+                const read = await driver.getThread(ACME, phased);
+                same(read?.turns.at(-1), partial(turn(round), index + 1), `after the ${phase.state} phase of round ${round}, the turn must hold exactly the phases stored so far`);
+                check(read?.turns.length === round, `round ${round} must be one turn, got ${read?.turns.length} turns`);
+                check(read.updatedAt === phase.at, `each phase must set the thread's updatedAt to its \`at\` (${phase.at}), got ${read.updatedAt}`);
+              }
+            }
+            const [a, b] = [await driver.getThread(ACME, phased), await driver.getThread(ACME, whole)];
+            same(a?.turns, b?.turns, 'rounds stored phase by phase must read back exactly as the same rounds written by appendTurn');
+            check(a?.status === 'active' && a.outcome === null, 'phases must not finish the thread or add feedback');
+            // A round without a classifier call (COMMIT adds no contribution) and after a round written whole.
+            await seed(driver, ACME, newThread(mixed, 'Q?', at(3)), { turns: [turn(1)] });
+            const third = turn(2, 'unclassified', { contributions: turn(2).contributions.slice(0, 4) });
+            await writePhases(driver, ACME, mixed, phasesOf(third));
+            same((await driver.getThread(ACME, mixed))?.turns, [turn(1), third], 'phases must continue a thread written with appendTurn, and a COMMIT phase may add no contribution');
+          },
+        },
+        {
+          name: 'appendPhase (when implemented): a round in progress reads back with its stored phases everywhere: get, list, search, cost, export, feedback, backup and restore',
+          body: async (open) => {
+            const driver = await open();
+            if (!has(driver, 'appendPhase')) return;
+            const threadId = id();
+            await driver.createThread(ACME, newThread(threadId, 'Shard the orders table?', at(1), 'alice'));
+            await writePhases(driver, ACME, threadId, phasesOf(turn(1, 'Shard the orders table by tenant')));
+            await writePhases(driver, ACME, threadId, phasesOf(turn(2, 'Shard by region')).slice(0, 2));
+            const read = await driver.getThread(ACME, threadId);
+            check(read !== null, 'getThread must find the thread');
+            same(read.turns, [turn(1, 'Shard the orders table by tenant'), partial(turn(2, 'Shard by region'), 2)], 'a thread must read back with its committed rounds and the round in progress (state CHALLENGE, its first three contributions, no decision)');
+            check(read.status === 'active' && read.updatedAt === read.turns[1]!.completedAt, `a thread in progress must stay active with updatedAt = its last phase, got ${json({ status: read.status, updatedAt: read.updatedAt })}`);
+            const [summary] = (await list(driver, ACME)).threads;
+            check(summary?.updatedAt === read.updatedAt, `listThreads must show the last phase's updatedAt, got ${json(summary)}`);
+            if (driver.search) {
+              const hits = await driver.search(ACME, 'tenant', { limit: 10 });
+              check(hits.length === 1 && hits[0]!.decision === 'Shard the orders table by tenant', `recall must carry the latest decision (round 1's), not the round in progress, got ${json(hits)}`);
+              check((await driver.search(ACME, 'region', { limit: 10 })).length === 0, 'the decision of a round not yet committed must not be searchable');
+            }
+            if (driver.costReport) {
+              for (const groupBy of ['model', 'day'] as const) sameCost(await driver.costReport(ACME, { groupBy }), costRowsOf([read], groupBy), `costReport by ${groupBy} with a round in progress`);
+            }
+            same(await collect(driver.exportThreads(ACME)), [read], 'exportThreads must carry the round in progress as getThread reads it');
+            await driver.saveOutcome(ACME, threadId, { result: 'partial', notes: null, at: at(200) });
+            check((await driver.getThread(ACME, threadId))?.outcome?.roundNumber === 1, 'feedback must attach to the latest decision (round 1), not the round in progress');
+            // A backup of the round in progress restores as it was, and the round then goes on.
+            const backup = await collect(driver.exportThreads(ACME));
+            await driver.deleteThread(ACME, threadId);
+            await driver.importThreads(backup, { mode: 'merge' });
+            same(await driver.getThread(ACME, threadId), backup[0], 'a restored round in progress must read back exactly');
+            await writePhases(driver, ACME, threadId, phasesOf(turn(2, 'Shard by region')).slice(2));
+            same((await driver.getThread(ACME, threadId))?.turns, [turn(1, 'Shard the orders table by tenant'), turn(2, 'Shard by region')], 'a restored round in progress must accept its next phases');
+            if (driver.search) check((await driver.search(ACME, 'region', { limit: 10 })).length === 1, 'the decision of a round committed by its COMMIT phase must be searchable');
+          },
+        },
+        {
+          name: 'appendPhase (when implemented): rejects a phase out of order, a duplicate, a malformed phase and an unknown thread with a StorageError naming the round and states, writing nothing',
+          body: async (open) => {
+            const driver = await open();
+            if (!has(driver, 'appendPhase')) return;
+            const threadId = id();
+            const [propose, challenge, revise, commit] = phasesOf(turn(1));
+            const next = phasesOf(turn(2));
+            await refused(driver, ACME, id(), propose!, 'a phase of an unknown thread', true);
+            await driver.createThread(ACME, newThread(threadId, 'Q?', at(1)));
+            await refused(driver, ACME, threadId, challenge!, 'CHALLENGE before any PROPOSE');
+            await refused(driver, ACME, threadId, commit!, 'COMMIT before any PROPOSE');
+            await refused(driver, ACME, threadId, next[0]!, 'PROPOSE of round 2 on a thread without round 1');
+            await refused(driver, ACME, threadId, { ...propose!, roundNumber: 0 }, 'PROPOSE of round 0');
+            await refused(driver, ACME, threadId, { ...propose!, decision: commit!.decision }, 'a PROPOSE phase with a decision');
+            await refused(driver, ACME, threadId, { ...propose!, state: 'DONE' as TurnPhase['state'] }, 'an unknown phase state');
+            await driver.appendPhase!(ACME, threadId, propose!);
+            await refused(driver, ACME, threadId, { ...propose!, contributions: [] }, 'PROPOSE of round 1 twice');
+            await refused(driver, ACME, threadId, revise!, 'REVISE right after PROPOSE (CHALLENGE skipped)');
+            await refused(driver, ACME, threadId, commit!, 'COMMIT right after PROPOSE');
+            await refused(driver, ACME, threadId, next[0]!, 'PROPOSE of round 2 while round 1 is in progress');
+            await refused(driver, ACME, threadId, { ...challenge!, decision: commit!.decision }, 'a CHALLENGE phase with a decision');
+            await driver.appendPhase!(ACME, threadId, challenge!);
+            await refused(driver, ACME, threadId, challenge!, 'CHALLENGE of round 1 twice');
+            await refused(driver, ACME, threadId, propose!, 'PROPOSE of round 1 after its CHALLENGE');
+            await driver.appendPhase!(ACME, threadId, revise!);
+            await driver.appendPhase!(ACME, threadId, commit!);
+            await refused(driver, ACME, threadId, commit!, 'COMMIT of round 1 twice');
+            await refused(driver, ACME, threadId, challenge!, 'CHALLENGE of a committed round');
+            await refused(driver, ACME, threadId, next[1]!, 'CHALLENGE of round 2 before its PROPOSE');
+            await refused(driver, ACME, threadId, phasesOf(turn(3))[0]!, 'PROPOSE of round 3 after round 1 (round 2 skipped)');
+            same((await driver.getThread(ACME, threadId))?.turns, [turn(1)], 'after every refused phase the thread must hold exactly the phases accepted');
+            await writePhases(driver, ACME, threadId, next);
+            same((await driver.getThread(ACME, threadId))?.turns, [turn(1), turn(2)], 'refused phases must not stop the right ones');
+          },
+        },
+        {
+          name: 'appendPhase (when implemented): isolates tenants: no phase reaches another tenant\'s thread, and the same id in two tenants builds two rounds',
+          body: async (open) => {
+            const driver = await open();
+            if (!has(driver, 'appendPhase')) return;
+            const threadId = id();
+            const [propose, challenge] = phasesOf(turn(1));
+            await driver.createThread(ACME, newThread(threadId, 'Acme?', at(1)));
+            await driver.appendPhase!(ACME, threadId, propose!);
+            for (const scope of [GLOBEX, ACME_UPPER]) {
+              await refused(driver, scope, threadId, challenge!, `a phase on the thread of another tenant (${scope.tenant})`, true);
+              await refused(driver, scope, threadId, propose!, `PROPOSE on the thread id of another tenant (${scope.tenant})`, true);
+            }
+            await driver.createThread(GLOBEX, newThread(threadId, 'Globex?', at(2)));
+            await writePhases(driver, GLOBEX, threadId, phasesOf(turn(1, 'globex decision')));
+            same((await driver.getThread(GLOBEX, threadId))?.turns, [turn(1, 'globex decision')], "the other tenant's thread with the same id must take its own phases");
+            same((await driver.getThread(ACME, threadId))?.turns, [partial(turn(1), 1)], "phases of another tenant's thread with the same id must not touch this one");
+          },
+        },
+        {
+          name: 'appendPhase (when implemented): of two concurrent writes of the same phase (from two connections when reopen is given) exactly one succeeds, whole',
+          body: async (open, reopen) => {
+            const driver = await open();
+            if (!has(driver, 'appendPhase')) return;
+            const other = await reopen(driver);
+            const threadId = id();
+            await driver.createThread(ACME, newThread(threadId, 'Q?', at(1)));
+            const [first, second] = [phasesOf(turn(1, 'first writer')), phasesOf(turn(1, 'second writer'))];
+            // Distinct contributions per writer, so the stored turn shows whose phase landed.
+            const tagged = (phases: TurnPhase[], tag: string) => phases.map((phase) => ({ ...phase, contributions: phase.contributions.map((contribution) => ({ ...contribution, content: `${tag}: ${contribution.content}` })) }));
+            const writers = [tagged(first, 'first'), tagged(second, 'second')];
+            const expected: StoredContribution[] = [];
+            for (const index of [0, 1, 2, 3]) {
+              const results = await Promise.allSettled([driver.appendPhase!(ACME, threadId, writers[0]![index]!), other.appendPhase!(ACME, threadId, writers[1]![index]!)]);
+              const winners = results.flatMap((result, writer) => (result.status === 'fulfilled' ? [writer] : []));
+              const state = writers[0]![index]!.state;
+              check(winners.length === 1, `exactly one of two concurrent ${state} phases must succeed, ${winners.length} did`);
+              const loser = results.find((result) => result.status === 'rejected');
+              check(StorageError.isInstance(loser?.reason), `the losing ${state} write must reject with a StorageError, got ${String(loser?.reason)}`);
+              const won = writers[winners[0]!]![index]!;
+              expected.push(...won.contributions);
+              const read = await driver.getThread(ACME, threadId);
+              check(read?.turns.length === 1, `round 1 must be one turn after the ${state} race, got ${read?.turns.length}`);
+              same(read.turns[0]!.contributions, expected, `after the ${state} race the turn must hold the winners' contributions once each, in order`);
+              check(read.turns[0]!.state === state && read.updatedAt === won.at, `after the ${state} race the turn must be at ${state} with the winner's time`);
+              if (state === 'COMMIT') same(read.turns[0]!.decision, won.decision, 'the decision must be the winning COMMIT phase\'s');
+            }
+          },
+        },
+      ];
+    })(),
     {
       name: 'finishes threads as complete or failed, keeping their turns and the error',
       body: async (open) => {
