@@ -37,6 +37,8 @@ import {
   type NewApiKey,
   type NewThread,
   type NewUser,
+  phaseOrderProblem,
+  phaseShapeProblem,
   type ProviderKeyInfo,
   type ProviderKeyPutOptions,
   type ProviderKeyWrite,
@@ -44,6 +46,7 @@ import {
   type StoredAuditEvent,
   type StoredProviderKey,
   type StoredUser,
+  TURN_STATES,
   type UserPage,
   type UserUpdate,
 } from '../src/storage.js';
@@ -367,6 +370,55 @@ function statements(S: string) {
       )
       SELECT count(*)::text AS written FROM turn`,
 
+    // One phase of a round, in one statement (one round trip), atomic by itself. The thread row is locked first
+    // (FOR NO KEY UPDATE, as every write to a thread's rounds takes it), so phases of one thread queue there.
+    // PROPOSE ($4) inserts the next round's turn when the latest one is round $3 - 1 at COMMIT (or there is none
+    // for round 1): a racing duplicate violates the turns primary key. A later phase moves the latest turn from
+    // the state before it ($6) to its own; that condition is on the turn row itself, so PostgreSQL re-checks it
+    // on the row's newest version when a concurrent write got there first, and a duplicate updates nothing.
+    // Only when a turn was written do the thread (updated_at, and the search vector at COMMIT) and the new
+    // contributions (positions after the ones stored, $14) follow; otherwise the statement writes nothing and
+    // reports 0.
+    appendPhase: `WITH thread AS MATERIALIZED (
+        SELECT tenant, id FROM ${S}.threads WHERE tenant = $1::text AND id = $2::text FOR NO KEY UPDATE
+      ), latest AS MATERIALIZED (
+        SELECT round_number, state FROM ${S}.turns WHERE tenant = $1::text AND thread_id = $2::text
+        ORDER BY round_number DESC LIMIT 1
+      ), advanced AS (
+        UPDATE ${S}.turns tu
+           SET state = $4::text, completed_at = $5::text::timestamptz, completed_at_iso = $5::text,
+               decision = $7::text, confidence = $8::float8, rigor = $9::float8, dissent = $10::text,
+               taxonomy_intent = $11::text, taxonomy_category = $12::text, taxonomy_genus = $13::text
+         WHERE tu.tenant = $1::text AND tu.thread_id = $2::text AND tu.round_number = $3::integer AND tu.state = $6::text
+           AND $4::text <> 'PROPOSE' AND EXISTS (SELECT 1 FROM thread) AND (SELECT round_number FROM latest) = $3::integer
+        RETURNING tu.tenant, tu.thread_id, tu.round_number,
+          (SELECT count(*) FROM ${S}.contributions c
+           WHERE c.tenant = tu.tenant AND c.thread_id = tu.thread_id AND c.round_number = tu.round_number)::integer AS first
+      ), created AS (
+        INSERT INTO ${S}.turns (tenant, thread_id, round_number, state, created_at, completed_at, created_at_iso, completed_at_iso)
+        SELECT tenant, id, $3::integer, $4::text, $5::text::timestamptz, $5::text::timestamptz, $5::text, $5::text
+        FROM thread
+        WHERE $4::text = 'PROPOSE' AND coalesce((SELECT round_number FROM latest), 0) = $3::integer - 1
+          AND coalesce((SELECT state FROM latest), 'COMMIT') = 'COMMIT'
+        RETURNING tenant, thread_id, round_number, 0 AS first
+      ), written AS (
+        SELECT * FROM advanced UNION ALL SELECT * FROM created
+      ), touched AS (
+        UPDATE ${S}.threads t
+           SET updated_at = $5::text::timestamptz, updated_at_iso = $5::text,
+               search = CASE WHEN $7::text IS NULL THEN t.search ELSE t.search || to_tsvector('simple', $7::text) END
+         WHERE t.tenant = $1::text AND t.id = $2::text AND EXISTS (SELECT 1 FROM written)
+      ), contribution AS (
+        INSERT INTO ${S}.contributions (tenant, thread_id, round_number, position, model, role, content, input_tokens,
+          output_tokens, cost_usd, latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata)
+        SELECT w.tenant, w.thread_id, w.round_number, w.first + c.position, c.model, c.role, c.content, c.input_tokens,
+          c.output_tokens, c.cost_usd, c.latency_ms, c.finish_reason, c.truncated, c.framing, c.sycophantic, c.provider_metadata
+        FROM written w CROSS JOIN json_to_recordset($14::json) AS c(position integer, model text, role text, content text,
+          input_tokens bigint, output_tokens bigint, cost_usd float8, latency_ms float8, finish_reason text,
+          truncated boolean, framing text, sycophantic boolean, provider_metadata jsonb)
+      )
+      SELECT count(*)::text AS written FROM written`,
+
     finishThread: `UPDATE ${S}.threads SET status = $3::text, error = $4::text, updated_at = $5::text::timestamptz, updated_at_iso = $5::text
       WHERE tenant = $1::text AND id = $2::text RETURNING 1 AS found`,
 
@@ -403,6 +455,11 @@ function statements(S: string) {
       RETURNING 1 AS saved`,
 
     threadExists: `SELECT 1 AS found FROM ${S}.threads WHERE tenant = $1::text AND id = $2::text`,
+
+    // Why a phase was refused (read only then): whether the thread exists, and its latest turn.
+    latestTurn: `SELECT (SELECT json_build_array(tu.round_number, tu.state) FROM ${S}.turns tu
+        WHERE tu.tenant = t.tenant AND tu.thread_id = t.id ORDER BY tu.round_number DESC LIMIT 1)::text AS latest
+      FROM ${S}.threads t WHERE t.tenant = $1::text AND t.id = $2::text`,
 
     // Ranked full-text recall; when the query has no lexemes (only punctuation) or matches nothing, duh's
     // substring match (newest first, score 0) answers instead, within the same statement.
@@ -584,6 +641,7 @@ type Statements = ReturnType<typeof statements>;
 const PREPARED_STATEMENTS = [
   'createThread',
   'appendTurn',
+  'appendPhase',
   'finishThread',
   'getThread',
   'deleteThread',
@@ -1056,6 +1114,50 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
           throw error;
         }
         if (Number(firstRow(result)?.['written']) !== 1) throw missingThread(threadId);
+      });
+    },
+
+    async appendPhase(scope, threadId, phase): Promise<void> {
+      const cannot = (problem: string, cause?: unknown) =>
+        new StorageError(
+          DRIVER_NAME,
+          `Thread \`${threadId}\` cannot take the ${String(phase?.state)} phase of round ${String(phase?.roundNumber)}: ${problem}. Nothing was written.`,
+          cause === undefined ? undefined : { cause },
+        );
+      const shape = phaseShapeProblem(phase);
+      if (shape) throw cannot(shape);
+      const { roundNumber: round, state, decision } = phase;
+      await run(`save the ${state} phase of round ${round} of thread ${threadId}`, async (pool) => {
+        let result: PgQueryResultLike;
+        try {
+          result = await query(pool, 'appendPhase', [
+            scope.tenant,
+            threadId,
+            round,
+            state,
+            phase.at,
+            TURN_STATES[TURN_STATES.indexOf(state) - 1] ?? null,
+            decision?.content ?? null,
+            decision?.confidence ?? null,
+            decision?.rigor ?? null,
+            decision?.dissent ?? null,
+            decision?.taxonomy?.intent ?? null,
+            decision?.taxonomy?.category ?? null,
+            decision?.taxonomy?.genus ?? null,
+            JSON.stringify(phase.contributions.map(contributionColumns)),
+          ]);
+        } catch (error) {
+          // Two PROPOSE writes of one round raced: the second meets the first's turn row.
+          if (pgCode(error) === '23505' && pgConstraint(error) === 'turns_pkey') throw cannot(`round ${round} is already stored; each phase is written once`, error);
+          throw error;
+        }
+        if (Number(firstRow(result)?.['written']) === 1) return;
+        // Nothing written: say why (a second query, on this path only).
+        const found = firstRow(await pool.query(sql.latestTurn, [scope.tenant, threadId]));
+        if (!found) throw missingThread(threadId);
+        const latest = found['latest'] == null ? undefined : parsed<[number, string]>(found['latest']);
+        const why = phaseOrderProblem(latest && { roundNumber: Number(latest[0]), state: latest[1] }, phase);
+        throw cannot(why ?? `another write to the thread got there first (${latest ? `the latest turn is now round ${latest[0]} at ${latest[1]}` : 'it has no turns'})`);
       });
     },
 

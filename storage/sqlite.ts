@@ -43,6 +43,8 @@ import {
   type NewUser,
   OUTCOME_RESULTS,
   type OutcomeResult,
+  phaseOrderProblem,
+  phaseShapeProblem,
   type ProviderKeyInfo,
   type ProviderKeyPutOptions,
   type ProviderKeyWrite,
@@ -750,7 +752,12 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
       decision?.taxonomy?.category ?? null,
       decision?.taxonomy?.genus ?? null,
     );
-    for (const [position, contribution] of turn.contributions.entries()) {
+    insertContributions(conn, tenant, threadId, turn.roundNumber, turn.contributions, 0);
+  };
+
+  /** Insert contributions of a round at positions `first`, `first + 1`, … (after the ones an earlier phase stored). */
+  const insertContributions = (conn: Connection, tenant: string, threadId: string, round: number, contributions: readonly StoredContribution[], first: number) => {
+    for (const [index, contribution] of contributions.entries()) {
       run(
         conn,
         `INSERT INTO contributions (tenant, thread_id, round_number, position, model_ref, role, content, input_tokens, output_tokens, cost_usd,
@@ -758,8 +765,8 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         tenant,
         threadId,
-        turn.roundNumber,
-        position,
+        round,
+        first + index,
         contribution.model,
         contribution.role,
         contribution.content,
@@ -938,6 +945,58 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', turn.completedAt, scope.tenant, threadId);
         }),
       ),
+
+    appendPhase: (scope, threadId, phase) => {
+      const cannot = (problem: string) =>
+        new StorageError(DRIVER_NAME, `Thread \`${threadId}\` cannot take the ${String(phase?.state)} phase of round ${String(phase?.roundNumber)}: ${problem}. Nothing was written.`);
+      const shape = phaseShapeProblem(phase);
+      if (shape) return Promise.reject(cannot(shape));
+      const { roundNumber: round, decision } = phase;
+      return use(`save the ${phase.state} phase of round ${round} of thread \`${threadId}\``, true, (conn) =>
+        // One write transaction: the order check, the turn and its new contributions, the recall text and the
+        // thread's updatedAt land together or not at all, and concurrent phases of one thread queue on the lock.
+        write(conn, () => {
+          const thread = get<{ recall_rowid: number | bigint }>(conn, 'SELECT recall_rowid FROM threads WHERE tenant = ? AND id = ?', scope.tenant, threadId);
+          if (!thread) throw missing(threadId);
+          const latest = get<{ round_number: number | bigint; state: string }>(
+            conn,
+            'SELECT round_number, state FROM turns WHERE tenant = ? AND thread_id = ? ORDER BY round_number DESC LIMIT 1',
+            scope.tenant,
+            threadId,
+          );
+          const problem = phaseOrderProblem(latest ? { roundNumber: num(latest.round_number), state: latest.state } : undefined, phase);
+          if (problem) throw cannot(problem);
+          if (phase.state === 'PROPOSE') {
+            insertTurn(conn, scope.tenant, threadId, { roundNumber: round, state: 'PROPOSE', contributions: phase.contributions, decision: null, createdAt: phase.at, completedAt: phase.at });
+          } else {
+            const stored = get<{ n: number | bigint }>(conn, 'SELECT count(*) AS n FROM contributions WHERE tenant = ? AND thread_id = ? AND round_number = ?', scope.tenant, threadId, round)!;
+            run(
+              conn,
+              `UPDATE turns SET state = ?, completed_at = ?, decision = ?, confidence = ?, rigor = ?, dissent = ?, intent = ?, category = ?, genus = ?
+               WHERE tenant = ? AND thread_id = ? AND round_number = ?`,
+              phase.state,
+              phase.at,
+              decision?.content ?? null,
+              decision?.confidence ?? null,
+              decision?.rigor ?? null,
+              decision?.dissent ?? null,
+              decision?.taxonomy?.intent ?? null,
+              decision?.taxonomy?.category ?? null,
+              decision?.taxonomy?.genus ?? null,
+              scope.tenant,
+              threadId,
+              round,
+            );
+            insertContributions(conn, scope.tenant, threadId, round, phase.contributions, num(stored.n));
+          }
+          if (decision) {
+            const text = decision.content;
+            run(conn, "UPDATE threads_recall SET decisions = CASE WHEN decisions = '' THEN ? ELSE decisions || char(10) || ? END WHERE rowid = ?", text, text, thread.recall_rowid);
+          }
+          run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', phase.at, scope.tenant, threadId);
+        }),
+      );
+    },
 
     finishThread: (scope, threadId, outcome) =>
       use(`close thread \`${threadId}\``, true, (conn) => {

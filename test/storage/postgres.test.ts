@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, MissingDependencyError, StorageError } from '../../src/errors.js';
 import { costRowsOf } from '../../src/records.js';
-import type { CostGroup, StorageDriver, StoredContribution, StoredThread, StoredTurn } from '../../src/storage.js';
+import type { CostGroup, StorageDriver, StoredContribution, StoredThread, StoredTurn, TurnPhase } from '../../src/storage.js';
 import { storageDriverConformance } from '../../src/testing/conformance.js';
 import { MockAdapter } from '../../src/testing/mock-adapter.js';
 import { type PgPoolLike, type PgQueryConfigLike, POSTGRES_SCHEMA_VERSION, postgresStorage } from '../../storage/postgres.js';
@@ -873,5 +873,101 @@ describe('Consensus on postgresStorage', () => {
       expect(copy).toEqual(original);
     }
     expect((await restored.recall('row-level security')).map((hit) => hit.score)).toEqual(hits.map((hit) => hit.score));
+  });
+});
+
+// ---- rounds stored phase by phase (appendPhase) ----
+
+describe('appendPhase', () => {
+  /** The phases of turn(round) with a third contribution: proposer, challenger, reviser, then the decision. */
+  const phases = (round: number, tag = ''): TurnPhase[] => [
+    { roundNumber: round, state: 'PROPOSE', contributions: [contribution({ content: `${tag}proposal ${round}` })], decision: null, at: at(100 + round) },
+    { roundNumber: round, state: 'CHALLENGE', contributions: [contribution({ role: 'challenger', content: `${tag}challenge ${round}a` }), contribution({ role: 'challenger', content: `${tag}challenge ${round}b` })], decision: null, at: at(101 + round) },
+    { roundNumber: round, state: 'REVISE', contributions: [contribution({ role: 'reviser', content: `${tag}revision ${round}` })], decision: null, at: at(102 + round) },
+    { roundNumber: round, state: 'COMMIT', contributions: [], decision: { content: `${tag}decision ${round}`, confidence: 0.8, rigor: 0.5, dissent: null, taxonomy: null }, at: at(103 + round) },
+  ];
+
+  it('is exactly one statement per phase on the pool (no BEGIN/COMMIT, no dedicated connection), and a refused phase adds one read', async () => {
+    const { pool: recorded, calls } = recordingPool(pool);
+    const driver = postgresStorage({ pool: recorded, schema: freshSchema() });
+    const threadId = newId();
+    await driver.createThread(ACME, { id: threadId, question: 'Q?', protocol: 'consensus', userId: null, createdAt: at(1) });
+    for (const phase of [...phases(1), ...phases(2)]) {
+      calls.length = 0;
+      await driver.appendPhase!(ACME, threadId, phase);
+      expect(calls.map((call) => call.via), `${phase.state} ${phase.roundNumber}`).toEqual(['pool']);
+    }
+    calls.length = 0;
+    await expect(driver.appendPhase!(ACME, threadId, phases(2)[3]!)).rejects.toThrow(/COMMIT of round 2 is already stored \(the latest turn is round 2 at COMMIT\); each phase is written once\. Nothing was written\.$/);
+    expect(calls).toHaveLength(2);
+    calls.length = 0;
+    await expect(driver.appendPhase!(ACME, newId(), phases(1)[0]!)).rejects.toThrow(/does not exist/);
+    expect(calls).toHaveLength(2);
+    // A malformed phase is refused before any round trip.
+    calls.length = 0;
+    await expect(driver.appendPhase!(ACME, threadId, { ...phases(3)[1]!, decision: phases(3)[3]!.decision })).rejects.toThrow(/only a COMMIT phase carries a decision/);
+    expect(calls).toHaveLength(0);
+  });
+
+  it('lets exactly one of many racing writes of each phase through, from three pools, and the rounds end whole', async () => {
+    const schema = freshSchema();
+    const drivers = [postgresStorage({ pool, schema }), postgresStorage({ pool: extraPool({ max: 3 }), schema }), postgresStorage({ pool: extraPool({ max: 3 }), schema })];
+    const threads = [newId(), newId(), newId()];
+    for (const threadId of threads) await drivers[0]!.createThread(ACME, { id: threadId, question: 'Race?', protocol: 'consensus', userId: null, createdAt: at(1) });
+    for (const round of [1, 2]) {
+      for (const index of [0, 1, 2, 3]) {
+        // Six writers per thread, all threads at once: two per pool, each with its own contents.
+        const attempts = threads.flatMap((threadId) =>
+          Array.from({ length: 6 }, (_, writer) => ({ threadId, writer, run: drivers[writer % 3]!.appendPhase!(ACME, threadId, phases(round, `w${writer} `)[index]!) })),
+        );
+        const settled = await Promise.allSettled(attempts.map((attempt) => attempt.run));
+        for (const threadId of threads) {
+          const mine = settled.filter((_, position) => attempts[position]!.threadId === threadId);
+          expect(mine.filter((result) => result.status === 'fulfilled'), `${threadId} round ${round} phase ${index}`).toHaveLength(1);
+          for (const result of mine) if (result.status === 'rejected') expect(StorageError.isInstance(result.reason), String(result.reason)).toBe(true);
+        }
+      }
+    }
+    for (const threadId of threads) {
+      const stored = (await drivers[0]!.getThread(ACME, threadId))!;
+      expect(stored.turns.map((turn) => [turn.roundNumber, turn.state])).toEqual([
+        [1, 'COMMIT'],
+        [2, 'COMMIT'],
+      ]);
+      for (const turn of stored.turns) {
+        expect(turn.contributions.map((item) => item.role)).toEqual(['proposer', 'challenger', 'challenger', 'reviser']);
+        // Both challenges come from the one CHALLENGE write that landed.
+        const [a, b] = [turn.contributions[1]!.content, turn.contributions[2]!.content];
+        expect(a.split(' ')[0]).toBe(b.split(' ')[0]);
+        expect(turn.decision?.content).toMatch(new RegExp(`^w\\d decision ${turn.roundNumber}$`));
+      }
+    }
+  });
+
+  it('never deadlocks with a concurrent delete or restore of the thread: each write lands whole or finds the thread gone', async () => {
+    const schema = freshSchema();
+    const writer = postgresStorage({ pool: extraPool({ max: 3 }), schema });
+    const other = postgresStorage({ pool, schema });
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const threadId = newId();
+      await writer.createThread(ACME, { id: threadId, question: 'Delete me?', protocol: 'consensus', userId: null, createdAt: at(1) });
+      for (const phase of phases(1)) await writer.appendPhase!(ACME, threadId, phase);
+      await writer.appendPhase!(ACME, threadId, phases(2)[0]!);
+      const backup = (await other.getThread(ACME, threadId))!;
+      const racing = [
+        writer.appendPhase!(ACME, threadId, phases(2)[1]!),
+        attempt % 2 ? other.deleteThread(ACME, threadId) : other.importThreads([backup], { mode: 'merge' }),
+      ];
+      const settled = await Promise.allSettled(racing);
+      for (const result of settled) {
+        if (result.status === 'rejected') expect(String(result.reason)).not.toMatch(/deadlock/);
+      }
+      const after = await other.getThread(ACME, threadId);
+      if (after) {
+        const last = after.turns.at(-1)!;
+        expect([1, 3]).toContain(last.contributions.length);
+        expect(last.state).toBe(last.contributions.length === 1 ? 'PROPOSE' : 'CHALLENGE');
+      }
+    }
   });
 });

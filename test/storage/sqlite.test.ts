@@ -773,3 +773,40 @@ describe('end to end with Consensus', () => {
     expect(await copy.getThread({ tenant: 'acme' }, result.threadId)).toEqual(await storage.getThread({ tenant: 'acme' }, result.threadId));
   });
 });
+
+// ---- rounds stored phase by phase (appendPhase) ----
+
+describe('appendPhase', () => {
+  const [proposal, challenge] = turn(1).contributions;
+
+  it('a phase that fails half-way through leaves the thread exactly as it was: no state change, no contribution, no recall text', async () => {
+    const driver = track(sqliteStorage({ path: tempFile() }));
+    const { id } = thread();
+    await driver.createThread(A, thread({ id }));
+    await driver.appendPhase!(A, id, { roundNumber: 1, state: 'PROPOSE', contributions: [proposal!], decision: null, at: at(1) });
+    const before = await driver.getThread(A, id);
+    // The turn's state is updated and the first challenge inserted before the second one fails to serialise.
+    const poisoned = { ...challenge!, providerMetadata: { big: 1n } };
+    const error = await expectStorageError(driver.appendPhase!(A, id, { roundNumber: 1, state: 'CHALLENGE', contributions: [challenge!, poisoned], decision: null, at: at(2) }), /Nothing was written/);
+    expect(error.message).toMatch(/^\[sqlite\] Could not save the CHALLENGE phase of round 1 of thread/);
+    expect(await driver.getThread(A, id)).toEqual(before);
+    // The same phase, whole, still goes in after it, at the positions after the proposal.
+    await driver.appendPhase!(A, id, { roundNumber: 1, state: 'CHALLENGE', contributions: [challenge!, challenge!], decision: null, at: at(3) });
+    const after = await driver.getThread(A, id);
+    expect(after?.turns[0]).toMatchObject({ state: 'CHALLENGE', contributions: [proposal, challenge, challenge], completedAt: at(3), createdAt: at(1) });
+    expect(after?.updatedAt).toBe(at(3));
+  });
+
+  it('a COMMIT phase adds the decision to recall, in the same transaction', async () => {
+    const driver = track(sqliteStorage({ path: ':memory:' }));
+    const { id } = thread({ question: 'Which queue?' });
+    await driver.createThread(A, thread({ id, question: 'Which queue?' }));
+    const decision = { content: 'Use a zebra queue', confidence: 0.8, rigor: 0.5, dissent: null, taxonomy: null };
+    for (const [state, contributions] of [['PROPOSE', [proposal!]], ['CHALLENGE', [challenge!]], ['REVISE', [proposal!]]] as const) {
+      await driver.appendPhase!(A, id, { roundNumber: 1, state, contributions, decision: null, at: at(1) });
+      expect(await driver.search!(A, 'zebra', { limit: 10 })).toEqual([]);
+    }
+    await driver.appendPhase!(A, id, { roundNumber: 1, state: 'COMMIT', contributions: [], decision, at: at(2) });
+    expect((await driver.search!(A, 'zebra', { limit: 10 })).map((hit) => [hit.threadId, hit.decision])).toEqual([[id, 'Use a zebra queue']]);
+  });
+});
