@@ -27,7 +27,7 @@ import { framingFor, selectChallengers, selectCheapest, selectProposer } from '.
 import { ConsensusStateMachine } from '../protocol/state-machine.js';
 import { detectSycophancy } from '../protocol/sycophancy.js';
 import type { ChallengeContribution, ConsensusResult, Contribution, RoundRecord, StopReason, Taxonomy } from '../record.js';
-import type { StoredContribution, StoredTurn } from '../storage.js';
+import type { StoredContribution, StoredDecision, StoredTurn, TurnPhase, TurnState } from '../storage.js';
 import { callMember, chainOf, outputBudget, worstCaseUsd } from './call-member.js';
 import type { RunContext } from './context.js';
 import type { ProtocolPlan } from './admission.js';
@@ -202,7 +202,25 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
   context.logger.info({ threadId: context.threadId, maxRounds: settings.rounds, models: panelRefs.length }, 'duh: run started');
 
   let created = false;
+  // The write in flight: it overlaps the next model call (off the critical path) and is awaited before the next
+  // write and before the run ends, so writes of a run never overlap, arrive in order, and a failed one still
+  // fails the run (noticed at the next phase boundary, or at the end).
   let pendingWrite: Promise<void> = Promise.resolve();
+  const queueWrite = async (what: string, write: () => Promise<void>): Promise<void> => {
+    // An abort that landed after a phase's last call cancels the run: nothing more is stored.
+    if (context.signal.aborted) throw new AbortedError(context.signal.reason);
+    await pendingWrite;
+    if (context.signal.aborted) throw new AbortedError(context.signal.reason);
+    pendingWrite = store(context, what, write);
+    pendingWrite.catch(() => {}); // observed at the next await; never an unhandled rejection
+  };
+  // Drivers with appendPhase store each phase as it completes; the others get one appendTurn per round at commit.
+  const appendPhase = typeof context.storage.appendPhase === 'function' ? context.storage.appendPhase.bind(context.storage) : undefined;
+  const savePhase = async (round: number, state: TurnState, contributions: readonly (Contribution | ChallengeContribution)[], decision: StoredDecision | null): Promise<void> => {
+    if (!appendPhase) return;
+    const phase: TurnPhase = { roundNumber: round, state, contributions: contributions.map(toStored), decision, at: iso(clock.now()) };
+    await queueWrite(`save the ${state} phase of round ${round}`, () => appendPhase(context.scope, context.threadId, phase));
+  };
   try {
     if (context.signal.aborted) throw new AbortedError(context.signal.reason);
     await store(context, 'create the thread', () =>
@@ -250,6 +268,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
         },
         roundFailures,
       );
+      await savePhase(round, 'PROPOSE', [proposal], null);
       events.emit({ type: 'phase-end', round, phase: 'propose' });
 
       // CHALLENGE: all challengers at once; failures are tolerated unless every one fails.
@@ -285,6 +304,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       if (challenges.length === 0) {
         throw new AllChallengersFailedError(round, roundFailures.filter((failure) => failure.phase === 'challenge'));
       }
+      await savePhase(round, 'CHALLENGE', challenges, null);
       events.emit({ type: 'phase-end', round, phase: 'challenge' });
 
       // REVISE: the model that proposed revises its own answer.
@@ -313,6 +333,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
         },
         roundFailures,
       );
+      await savePhase(round, 'REVISE', [revision], null);
       events.emit({ type: 'phase-end', round, phase: 'revise' });
 
       // COMMIT: rigor, taxonomy, confidence, dissent, convergence.
@@ -368,22 +389,20 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       rounds.push(record);
       failures.push(...roundFailures);
       events.emit({ type: 'commit', round, decision, confidence, rigor, dissent, taxonomy });
-      const completedAt = clock.now();
-      const turn: StoredTurn = {
-        roundNumber: round,
-        state: 'COMMIT',
-        contributions: [proposal, ...challenges, revision, ...(classification ? [classification] : [])].map(toStored),
-        decision: { content: decision, confidence, rigor, dissent, taxonomy },
-        createdAt: iso(completedAt),
-        completedAt: iso(completedAt),
-      };
-      // An abort that lands after the round's last call still cancels the run (nothing more is stored).
-      if (context.signal.aborted) throw new AbortedError(context.signal.reason);
-      // The write overlaps the next round's first call (off the critical path); it is awaited before the next
-      // write and before the run ends, so a failed write still fails the run and nothing is written twice.
-      await pendingWrite;
-      pendingWrite = store(context, `save round ${round}`, () => context.storage.appendTurn(context.scope, context.threadId, turn));
-      pendingWrite.catch(() => {}); // observed at the next await; never an unhandled rejection
+      const storedDecision: StoredDecision = { content: decision, confidence, rigor, dissent, taxonomy };
+      if (appendPhase) await savePhase(round, 'COMMIT', classification ? [classification] : [], storedDecision);
+      else {
+        const completedAt = iso(clock.now());
+        const turn: StoredTurn = {
+          roundNumber: round,
+          state: 'COMMIT',
+          contributions: [proposal, ...challenges, revision, ...(classification ? [classification] : [])].map(toStored),
+          decision: storedDecision,
+          createdAt: completedAt,
+          completedAt,
+        };
+        await queueWrite(`save round ${round}`, () => context.storage.appendTurn(context.scope, context.threadId, turn));
+      }
       events.emit({ type: 'phase-end', round, phase: 'commit' });
       events.emit({ type: 'round-end', round, converged, costUsd: record.costUsd });
       if (converged) {

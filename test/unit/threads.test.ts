@@ -68,9 +68,10 @@ describe('threads and recall', () => {
     expect((await duh.recall('tenant')).map((hit) => hit.question)).toEqual(['Shard by tenant?']);
   });
 
-  it('fails a run with a StorageError when the driver cannot write, and never half-writes a round', async () => {
+  it('fails a run with a StorageError when the driver cannot write a round (appendTurn, for drivers without appendPhase), and never half-writes it', async () => {
     const memory = memoryStorage();
-    const broken: StorageDriver = { ...memory, appendTurn: async () => { throw new Error('disk full'); } };
+    const { appendPhase: _appendPhase, ...withoutPhases } = memory;
+    const broken: StorageDriver = { ...withoutPhases, appendTurn: async () => { throw new Error('disk full'); } };
     const duh = new Consensus({ models: panel(), rounds: 1, storage: broken });
     const error = await duh.ask('q').catch((caught: unknown) => caught);
     expect(StorageError.isInstance(error)).toBe(true);
@@ -78,6 +79,27 @@ describe('threads and recall', () => {
     const [thread] = (await duh.threads.list()).threads;
     expect(thread?.status).toBe('failed');
     expect((await memory.getThread({ tenant: DEFAULT_TENANT }, thread!.id))?.turns).toEqual([]);
+  });
+
+  it('fails a run with a StorageError when the driver cannot write a phase, keeping the phases stored before it whole', async () => {
+    const memory = memoryStorage();
+    const broken: StorageDriver = {
+      ...memory,
+      appendPhase: async (scope, threadId, phase) => {
+        if (phase.state === 'REVISE') throw new Error('disk full');
+        await memory.appendPhase!(scope, threadId, phase);
+      },
+    };
+    const duh = new Consensus({ models: panel(), rounds: 1, storage: broken });
+    const error = await duh.ask('q').catch((caught: unknown) => caught);
+    expect(StorageError.isInstance(error)).toBe(true);
+    expect((error as StorageError).message).toBe('[memory] Could not save the REVISE phase of round 1: disk full');
+    const [thread] = (await duh.threads.list()).threads;
+    expect(thread?.status).toBe('failed');
+    const [turn, ...rest] = (await memory.getThread({ tenant: DEFAULT_TENANT }, thread!.id))!.turns;
+    expect(rest).toEqual([]);
+    expect(turn).toMatchObject({ roundNumber: 1, state: 'CHALLENGE', decision: null });
+    expect(turn!.contributions.map((contribution) => contribution.role)).toEqual(['proposer', 'challenger', 'challenger']);
   });
 
   it('memoryStorage can cap how many threads it keeps', async () => {
