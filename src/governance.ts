@@ -104,9 +104,8 @@ function buckets(option: string, value: unknown): ResolvedBuckets {
   if (typeof value !== 'object' || value === null) {
     throw new InvalidOptionError(option, value, `The \`${option}\` option must be an object like { requests: '60/min', tokens: '200k/hour' }.`);
   }
-  const { requests, tokens, ...rest } = value as BucketLimits;
-  const unknown = Object.keys(rest);
-  if (unknown.length) throw new InvalidOptionError(`${option}.${unknown[0]}`, undefined, `\`${option}\` takes only \`requests\` and \`tokens\`.`);
+  onlyKnownKeys(option, value, ['requests', 'tokens']);
+  const { requests, tokens } = value as BucketLimits;
   return {
     ...(requests !== undefined ? { requests: parseRate(requests, `${option}.requests`) } : {}),
     ...(tokens !== undefined ? { tokens: parseRate(tokens, `${option}.tokens`) } : {}),
@@ -130,10 +129,25 @@ function perPrincipal(option: string, value: PrincipalLimits | undefined): ((pri
   return () => resolved;
 }
 
+/** The largest budget: amounts are kept in micro-dollars, exact up to 2^53. */
+const MAX_BUDGET_USD = 1e9;
+
+/** Throw for keys of `value` that are not in `known` (a misspelt option must not silently mean "no limit"). */
+function onlyKnownKeys(option: string, value: object, known: readonly string[]): void {
+  const unknown = Object.keys(value).find((key) => !known.includes(key));
+  if (unknown !== undefined) {
+    throw new InvalidOptionError(`${option}.${unknown}`, (value as Record<string, unknown>)[unknown], `\`${option}\` has no \`${unknown}\` option; it takes ${known.map((key) => `\`${key}\``).join(', ')}.`);
+  }
+}
+
 function budgetWindow(option: string, value: unknown): BudgetWindow {
   const window = value as Partial<BudgetWindow> | null;
   if (typeof window !== 'object' || window === null || typeof window.usd !== 'number' || !(window.usd >= 0) || !Number.isFinite(window.usd)) {
     throw new InvalidOptionError(option, value, `The \`${option}\` option must be like { usd: 5, per: 'day' } with a finite \`usd\` >= 0.`);
+  }
+  onlyKnownKeys(option, window, ['usd', 'per']);
+  if (window.usd > MAX_BUDGET_USD) {
+    throw new InvalidOptionError(`${option}.usd`, window.usd, `The \`${option}.usd\` option is at most ${MAX_BUDGET_USD} (one billion dollars); for no budget, leave \`${option}\` unset.`);
   }
   if (window.per !== 'day' && window.per !== 'month') {
     throw new InvalidOptionError(`${option}.per`, window.per, `The \`${option}.per\` option must be 'day' or 'month' (UTC windows).`);
@@ -177,6 +191,8 @@ export function resolveGovernance(
       );
     }
   }
+  if (limits) onlyKnownKeys('limits', limits, ['perUser', 'perTenant', 'perModel', 'maxWaitMs']);
+  if (budget) onlyKnownKeys('budget', budget, ['perUser', 'perTenant', 'onExceed']);
   if (!limits && !budget) return undefined;
   const perModel = new Map<string, ResolvedBuckets>();
   if (limits?.perModel !== undefined) {

@@ -66,9 +66,14 @@ async function ask(context: RunContext, action: PolicyAction, resource: PolicyRe
   if (!decision.allow) throw deny(context, action, resource, decision.reason);
 }
 
-/** Ask `model:use` for every member and fallback; replan without denied models. */
-async function filterModels<Cast>(context: RunContext, cast: Cast, plan: ProtocolPlan<Cast>): Promise<{ context: RunContext; cast: Cast }> {
-  const verdicts = new Map<ModelRef, string | true>();
+/** The policy's `model:use` answers within one admission: `true`, or the reason of a denial. */
+type Verdicts = Map<ModelRef, string | true>;
+
+/**
+ * Ask `model:use` for every member and fallback; replan without denied models. The returned context's `models`
+ * leave out every model known to be denied, and its fallback chains drop them.
+ */
+async function filterModels<Cast>(context: RunContext, cast: Cast, plan: ProtocolPlan<Cast>, verdicts: Verdicts): Promise<{ context: RunContext; cast: Cast }> {
   const check = async (adapters: Iterable<ModelAdapter>) => {
     const pending = [...new Set([...adapters].map(modelRef))].filter((ref) => !verdicts.has(ref));
     const answers = await Promise.all(
@@ -101,7 +106,8 @@ async function filterModels<Cast>(context: RunContext, cast: Cast, plan: Protoco
   const allowedRefs = new Set([...verdicts].filter(([, verdict]) => verdict === true).map(([ref]) => ref));
   const fallbacks = new Map<ModelRef, readonly ModelAdapter[]>();
   for (const [ref, chain] of context.fallbacks) fallbacks.set(ref, chain.filter((link) => allowedRefs.has(modelRef(link))));
-  return { context: { ...context, fallbacks }, cast: current };
+  const models = new Map([...context.models].filter(([ref]) => typeof verdicts.get(ref) !== 'string'));
+  return { context: { ...context, models, fallbacks }, cast: current };
 }
 
 /** Switch members and fallbacks to the tenant's own provider keys, when it has some. */
@@ -153,6 +159,8 @@ interface Taken {
   key: string;
   rate: Rate;
   amount: number;
+  /** The store failed open for this take: nothing was taken, so nothing may be given back. */
+  degraded?: boolean;
 }
 
 
@@ -171,7 +179,7 @@ async function take(context: RunContext, key: string, rate: Rate, cost: number, 
       onWait: (_, waitMs) => context.events.emit({ type: 'rate-limit-wait', bucket: key, waitMs: Math.ceil(waitMs), ...(member ? { member } : {}) }),
     });
   } catch (error) {
-    if (LimiterUnavailableError.isInstance(error) || AbortedError.isInstance(error)) throw error;
+    if (LimiterUnavailableError.isInstance(error) || AbortedError.isInstance(error) || InvalidOptionError.isInstance(error)) throw error;
     throw new LimiterUnavailableError(store.name, `The rate-limit store failed: ${serializeError(error).message}. Check it, or let runs through with failOpen.`, { cause: error });
   }
   if (decision.degraded !== undefined) warnDegraded(context, decision.degraded);
@@ -187,7 +195,7 @@ function warnDegraded(context: RunContext, reason: string): void {
 async function refundAll(context: RunContext, taken: readonly Taken[]): Promise<void> {
   const { store } = context.governance.limits!;
   await Promise.all(
-    taken.map((item) =>
+    taken.filter((item) => !item.degraded).map((item) =>
       store.refund({ key: item.key, ...bucketOf(item.rate), amount: item.amount, now: context.clock.now() }).catch((error: unknown) => {
         context.logger.warn({ threadId: context.threadId, bucket: item.key, err: serializeError(error).message }, 'duh: could not refund a rate-limit bucket');
       }),
@@ -213,12 +221,15 @@ async function takeAll(context: RunContext, wanted: readonly Taken[], member?: M
       context.governance.audit.record(context, member ? 'model:use' : 'run:start', item.key, 'deny', message);
       throw new RateLimitedError(item.key, retryAfterMs, message);
     }
-    taken.push(item);
+    taken.push(decision.degraded === undefined ? item : { ...item, degraded: true });
   }
   return taken;
 }
 
-const userKey = (context: RunContext) => `${context.scope.tenant}:${context.principal?.id ?? ANONYMOUS.id}`;
+/** A user-supplied part of a store key, escaped so `:` inside ids cannot make two subjects share a key. */
+const part = (text: string) => encodeURIComponent(text);
+const tenantKey = (context: RunContext) => part(context.scope.tenant);
+const userKey = (context: RunContext) => `${tenantKey(context)}:${part(context.principal?.id ?? ANONYMOUS.id)}`;
 
 function subjectBuckets(context: RunContext): { user: ResolvedBuckets | undefined; tenant: ResolvedBuckets | undefined } {
   const limits = context.governance.limits!;
@@ -232,6 +243,8 @@ interface Reservation {
   window: BudgetWindow;
   end: number;
   amountUsd: number;
+  /** The store failed open: nothing was reserved, so settling adds the real cost without taking a reservation off. */
+  degraded?: boolean;
 }
 
 /** The budgets that apply to this run, with their store keys and windows. */
@@ -247,7 +260,7 @@ function budgetsOf(context: RunContext): Reservation[] {
     const budget = `${kind}:${window.per}`;
     out.push({ budget, key: `budget:${budget}:${id}`, window, end, amountUsd: 0 });
   };
-  add(`tenant:${context.scope.tenant}`, limits.budgetPerTenant?.(principal));
+  add(`tenant:${tenantKey(context)}`, limits.budgetPerTenant?.(principal));
   add(`user:${userKey(context)}`, limits.budgetPerUser?.(principal));
   return out;
 }
@@ -265,10 +278,11 @@ async function reserveAll(context: RunContext, budgets: Reservation[], usd: numb
   for (const budget of budgets) {
     const decision = await store.reserve({ key: budget.key, limit: toMicros(budget.window.usd), amount, expiresAt: budget.end + 86_400_000, now: context.clock.now() }).catch(async (error: unknown) => {
       await settleAll(context, done, 0, false);
-      if (LimiterUnavailableError.isInstance(error)) throw error;
+      if (LimiterUnavailableError.isInstance(error) || InvalidOptionError.isInstance(error)) throw error;
       throw new LimiterUnavailableError(store.name, `The budget store failed: ${serializeError(error).message}. Check it, or let runs through with failOpen.`, { cause: error });
     });
     if (decision.degraded !== undefined) warnDegraded(context, decision.degraded);
+    budget.degraded = decision.degraded !== undefined;
     if (!decision.allowed) {
       await settleAll(context, done, 0, false);
       const resetsAt = new Date(budget.end).toISOString();
@@ -293,7 +307,8 @@ async function settleAll(context: RunContext, budgets: readonly Reservation[], s
   await Promise.all(
     budgets.map(async (budget) => {
       try {
-        const { used } = await store.settle({ key: budget.key, reserved: toMicros(budget.amountUsd), actual: toMicros(spentUsd), expiresAt: budget.end + 86_400_000, now: context.clock.now() });
+        const reserved = budget.degraded ? 0 : toMicros(budget.amountUsd);
+        const { used } = await store.settle({ key: budget.key, reserved, actual: toMicros(spentUsd), expiresAt: budget.end + 86_400_000, now: context.clock.now() });
         lines.push({ budget: budget.budget, amountUsd: spentUsd, usedUsd: fromMicros(used), limitUsd: budget.window.usd, resetsAt: new Date(budget.end).toISOString() });
       } catch (error) {
         context.logger.error({ threadId: context.threadId, budget: budget.budget, err: serializeError(error).message }, 'duh: could not settle a budget; its reservation stays until the window ends');
@@ -312,12 +327,21 @@ export async function admit<Cast>(context: RunContext, cast: Cast, plan: Protoco
   const noop: Admitted<Cast> = { context, cast, release: async () => {} };
   if (!governance.policy && !governance.limits && !governance.credentials) return noop;
   const tenant = context.scope.tenant;
+  const base = context;
+  const verdicts: Verdicts = new Map();
+  // A cast as the run will use it: models the policy denied planned around, tenant keys switched in. Used for the
+  // planned cast and again for a cheaper one when a budget makes the run degrade.
+  const prepare = async (candidate: Cast): Promise<{ context: RunContext; cast: Cast }> => {
+    let prepared = { context: base, cast: candidate };
+    if (governance.policy) prepared = await filterModels(base, candidate, plan, verdicts);
+    if (governance.credentials) prepared = await applyCredentials(prepared.context, prepared.cast, plan);
+    return prepared;
+  };
   if (governance.policy) {
     const models = plan.members(cast).map(modelRef);
     await ask(context, 'run:start', { type: 'run', tenant, id: context.threadId, ownerId: context.userId, models, question: context.settings.question });
-    ({ context, cast } = await filterModels(context, cast, plan));
   }
-  if (governance.credentials) ({ context, cast } = await applyCredentials(context, cast, plan));
+  ({ context, cast } = await prepare(cast));
 
   let rounds = context.settings.rounds;
   let worstCase = plan.worstCaseUsd(context, cast, rounds);
@@ -326,58 +350,68 @@ export async function admit<Cast>(context: RunContext, cast: Cast, plan: Protoco
   }
   if (!governance.limits) return { context, cast, release: async () => {} };
 
-  // Request buckets: one request per run for the user and the tenant.
+  // Request buckets: one request per admitted run for the user and the tenant. A run the budget refuses was not
+  // admitted, so it gives its request back.
   const { user, tenant: tenantBuckets } = subjectBuckets(context);
   const wanted: Taken[] = [];
   if (user?.requests) wanted.push({ key: `user:${userKey(context)}:requests`, rate: user.requests, amount: 1 });
-  if (tenantBuckets?.requests) wanted.push({ key: `tenant:${tenant}:requests`, rate: tenantBuckets.requests, amount: 1 });
-  if (wanted.length) await takeAll(context, wanted);
+  if (tenantBuckets?.requests) wanted.push({ key: `tenant:${tenantKey(context)}:requests`, rate: tenantBuckets.requests, amount: 1 });
+  const requests = wanted.length ? await takeAll(context, wanted) : [];
 
   const budgets = budgetsOf(context);
   if (budgets.length === 0) return { context: withCallLimits(context), cast, release: async () => {} };
-  let reserved = await reserveAll(context, budgets, worstCase);
-  if (!reserved.ok && (onBudget ?? governance.limits.onExceed) === 'degrade') {
-    // Scale down: fewer rounds first, then the cheapest cast. What is left is known only for the budgets asked so
-    // far, so each refusal tightens it and the search goes on with the next option that fits.
-    const fromRounds = rounds;
-    const options: { cast: Cast; rounds: number }[] = [];
-    for (let r = rounds - 1; r >= 1; r--) options.push({ cast, rounds: r });
-    const cheap = plan.cheapest(context, context.models);
-    for (let r = rounds; r >= 1; r--) options.push({ cast: cheap, rounds: r });
-    let available = reserved.availableUsd;
-    for (const option of options) {
-      const cost = plan.worstCaseUsd(context, option.cast, option.rounds);
-      if (cost > available) continue;
-      const attempt = await reserveAll(context, budgets, cost);
-      if (!attempt.ok) {
-        available = Math.min(available, attempt.availableUsd);
-        continue;
+  const limits = governance.limits;
+  try {
+    let reserved = await reserveAll(context, budgets, worstCase);
+    if (!reserved.ok && (onBudget ?? limits.onExceed) === 'degrade') {
+      // Scale down: fewer rounds first, then the cheapest cast of the models the principal may use (with the
+      // tenant's keys). What is left is known only for the budgets asked so far, so each refusal tightens it and
+      // the search goes on with the next option that fits.
+      const fromRounds = rounds;
+      const options: { context: RunContext; cast: Cast; rounds: number }[] = [];
+      for (let r = rounds - 1; r >= 1; r--) options.push({ context, cast, rounds: r });
+      const cheap = await Promise.resolve()
+        .then(() => prepare(plan.cheapest(base, context.models)))
+        .catch(() => undefined); // no cheaper cast the policy allows: fewer rounds are the only way down
+      if (cheap) for (let r = rounds; r >= 1; r--) options.push({ ...cheap, rounds: r });
+      let available = reserved.availableUsd;
+      for (const option of options) {
+        const cost = plan.worstCaseUsd(option.context, option.cast, option.rounds);
+        if (cost > available) continue;
+        const attempt = await reserveAll(context, budgets, cost);
+        if (!attempt.ok) {
+          available = Math.min(available, attempt.availableUsd);
+          continue;
+        }
+        reserved = attempt;
+        cast = option.cast;
+        rounds = option.rounds;
+        worstCase = cost;
+        context = { ...option.context, settings: { ...option.context.settings, rounds } };
+        context.events.emit({ type: 'budget-degraded', fromRounds, toRounds: rounds, models: plan.members(cast).map(modelRef), worstCaseUsd: worstCase, availableUsd: available });
+        break;
       }
-      reserved = attempt;
-      cast = option.cast;
-      rounds = option.rounds;
-      worstCase = cost;
-      context = { ...context, settings: { ...context.settings, rounds } };
-      context.events.emit({ type: 'budget-degraded', fromRounds, toRounds: rounds, models: plan.members(cast).map(modelRef), worstCaseUsd: worstCase, availableUsd: available });
-      break;
     }
-  }
-  if (!reserved.ok) {
-    const error = new BudgetExceededError(reserved.figures);
-    governance.audit.record(context, 'budget:reserve', `budget:${reserved.figures.budget}`, 'deny', error.message);
+    if (!reserved.ok) {
+      const error = new BudgetExceededError(reserved.figures);
+      governance.audit.record(context, 'budget:reserve', `budget:${reserved.figures.budget}`, 'deny', error.message);
+      throw error;
+    }
+    context.events.emit({ type: 'budget', action: 'reserve', budgets: reserved.lines });
+    // The run may not spend more than it reserved: that is what keeps concurrent runs within the budget.
+    const cap = Math.min(context.settings.costLimitUsd ?? Infinity, worstCase);
+    let released = false;
+    const release = async (spentUsd: number) => {
+      if (released) return;
+      released = true;
+      await settleAll(admitted, budgets, spentUsd, true);
+    };
+    const admitted: RunContext = withCallLimits({ ...context, ledger: new CostLedger(cap, context.settings.costWarnUsd), finish: release });
+    return { context: admitted, cast, release };
+  } catch (error) {
+    await refundAll(context, requests);
     throw error;
   }
-  context.events.emit({ type: 'budget', action: 'reserve', budgets: reserved.lines });
-  // The run may not spend more than it reserved: that is what keeps concurrent runs within the budget.
-  const cap = Math.min(context.settings.costLimitUsd ?? Infinity, worstCase);
-  let released = false;
-  const release = async (spentUsd: number) => {
-    if (released) return;
-    released = true;
-    await settleAll(admitted, budgets, spentUsd, true);
-  };
-  const admitted: RunContext = withCallLimits({ ...context, ledger: new CostLedger(cap, context.settings.costWarnUsd), finish: release });
-  return { context: admitted, cast, release };
 }
 
 /**
@@ -443,12 +477,11 @@ export async function meterCall(context: RunContext, model: ModelAdapter, estima
   const limits = context.governance.limits!;
   const ref = modelRef(model);
   const wanted: Taken[] = [];
-  const tokenBuckets: Taken[] = [];
+  const tokenKeys = new Set<string>();
   const add = (key: string, rate: Rate | undefined, amount: number, tokens: boolean) => {
     if (!rate) return;
-    const item = { key, rate, amount };
-    wanted.push(item);
-    if (tokens) tokenBuckets.push(item);
+    wanted.push({ key, rate, amount });
+    if (tokens) tokenKeys.add(key);
   };
   const tokens = Math.max(1, Math.ceil(estimatedTokens));
   for (const subject of [model.provider, ref]) {
@@ -457,9 +490,9 @@ export async function meterCall(context: RunContext, model: ModelAdapter, estima
     add(`model:${subject}:tokens`, buckets?.tokens, tokens, true);
   }
   add(`user:${userKey(context)}:tokens`, meter.user?.tokens, tokens, true);
-  add(`tenant:${context.scope.tenant}:tokens`, meter.tenant?.tokens, tokens, true);
+  add(`tenant:${tenantKey(context)}:tokens`, meter.tenant?.tokens, tokens, true);
   if (wanted.length === 0) return NO_TICKET;
-  await takeAll(context, wanted, member);
+  const tokenBuckets = (await takeAll(context, wanted, member)).filter((item) => tokenKeys.has(item.key));
   if (tokenBuckets.length === 0) return NO_TICKET;
   return {
     settle: async (tokensUsed) => {
@@ -467,11 +500,17 @@ export async function meterCall(context: RunContext, model: ModelAdapter, estima
       if (used < tokens) {
         await refundAll(context, tokenBuckets.map((item) => ({ ...item, amount: tokens - used })));
       } else if (used > tokens) {
-        // More than estimated: draw the difference without waiting (the call has happened; the bucket may run dry).
+        // More than estimated: draw the difference without waiting (the call has happened). When the bucket holds
+        // less, draw what it holds, so it runs dry rather than ignoring the overage.
         await Promise.all(
-          tokenBuckets.map((item) =>
-            limits.store.take({ key: item.key, ...bucketOf(item.rate), cost: Math.min(used - tokens, item.rate.limit), now: context.clock.now() }).catch(() => undefined),
-          ),
+          tokenBuckets
+            .filter((item) => !item.degraded)
+            .map(async (item) => {
+              const request = { key: item.key, ...bucketOf(item.rate), now: context.clock.now() };
+              const first = await limits.store.take({ ...request, cost: Math.min(used - tokens, item.rate.limit) });
+              if (!first.allowed && first.remaining > 0) await limits.store.take({ ...request, cost: first.remaining });
+            })
+            .map((draw) => draw.catch(() => undefined)),
         );
       }
     },

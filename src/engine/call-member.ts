@@ -90,12 +90,27 @@ export async function callMember(
       attempts++;
       if (context.signal.aborted) throw new AbortedError(context.signal.reason);
       const onCircuitChange = (change: CircuitChange) => context.events.emit({ type: 'circuit-state', ...change });
+      // duh's own buckets first: the call may queue for them, and the circuit may open while it waits.
+      let ticket: CallTicket | undefined;
+      if (context.meter) {
+        try {
+          ticket = await meterCall(context, model, estimateTokens(call, model), slot);
+        } catch (caught) {
+          if (!RateLimitedError.isInstance(caught) && !LimiterUnavailableError.isInstance(caught)) throw caught;
+          // A duh limit, not the provider: no retry and no circuit change. A bucket of this model (or provider)
+          // hands the call to the fallback, as a provider's 429 would; a user or tenant bucket fails the call.
+          const serialized = serializeError(caught);
+          failures.push({ model: ref, round: slot.round, phase: slot.phase, error: serialized });
+          const next = RateLimitedError.isInstance(caught) && caught.key.startsWith('model:') ? chain[link + 1] : undefined;
+          context.events.emit({ type: 'member-error', ...slot, error: serialized, attempt: attempts, willRetry: false, ...(next ? { fallbackTo: modelRef(next) } : {}), final: !next });
+          if (next) break;
+          throw caught;
+        }
+      }
       // An open circuit fails the call at once (no member-start: nothing is sent) so the fallback answers.
       const circuitOpen = context.breakers?.acquire(ref, context.clock.now(), onCircuitChange);
-      let ticket: CallTicket | undefined;
       try {
         if (circuitOpen) throw circuitOpen;
-        if (context.meter) ticket = await meterCall(context, model, estimateTokens(call, model), slot);
         context.events.emit({ type: 'member-start', ...slot, attempt: attempts, ...(call.framing ? { framing: call.framing } : {}) });
         const contribution = await attempt(context, call, model, slot, attempts, link > 0 ? modelRef(chain[0]!) : undefined);
         context.breakers?.success(ref, onCircuitChange);
@@ -103,12 +118,6 @@ export async function callMember(
         return contribution;
       } catch (caught) {
         void ticket?.settle(undefined);
-        if (RateLimitedError.isInstance(caught) || LimiterUnavailableError.isInstance(caught)) {
-          // A duh limit, not the provider: no retry, no circuit change; the caller decides whether the run survives.
-          if (!circuitOpen) context.breakers?.release(ref);
-          failures.push({ model: ref, round: slot.round, phase: slot.phase, error: serializeError(caught) });
-          throw caught;
-        }
         if (context.signal.aborted) {
           // A cancelled call says nothing about the provider, but it may have been the half-open probe.
           if (!circuitOpen) context.breakers?.release(ref);

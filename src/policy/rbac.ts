@@ -185,9 +185,11 @@ export function rbac(options: RbacOptions = {}): Policy {
       for (const ref of resource.models ?? (resource.id ? [resource.id] : [])) {
         const byTenant = options.modelsByTenant?.[resource.tenant];
         if (byTenant && !modelAllowed(ref, byTenant)) return deny(`tenant \`${resource.tenant}\` may not use model \`${ref}\``);
-        const lists = held.map((role) => options.modelsByRole?.[role]);
+        // Only the roles that may use models at all count: a read-only role cannot lift an asking role's list.
+        const users = held.filter((role) => roles.get(role)!.can.has('model:use') || roles.get(role)!.canOwn.has('model:use'));
+        const lists = users.map((role) => options.modelsByRole?.[role]);
         if (lists.every((list) => list !== undefined) && !lists.some((list) => modelAllowed(ref, list!))) {
-          return deny(`the roles ${held.join(', ')} may not use model \`${ref}\``);
+          return deny(`the roles ${users.join(', ')} may not use model \`${ref}\``);
         }
       }
     }

@@ -1,6 +1,5 @@
-// Review of the multi-user engine (admission, budgets, buckets, policy, records). Each test shows one bug the
-// review found and is marked `it.fails` so the suite stays green until the bug is fixed; flip it to `it` with the
-// fix. The comment above each test says what is wrong and the fix suggested.
+// Regression tests from a review of the multi-user engine (admission, budgets, buckets, policy, records). Each test
+// pins one bug the review found, now fixed; the comment above it says what was wrong and how it was fixed.
 import { describe, expect, it } from 'vitest';
 import { Consensus } from '../../src/consensus.js';
 import { InvalidOptionError, RateLimitedError } from '../../src/errors.js';
@@ -55,13 +54,13 @@ function flakyStore(down: { reserve?: boolean; take?: (key: string) => boolean }
 }
 
 describe('admission: degradation', () => {
-  // BUG (src/engine/admission.ts:345): the degrade path builds its cheapest cast from `context.models`, every model
+  // WAS A BUG (src/engine/admission.ts:345): the degrade path builds its cheapest cast from `context.models`, every model
   // of the engine, not from the models the policy allowed. filterModels() never narrows `context.models`, so a model
   // denied by `model:use` (here by the tenant allowlist) proposes, challenges and classifies once the budget is
   // tight. FIX: pass the allowed models (the verdicts of filterModels, e.g. return them with the context) to
   // `plan.cheapest`, run the cheap cast through filterModels/applyCredentials like the first one, and in
   // consensusPlan.cheapest do not fall back to `planConsensus(context).proposer` (which reads every model).
-  it.fails('never uses a model the policy denied when it degrades to the cheapest cast', async () => {
+  it('never uses a model the policy denied when it degrades to the cheapest cast', async () => {
     const { opus, gpt, flash } = cheap();
     const policy = rbac({ modelsByTenant: { acme: ['anthropic:*', 'openai:*'] } });
     const duh = new Consensus({ models: [opus, gpt, flash], policy, rounds: 2, maxOutputTokens: 1000, budget: { perUser: { usd: 0.009, per: 'day' }, onExceed: 'degrade' } });
@@ -71,12 +70,12 @@ describe('admission: degradation', () => {
     expect(flash.calls).toHaveLength(0);
   });
 
-  // BUG (src/engine/admission.ts:345): same root cause for tenant keys. The cheapest cast is made of the shared
+  // WAS A BUG (src/engine/admission.ts:345): same root cause for tenant keys. The cheapest cast is made of the shared
   // adapters, not of their withApiKey() copies, so once a tenant's run is degraded its calls go out on the
   // operator's shared provider keys (billed to the operator) instead of the tenant's own. FIX: build the degrade
   // options before applyCredentials (or apply `swap` to the cheap cast with `plan.map`), so every cast a run can
   // end up with is keyed.
-  it.fails("keeps the tenant's own provider keys when it degrades to the cheapest cast", async () => {
+  it("keeps the tenant's own provider keys when it degrades to the cheapest cast", async () => {
     const { opus, gpt, flash } = cheap();
     const credentials = async ({ tenant, provider }: { tenant: string; provider: string }) => (tenant === 'acme' ? { apiKey: `sk-acme-${provider}-0123456789` } : undefined);
     const duh = new Consensus({ models: [opus, gpt, flash], credentials, rounds: 2, maxOutputTokens: 1000, budget: { perUser: { usd: 0.009, per: 'day' }, onExceed: 'degrade' } });
@@ -90,14 +89,14 @@ describe('admission: degradation', () => {
 });
 
 describe('admission: giving back what earlier steps took', () => {
-  // BUG (src/engine/admission.ts:334-369): docs/rate-limiting.md ("Order of admission") promises that "a refusal at
+  // WAS A BUG (src/engine/admission.ts:334-369): docs/rate-limiting.md ("Order of admission") promises that "a refusal at
   // any step stores nothing, calls no model and gives back what earlier steps took", but the request tokens taken
   // at step 5 are kept when the budget (step 6) refuses the run, or when the budget store fails. A user whose
   // budget is spent burns their request quota on runs that never ran, and is then rate limited when the budget
   // resets. FIX: keep the `Taken[]` of the request buckets and `refundAll` them when reserveAll refuses or throws.
   // (test/integration/budget-concurrency.test.ts counts refused runs against the request bucket and would need the
   // same change; or, if that behaviour is wanted, correct the docs instead.)
-  it.fails('gives the request token back when the budget refuses the run', async () => {
+  it('gives the request token back when the budget refuses the run', async () => {
     const clock = new ManualClock({ start: NOON });
     let usd = 0.000001;
     const { models } = trio();
@@ -109,13 +108,13 @@ describe('admission: giving back what earlier steps took', () => {
 });
 
 describe('admission: stores that failed open', () => {
-  // BUG (src/engine/admission.ts:271-283 and 289-297): when the store fails open, `reserve` answers an allowing
+  // WAS A BUG (src/engine/admission.ts:271-283 and 289-297): when the store fails open, `reserve` answers an allowing
   // stand-in (`degraded`) and stores nothing, but the reservation is still settled later with
   // `used += actual - reserved`. When the store is back by then (a Redis blip), the settle subtracts a worst case
   // that was never added, erasing other runs' reservations and spend from the counter: the budget is minted. The
   // same happens to the rollback settle of the first budget when the second refuses. FIX: remember `degraded` per
   // reservation and settle such a budget with `reserved: 0` (record the real spend) or not at all.
-  it.fails('does not erase other spending when a failed-open reservation is settled', async () => {
+  it('does not erase other spending when a failed-open reservation is settled', async () => {
     const clock = new ManualClock({ start: NOON });
     const { inner, store } = flakyStore({ reserve: true });
     const key = 'budget:tenant:acme:day:2026-11-26';
@@ -128,12 +127,12 @@ describe('admission: stores that failed open', () => {
     expect(await counter(inner, key, clock.now())).toBeGreaterThanOrEqual(500_000);
   });
 
-  // BUG (src/engine/admission.ts:216 and 464-468): a take that failed open (`degraded`) took nothing, but meterCall's
+  // WAS A BUG (src/engine/admission.ts:216 and 464-468): a take that failed open (`degraded`) took nothing, but meterCall's
   // ticket still refunds `estimate - used` to that bucket after the call, and takeAll refunds it on a later
   // refusal. With the store back, the refund adds tokens that were never taken: refunds mint tokens (docs say
   // "refunds never mint tokens"). FIX: carry `degraded` into `Taken` and leave such buckets out of `refundAll`
   // and of the ticket's `tokenBuckets`.
-  it.fails('does not refund tokens to a bucket whose take failed open', async () => {
+  it('does not refund tokens to a bucket whose take failed open', async () => {
     const clock = new ManualClock({ start: NOON });
     const { inner, store } = flakyStore({ take: (key) => key === 'tenant:acme:tokens' });
     const limit = 1_000_000;
@@ -149,12 +148,12 @@ describe('admission: stores that failed open', () => {
 });
 
 describe('metering: calls that use more than their estimate', () => {
-  // BUG (src/engine/admission.ts:469-475): when a call used more tokens than it took, the difference is drawn with
+  // WAS A BUG (src/engine/admission.ts:469-475): when a call used more tokens than it took, the difference is drawn with
   // one `store.take` of the whole difference. A take is all or nothing, so when the bucket holds less than the
   // difference nothing at all is drawn: the overage is forgiven exactly when the bucket is nearly empty, and the
   // bucket never "runs dry" as docs/rate-limiting.md says. FIX: draw what is there (probe with cost 0 and take
   // `min(difference, remaining)`, or add a debit operation to the store contract that may go to 0 or below).
-  it.fails('drains the bucket when a call used more tokens than the bucket has left', async () => {
+  it('drains the bucket when a call used more tokens than the bucket has left', async () => {
     const clock = new ManualClock({ start: NOON });
     const store = memoryLimiter();
     const limit = 100_000;
@@ -175,13 +174,13 @@ describe('metering: calls that use more than their estimate', () => {
 });
 
 describe('metering inside callMember', () => {
-  // BUG (src/engine/call-member.ts:94-98): the circuit breaker is asked (`acquire`) before meterCall, which may
+  // WAS A BUG (src/engine/call-member.ts:94-98): the circuit breaker is asked (`acquire`) before meterCall, which may
   // wait up to `limits.maxWaitMs` (30 s by default) for a bucket. A call that queued goes to its model even when
   // the circuit opened during the wait, so the fallback does not answer and the run pays the dead provider's
   // timeout; a half-open probe slot acquired before the wait is held for the whole wait (every other caller gets
   // circuit-open meanwhile), and a RateLimitedError then `release`s a probe slot this caller may not own. FIX: meter
   // first, then acquire; when the circuit is open after metering, `ticket.settle(undefined)` and fail over as now.
-  it.fails('does not call a model whose circuit opened while the call queued for its bucket', async () => {
+  it('does not call a model whose circuit opened while the call queued for its bucket', async () => {
     const clock = new ManualClock({ start: NOON, autoAdvance: true });
     const { challengerA, challengerB } = trio();
     const down = new MockAdapter({ ref: 'anthropic:down', info: { inputPricePerMTok: 5, outputPricePerMTok: 30, maxOutputTokens: 1000 }, reply: { serverError: { status: 503 } } });
@@ -205,13 +204,13 @@ describe('metering inside callMember', () => {
     expect(down.calls).toHaveLength(1);
   });
 
-  // BUG (src/engine/call-member.ts:106-111): a RateLimitedError from meterCall ends the whole model chain at once,
+  // WAS A BUG (src/engine/call-member.ts:106-111): a RateLimitedError from meterCall ends the whole model chain at once,
   // fallbacks included. For duh's own per-provider/per-model buckets (`limits.perModel`, documented as "your
   // account's provider rate limits") that is exactly when the fallback, which draws on other buckets, should answer:
   // a provider 429 does fall back, duh's mirror of it does not, and a proposer refused this way fails the run
   // although its fallback is free. FIX: when the refusing bucket is a `model:` bucket of this link, record the
   // failure and continue with `chain[link + 1]` (user and tenant buckets can keep failing the chain at once).
-  it.fails("falls back when duh's per-model bucket refuses the primary model", async () => {
+  it("falls back when duh's per-model bucket refuses the primary model", async () => {
     const { challengerA, challengerB } = trio();
     const primary = new MockAdapter({ ref: 'anthropic:primary', info: { inputPricePerMTok: 5, outputPricePerMTok: 30, maxOutputTokens: 1000 }, reply: 'Primary proposal.' });
     const backup = new MockAdapter({ ref: 'mistral:backup', info: { inputPricePerMTok: 1, outputPricePerMTok: 2, maxOutputTokens: 1000 }, reply: 'Backup proposal.' });
@@ -230,12 +229,12 @@ describe('metering inside callMember', () => {
 });
 
 describe('bucket and budget keys', () => {
-  // BUG (src/engine/admission.ts:221, used at 251, 332 and 459): user keys are `${tenant}:${id}` with no escaping,
+  // WAS A BUG (src/engine/admission.ts:221, used at 251, 332 and 459): user keys are `${tenant}:${id}` with no escaping,
   // so user `eu:alice` of tenant `acme` and user `alice` of tenant `acme:eu` share one request bucket, one token
   // bucket and one budget counter: one tenant can exhaust another tenant's user (and read its usage in
   // BudgetExceededError figures). Principal ids such as `urn:...` or `google-oauth2|...`-style ids with colons are
   // common. FIX: encode each component (encodeURIComponent, or a length prefix) in every bucket and budget key.
-  it.fails("keeps one tenant's user buckets apart from another tenant's", async () => {
+  it("keeps one tenant's user buckets apart from another tenant's", async () => {
     const { models } = trio();
     const duh = new Consensus({ models, rounds: 1, limits: { perUser: { requests: '1/hour' }, maxWaitMs: 0 } });
     await duh.ask(QUESTION, { principal: { id: 'eu:alice', tenant: 'acme', roles: [] } });
@@ -245,7 +244,7 @@ describe('bucket and budget keys', () => {
 });
 
 describe('option validation', () => {
-  // BUG (src/governance.ts:135 with src/engine/admission.ts:266-269, and the same wrapping at 173-175): budgets are
+  // WAS A BUG (src/governance.ts:135 with src/engine/admission.ts:266-269, and the same wrapping at 173-175): budgets are
   // reserved in micro-dollars, and the store accepts amounts up to Number.MAX_SAFE_INTEGER, so any `usd` above about
   // $9.0e9 is accepted by the constructor but makes every run fail. The store rejects the request with an
   // InvalidOptionError, which admission rewraps as LimiterUnavailableError ("The budget store failed ... let runs
@@ -253,7 +252,7 @@ describe('option validation', () => {
   // `{ usd: Number.MAX_SAFE_INTEGER }` (Infinity is refused) hit it. FIX: refuse `usd > MAX_SAFE_INTEGER / 1e6` in
   // budgetWindow() with a message naming the option (or clamp the limit), and let InvalidOptionError from the
   // store through `take`/`reserveAll` unwrapped.
-  it.fails('either refuses an over-large budget at construction or runs with it', async () => {
+  it('either refuses an over-large budget at construction or runs with it', async () => {
     const { models } = trio();
     let duh: Consensus;
     try {
@@ -265,13 +264,13 @@ describe('option validation', () => {
     await expect(duh.ask(QUESTION, { principal: alice })).resolves.toMatchObject({ decision: expect.any(String) });
   });
 
-  // BUG (src/governance.ts:157-206): resolveGovernance checks unknown keys inside a bucket (`buckets()`) but not in
+  // WAS A BUG (src/governance.ts:157-206): resolveGovernance checks unknown keys inside a bucket (`buckets()`) but not in
   // `limits` or `budget` themselves, so `budget: { usd: 5, per: 'day' }` (a window passed where the per-subject map
   // goes), `budget: { perUsers: ... }` or `limits: { requests: '60/min' }` are accepted and the engine runs with no
   // budget or limit at all, silently. FIX: reject keys other than perUser/perTenant/perModel/maxWaitMs and
   // perUser/perTenant/onExceed with InvalidOptionError naming the key (and, for `budget.usd`/`budget.per`, say to
   // put the window under perUser or perTenant).
-  it.fails('refuses unknown keys in `limits` and `budget` instead of running unlimited', () => {
+  it('refuses unknown keys in `limits` and `budget` instead of running unlimited', () => {
     const { models } = trio();
     expect(() => new Consensus({ models, budget: { usd: 5, per: 'day' } as never })).toThrow(InvalidOptionError);
     expect(() => new Consensus({ models, limits: { requests: '60/min' } as never })).toThrow(InvalidOptionError);
@@ -279,13 +278,13 @@ describe('option validation', () => {
 });
 
 describe('rbac() model allowlists', () => {
-  // BUG (src/policy/rbac.ts:188-191): the allowlist check looks at every role the principal holds, and a role that
+  // WAS A BUG (src/policy/rbac.ts:188-191): the allowlist check looks at every role the principal holds, and a role that
   // is not listed in `modelsByRole` means "every model". So a contributor restricted to `openai:*` who also holds
   // `viewer` (or any read-only custom role such as `auditor`) may use every model: a role that does not even grant
   // `model:use` lifts the restriction of the role that does. FIX: only consider the held roles that grant
   // `model:use` (`grants.can.has('model:use')`, or canOwn when own), e.g.
   // `const users = held.filter((role) => roles.get(role)!.can.has('model:use'))`.
-  it.fails('does not let a read-only role lift the model allowlist of the role that may ask', () => {
+  it('does not let a read-only role lift the model allowlist of the role that may ask', () => {
     const policy = rbac({ modelsByRole: { contributor: ['openai:*'] } });
     const principal: Principal = { id: 'alice', tenant: 'acme', roles: ['contributor', 'viewer'] };
     const decision = policy(principal, 'model:use', { type: 'model', tenant: 'acme', id: 'anthropic:claude-opus-4-6', models: ['anthropic:claude-opus-4-6'] });
@@ -294,13 +293,13 @@ describe('rbac() model allowlists', () => {
 });
 
 describe('records', () => {
-  // BUG (src/records.ts:239-248): sweep() lists the stale `active` threads, then marks each with an unconditional
+  // WAS A BUG (src/records.ts:239-248): sweep() lists the stale `active` threads, then marks each with an unconditional
   // finishThread(). A run that completes in between (its thread was stale because its round was long) is
   // overwritten from `complete` to `failed` with an "Interrupted" error, although it finished fine. With many
   // stale threads (one awaited write each) the window is wide. FIX: re-read each thread right before marking it
   // and skip it unless it is still `active` with the same `updatedAt`; better, give finishThread a condition
   // (`onlyIf: { status: 'active', updatedAt }`) so the check and the write are one atomic step in every driver.
-  it.fails('does not mark failed a thread that completed while the sweep ran', async () => {
+  it('does not mark failed a thread that completed while the sweep ran', async () => {
     const inner = memoryStorage();
     const clock = new ManualClock({ start: NOON });
     const id = '01a00000-0000-7000-8000-00000000000a';
@@ -324,12 +323,12 @@ describe('records', () => {
     expect((await inner.getThread({ tenant: 'acme' }, id))?.status).toBe('complete');
   });
 
-  // BUG (src/records.ts:343-348): the `backup:read` audit entry is written only after the consumer has read the
+  // WAS A BUG (src/records.ts:343-348): the `backup:read` audit entry is written only after the consumer has read the
   // whole backup. A consumer that stops early (`break`, a closed HTTP response, an error in its loop) has read
   // threads, yet leaves no trace in the audit log, which docs/policy.md says records "every export and backup".
   // FIX: write the entry once the policy allowed it (before the first line), or in a `finally` with the number of
   // threads read.
-  it.fails('audits a backup that was read only in part', async () => {
+  it('audits a backup that was read only in part', async () => {
     const storage = memoryStorage();
     const duh = new Consensus({ models: trio().models, storage, policy: rbac(), rounds: 1 });
     await duh.ask(QUESTION, { principal: alice });
@@ -345,11 +344,11 @@ describe('records', () => {
     expect(entries.map((entry) => entry.action)).toContain('backup:read');
   });
 
-  // BUG (src/records.ts:292-303): feedback() asks only `thread:feedback` and then returns the whole stored thread
+  // WAS A BUG (src/records.ts:292-303): feedback() asks only `thread:feedback` and then returns the whole stored thread
   // (question, every contribution, the decision). A principal allowed to rate decisions but not to read threads
   // (a feedback bot, a custom role) reads them through it: a record read without `thread:read`. FIX: return the
   // thread only after `thread:read` is also allowed (or return just the saved outcome).
-  it.fails('does not hand the thread to a principal that may give feedback but not read it', async () => {
+  it('does not hand the thread to a principal that may give feedback but not read it', async () => {
     const policy: Policy = (principal, action) => principal.id !== 'rater' || action === 'thread:feedback';
     const duh = new Consensus({ models: trio().models, policy, rounds: 1 });
     const { threadId, decision } = await duh.ask(QUESTION, { principal: alice });
