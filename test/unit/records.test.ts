@@ -445,6 +445,8 @@ describe('backup and restore', () => {
       ['a duplicate thread', [...lines, lines[1]!].join('\n'), new RegExp(`line ${lines.length + 1}: thread \\S+ appears twice`)],
       ['a thread without an id', withThread(2, (thread) => delete thread['id']), /line 3: `thread.id` must be a non-empty string/],
       ['contributions that are not an array', withThread(1, (thread) => ((thread['turns'] as Record<string, unknown>[])[0]!['contributions'] = 'oops')), /line 2: a turn needs roundNumber and contributions/],
+      ['a turn in an unknown state', withThread(1, (thread) => ((thread['turns'] as Record<string, unknown>[])[0]!['state'] = 'DONE')), /line 2: a turn's `state` must be one of PROPOSE, CHALLENGE, REVISE, COMMIT/],
+      ['a decision on a round in progress', withThread(1, (thread) => ((thread['turns'] as Record<string, unknown>[])[0]!['state'] = 'REVISE')), /line 2: only a COMMIT turn has a decision \(round 1 is at REVISE\)/],
     ];
     for (const [what, content, message] of corrupt) {
       const target = setup();
