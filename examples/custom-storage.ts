@@ -115,7 +115,7 @@ export function jsonFileStorage({ path }: JsonFileStorageOptions): StorageDriver
     async createThread(scope, { id, question, protocol, userId, createdAt }) {
       await write((threads) => {
         if (indexOf(threads, scope, id) >= 0) throw fail(`Thread \`${id}\` already exists; thread ids must be unique.`);
-        threads.push({ id, question, protocol, userId, createdAt, tenant: scope.tenant, status: 'active', updatedAt: createdAt, error: null, turns: [], outcome: null });
+        threads.push({ id, question, protocol, userId, createdAt, tenant: scope.tenant, status: 'active', updatedAt: createdAt, error: null, turns: [], outcome: null, votes: [], subtasks: [] });
       });
     },
 
@@ -194,6 +194,9 @@ export function jsonFileStorage({ path }: JsonFileStorageOptions): StorageDriver
           error: thread.error ?? null,
           turns: [...thread.turns].sort((a, b) => a.roundNumber - b.roundNumber),
           outcome: thread.outcome ?? null,
+          // Backups written before votes and subtasks existed have neither.
+          votes: thread.votes ?? [],
+          subtasks: thread.subtasks ?? [],
         }),
       );
       return write((threads) => {

@@ -1,10 +1,11 @@
 /**
- * Portable backups: JSON lines, a header line then one thread per line (with its turns and feedback).
+ * Portable backups: JSON lines, a header line then one thread per line (with its turns, feedback, votes and
+ * subtasks).
  *
  * @module
  */
 import { StorageError } from './errors.js';
-import { THREAD_STATUSES, TURN_STATES, type StoredThread, type TurnState } from './storage.js';
+import { subtaskPlanProblem, THREAD_STATUSES, TURN_STATES, type StoredThread, type TurnState, voteProblem } from './storage.js';
 
 /** The format name and version in a backup's header line. */
 export const BACKUP_FORMAT = 'duh-backup';
@@ -79,11 +80,19 @@ export function parseBackup(text: string, driver: string): StoredThread[] {
         fail(index + 1, 'a decision needs content, confidence and rigor');
       }
     }
+    // Votes and subtasks are newer than the format: a backup written before them has neither (none, then).
+    for (const field of ['votes', 'subtasks'] as const) if (t[field] !== undefined && !Array.isArray(t[field])) fail(index + 1, `\`thread.${field}\` must be an array`);
+    for (const vote of (t['votes'] as unknown[] | undefined) ?? []) {
+      const problem = voteProblem(vote);
+      if (problem) fail(index + 1, problem);
+    }
+    const planProblem = subtaskPlanProblem([], (t['subtasks'] as unknown[] | undefined) ?? []);
+    if (planProblem) fail(index + 1, planProblem);
     const key = `${String(t['tenant'])}/${String(t['id'])}`;
     if (seen.has(key)) fail(index + 1, `thread ${String(t['id'])} appears twice`);
     seen.add(key);
     const stored = thread as unknown as StoredThread;
-    threads.push({ ...stored, userId: stored.userId ?? null, error: stored.error ?? null, outcome: stored.outcome ?? null });
+    threads.push({ ...stored, userId: stored.userId ?? null, error: stored.error ?? null, outcome: stored.outcome ?? null, votes: stored.votes ?? [], subtasks: stored.subtasks ?? [] });
   }
   return threads;
 }

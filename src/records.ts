@@ -15,6 +15,7 @@ import { decide, resourceName } from './policy/authorize.js';
 import { threadToJson, threadToMarkdown } from './export.js';
 import type { Principal, PrincipalOption } from './principal.js';
 import {
+  COST_GROUPS,
   type CostGroup,
   type CostRow,
   DEFAULT_TENANT,
@@ -25,6 +26,7 @@ import {
   type RestoreMode,
   type StorageDriver,
   type StorageScope,
+  type StoredContribution,
   type StoredThread,
   THREAD_STATUSES,
   type ThreadPage,
@@ -65,6 +67,11 @@ export interface CostOptions extends PrincipalOption {
   since?: string;
   /** ISO date or timestamp, inclusive (a date covers the whole day). */
   until?: string;
+  /**
+   * Every tenant's spending instead of the principal's tenant's (the policy is asked with `allTenants`; `rbac()`
+   * allows it only to `crossTenantRoles`). Usually with `groupBy: 'tenant'`. @default false
+   */
+  allTenants?: boolean;
 }
 
 /** Options for `export()`. */
@@ -144,26 +151,31 @@ function isoOption(option: string, value: string | undefined, endOfDay: boolean)
   return new Date(dateOnly && endOfDay ? ms + 86_399_999 : ms).toISOString();
 }
 
-/** Cost rows computed from threads (for drivers without `costReport`). */
+/**
+ * Cost rows computed from threads (for drivers without `costReport`, and the reference drivers' reports must
+ * equal): every contribution, bounded and dated by its turn's `completedAt`, and every vote, by its `createdAt`.
+ */
 export function costRowsOf(threads: Iterable<StoredThread>, groupBy: CostGroup, since?: string, until?: string): CostRow[] {
   const rows = new Map<string, CostRow>();
+  const add = (thread: StoredThread, call: Pick<StoredContribution, 'model' | 'costUsd' | 'inputTokens' | 'outputTokens'>, at: string) => {
+    if ((since && at < since) || (until && at > until)) return;
+    const key =
+      groupBy === 'model' ? call.model
+      : groupBy === 'provider' ? (parseModelRef(call.model)?.provider ?? call.model)
+      : groupBy === 'user' ? (thread.userId ?? 'anonymous')
+      : groupBy === 'tenant' ? thread.tenant
+      : at.slice(0, 10);
+    const row = rows.get(key) ?? { key, costUsd: 0, inputTokens: 0, outputTokens: 0, calls: 0 };
+    row.costUsd += call.costUsd;
+    row.inputTokens += call.inputTokens;
+    row.outputTokens += call.outputTokens;
+    row.calls++;
+    rows.set(key, row);
+  };
   for (const thread of threads) {
-    for (const turn of thread.turns) {
-      if ((since && turn.completedAt < since) || (until && turn.completedAt > until)) continue;
-      for (const contribution of turn.contributions) {
-        const key =
-          groupBy === 'model' ? contribution.model
-          : groupBy === 'provider' ? (parseModelRef(contribution.model)?.provider ?? contribution.model)
-          : groupBy === 'user' ? (thread.userId ?? 'anonymous')
-          : turn.completedAt.slice(0, 10);
-        const row = rows.get(key) ?? { key, costUsd: 0, inputTokens: 0, outputTokens: 0, calls: 0 };
-        row.costUsd += contribution.costUsd;
-        row.inputTokens += contribution.inputTokens;
-        row.outputTokens += contribution.outputTokens;
-        row.calls++;
-        rows.set(key, row);
-      }
-    }
+    for (const turn of thread.turns) for (const contribution of turn.contributions) add(thread, contribution, turn.completedAt);
+    // Absent in threads read from an older backup.
+    for (const vote of thread.votes ?? []) add(thread, vote, vote.createdAt);
   }
   return [...rows.values()].sort((a, b) => b.costUsd - a.costUsd || a.key.localeCompare(b.key));
 }
@@ -242,12 +254,18 @@ export class Records {
         if (offset + 200 >= page.total) break;
       }
       const at = new Date(now).toISOString();
+      const marked: string[] = [];
       for (const id of stale) {
+        // Look again just before marking: a run that finished (or moved on) since the listing keeps its status.
+        // A run that finishes between this read and the write below is the one case left: it ends up `failed`.
+        const current = await this.#storage.getThread(scope, id);
+        if (current?.status !== 'active' || current.updatedAt >= cutoff) continue;
+        marked.push(id);
         const minutes = Math.round(olderThanMs / 60_000);
         await this.#storage.finishThread(scope, id, { status: 'failed', error: `Interrupted: the run stopped without closing its thread (no progress for over ${minutes >= 1 ? `${minutes} min` : `${Math.round(olderThanMs / 1000)} s`}).`, at });
       }
-      if (stale.length) this.#done(options, 'thread:sweep', `tenant:${scope.tenant}`, { threads: stale.length });
-      return stale;
+      if (marked.length) this.#done(options, 'thread:sweep', `tenant:${scope.tenant}`, { threads: marked.length });
+      return marked;
     },
   };
 
@@ -294,7 +312,9 @@ export class Records {
     if (!OUTCOME_RESULTS.includes(result)) {
       throw new InvalidOptionError('result', result, `The feedback \`result\` must be one of ${OUTCOME_RESULTS.join(', ')}, received ${JSON.stringify(result)}.`);
     }
-    const thread = await this.#thread(options, idOrPrefix, 'thread:feedback');
+    // The updated thread is handed back, so feedback needs the right to read it as well.
+    const thread = await this.#thread(options, idOrPrefix, 'thread:read');
+    await this.#authorize(options, 'thread:feedback', { type: 'thread', tenant: scope.tenant, id: thread.id, ownerId: thread.userId });
     if (!thread.turns.some((turn) => turn.decision !== null)) {
       throw new InvalidOptionError('id', idOrPrefix, `Thread \`${thread.id}\` has no decision yet; feedback is about a committed decision.`);
     }
@@ -304,14 +324,16 @@ export class Records {
   }
 
   async cost(options: CostOptions = {}): Promise<CostRow[]> {
-    const scope = scopeOf(options.principal);
+    const own = scopeOf(options.principal);
     const groupBy = options.groupBy ?? 'model';
-    if (!['model', 'provider', 'user', 'day'].includes(groupBy)) {
-      throw new InvalidOptionError('groupBy', groupBy, 'The `groupBy` option must be model, provider, user or day.');
+    if (!COST_GROUPS.includes(groupBy)) {
+      throw new InvalidOptionError('groupBy', groupBy, `The \`groupBy\` option must be ${COST_GROUPS.join(', ')}.`);
     }
     const since = isoOption('since', options.since, false);
     const until = isoOption('until', options.until, true);
-    await this.#authorize(options, 'cost:read', { type: 'tenant', tenant: scope.tenant });
+    const allTenants = options.allTenants === true;
+    await this.#authorize(options, 'cost:read', { type: 'tenant', tenant: own.tenant, ...(allTenants ? { allTenants } : {}) });
+    const scope = allTenants ? 'all' : own;
     if (this.#storage.costReport) return this.#storage.costReport(scope, { groupBy, ...(since ? { since } : {}), ...(until ? { until } : {}) });
     const threads: StoredThread[] = [];
     for await (const thread of this.#storage.exportThreads(scope)) threads.push(thread);
@@ -343,8 +365,9 @@ export class Records {
     return {
       async *[Symbol.asyncIterator]() {
         await authorize();
-        yield* lines();
+        // Audited as soon as it is allowed: a reader that stops early has still read what it read.
         done();
+        yield* lines();
       },
     };
   }

@@ -87,6 +87,151 @@ export interface TurnPhase {
   at: string;
 }
 
+// ---- Votes and subtasks (records of the voting and decomposition protocols; optional writes of contract v1) ----
+
+/**
+ * One model's answer in the voting protocol (duh's `votes` table). A vote is a model call, so it carries the
+ * same usage fields as a {@link StoredContribution}; cost reports count it (bounded and dated by `createdAt`).
+ */
+export interface StoredVote {
+  model: ModelRef;
+  content: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  latencyMs: number;
+  finishReason: FinishReason;
+  truncated: boolean;
+  /** Provider extras (e.g. Perplexity citations): JSON values only; drivers need not keep key order. */
+  providerMetadata?: Readonly<Record<string, unknown>>;
+  /** ISO 8601 in UTC: when the vote was cast. */
+  createdAt: string;
+}
+
+/** Lifecycle of a subtask (duh's values). */
+export type SubtaskStatus = 'pending' | 'running' | 'complete' | 'failed';
+
+/** Every {@link SubtaskStatus}. */
+export const SUBTASK_STATUSES: readonly SubtaskStatus[] = ['pending', 'running', 'complete', 'failed'];
+
+/** The longest subtask label, in characters (duh's `String(200)`). */
+export const MAX_SUBTASK_LABEL_LENGTH = 200;
+
+/**
+ * One node of a decomposition plan (duh's `subtasks` table): a part of the thread's question, answered by a
+ * one-round consensus of its own (`childThreadId`, a thread of the same tenant).
+ */
+export interface StoredSubtask {
+  /** 1–200 characters, unique within the parent thread; dependencies name subtasks by it. */
+  label: string;
+  description: string;
+  /** Labels of subtasks of the same thread this one needs first (a DAG: no self-reference, no cycle). */
+  dependencies: readonly string[];
+  status: SubtaskStatus;
+  /** Where the subtask sits in the plan; a thread's subtasks are read in this order (then in the order written). */
+  sequenceOrder: number;
+  /**
+   * The thread of the subtask's own consensus, in the same tenant, or null before it starts. Checked when
+   * written; deleting that thread later leaves the reference as it is (reading it then finds nothing).
+   */
+  childThreadId: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A change of one subtask with {@link StorageDriver.updateSubtask}. */
+export interface SubtaskUpdate {
+  status: SubtaskStatus;
+  /** The subtask's thread (a thread of the same tenant), or null to clear it; absent keeps it. */
+  childThreadId?: string | null;
+  /** When the change happens: the subtask's (and its parent thread's) new `updatedAt`. */
+  at: string;
+}
+
+const isPlainRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** What is wrong with a vote, or undefined when every driver can store it. Shared by drivers and backups. */
+export function voteProblem(vote: unknown): string | undefined {
+  if (!isPlainRecord(vote)) return 'a vote must be an object';
+  for (const field of ['model', 'content', 'finishReason', 'createdAt'] as const) if (typeof vote[field] !== 'string') return `\`${field}\` of a vote must be a string`;
+  if (vote['model'] === '') return '`model` of a vote must be a non-empty string';
+  for (const field of ['inputTokens', 'outputTokens', 'costUsd', 'latencyMs'] as const) if (!isFiniteNumber(vote[field])) return `\`${field}\` of a vote must be a finite number`;
+  if (typeof vote['truncated'] !== 'boolean') return '`truncated` of a vote must be a boolean';
+  if (vote['providerMetadata'] !== undefined && !isPlainRecord(vote['providerMetadata'])) return '`providerMetadata` of a vote must be an object';
+  return undefined;
+}
+
+/** What is wrong with one subtask taken alone, or undefined. */
+function subtaskShapeProblem(subtask: unknown): string | undefined {
+  if (!isPlainRecord(subtask)) return 'a subtask must be an object';
+  const { label } = subtask;
+  if (typeof label !== 'string' || label === '' || [...label].length > MAX_SUBTASK_LABEL_LENGTH) return `\`label\` must be a string of 1 to ${MAX_SUBTASK_LABEL_LENGTH} characters`;
+  for (const field of ['description', 'createdAt', 'updatedAt'] as const) if (typeof subtask[field] !== 'string') return `\`${field}\` of subtask \`${label}\` must be a string`;
+  const { dependencies } = subtask;
+  if (!Array.isArray(dependencies) || !dependencies.every((each) => typeof each === 'string')) return `\`dependencies\` of subtask \`${label}\` must be an array of labels`;
+  if (!SUBTASK_STATUSES.includes(subtask['status'] as SubtaskStatus)) return `\`status\` of subtask \`${label}\` must be one of ${SUBTASK_STATUSES.join(', ')}`;
+  if (!Number.isSafeInteger(subtask['sequenceOrder'])) return `\`sequenceOrder\` of subtask \`${label}\` must be an integer`;
+  const child = subtask['childThreadId'];
+  if (child !== null && (typeof child !== 'string' || child === '')) return `\`childThreadId\` of subtask \`${label}\` must be a thread id or null`;
+  return undefined;
+}
+
+/**
+ * What is wrong with adding `incoming` subtasks to a thread that has `existing` ones, or undefined: each subtask
+ * well formed, labels unique across both, every dependency naming a subtask of either (not itself), and no
+ * cycle. Pure: drivers call it inside their write, with the subtasks stored at that moment; backups call it
+ * with no existing ones. Whether a `childThreadId` names a thread of the tenant is the driver's check.
+ */
+export function subtaskPlanProblem(existing: readonly StoredSubtask[], incoming: readonly unknown[]): string | undefined {
+  if (!Array.isArray(incoming)) return 'subtasks must be an array';
+  for (const subtask of incoming) {
+    const problem = subtaskShapeProblem(subtask);
+    if (problem) return problem;
+  }
+  const added = incoming as readonly StoredSubtask[];
+  const labels = new Set(existing.map((subtask) => subtask.label));
+  for (const subtask of added) {
+    if (labels.has(subtask.label)) return `the label \`${subtask.label}\` is used twice; labels are unique within a thread`;
+    labels.add(subtask.label);
+  }
+  for (const subtask of added) {
+    for (const dependency of subtask.dependencies) {
+      if (dependency === subtask.label) return `subtask \`${subtask.label}\` depends on itself`;
+      if (!labels.has(dependency)) return `subtask \`${subtask.label}\` depends on \`${dependency}\`, which is not a subtask of the thread`;
+    }
+  }
+  // Stored subtasks were checked when written and cannot depend on new ones: a cycle can only run through new ones.
+  const byLabel = new Map(added.map((subtask) => [subtask.label, subtask]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (label: string, path: string[]): string | undefined => {
+    if (state.get(label) === 'done' || !byLabel.has(label)) return undefined;
+    if (state.get(label) === 'visiting') return `the dependencies form a cycle (${[...path.slice(path.indexOf(label)), label].join(' → ')})`;
+    state.set(label, 'visiting');
+    for (const dependency of byLabel.get(label)!.dependencies) {
+      const cycle = visit(dependency, [...path, label]);
+      if (cycle) return cycle;
+    }
+    state.set(label, 'done');
+    return undefined;
+  };
+  for (const subtask of added) {
+    const cycle = visit(subtask.label, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+/** A thread's subtasks in reading order: by `sequenceOrder`, then in the order written (a stable sort). */
+export function subtasksInOrder<T extends Pick<StoredSubtask, 'sequenceOrder'>>(subtasks: readonly T[]): T[] {
+  return [...subtasks].sort((a, b) => a.sequenceOrder - b.sequenceOrder);
+}
+
+/** The latest of ISO timestamps (UTC text sorts as time), or undefined for none: the `updatedAt` a write moves a thread to. */
+export function latestTimestamp(timestamps: readonly string[]): string | undefined {
+  return timestamps.reduce<string | undefined>((latest, each) => (latest === undefined || each > latest ? each : latest), undefined);
+}
+
 /**
  * Who a record belongs to. Every storage operation runs within one tenant: a record of tenant A is never
  * visible, countable or changeable from tenant B, through any operation, in any driver.
@@ -135,6 +280,16 @@ export interface StoredThread extends NewThread {
   error: string | null;
   turns: readonly StoredTurn[];
   outcome: StoredOutcome | null;
+  /**
+   * The voting protocol's votes, in the order written ({@link StorageDriver.saveVotes}); empty for other
+   * protocols, for drivers without the method, and in backups written before votes existed.
+   */
+  votes: readonly StoredVote[];
+  /**
+   * The decomposition plan ({@link StorageDriver.saveSubtasks}), by `sequenceOrder` then in the order written;
+   * empty when there is none.
+   */
+  subtasks: readonly StoredSubtask[];
 }
 
 /** A thread in a listing (no turns). */
@@ -181,9 +336,15 @@ export interface RecallHit {
 }
 
 /** How {@link StorageDriver.costReport} groups spending. */
-export type CostGroup = 'model' | 'provider' | 'user' | 'day';
+export type CostGroup = 'model' | 'provider' | 'user' | 'day' | 'tenant';
 
-/** Filters of a cost report; ISO bounds are inclusive and apply to contributions' turn completion time. */
+/** Every {@link CostGroup}. */
+export const COST_GROUPS: readonly CostGroup[] = ['model', 'provider', 'user', 'day', 'tenant'];
+
+/**
+ * Filters of a cost report; ISO bounds are inclusive and apply to each contribution's turn completion time and
+ * each vote's `createdAt`.
+ */
 export interface CostQuery {
   groupBy: CostGroup;
   since?: string;
@@ -192,12 +353,12 @@ export interface CostQuery {
 
 /** One row of a cost report, most expensive first. */
 export interface CostRow {
-  /** The model ref, provider, user id (`anonymous` when none) or `YYYY-MM-DD` (UTC). */
+  /** The model ref, provider, user id (`anonymous` when none), `YYYY-MM-DD` (UTC) or tenant. */
   key: string;
   costUsd: number;
   inputTokens: number;
   outputTokens: number;
-  /** Contributions (successful model calls). */
+  /** Stored model calls: contributions and votes. */
   calls: number;
 }
 
@@ -423,8 +584,12 @@ export interface StorageDriver {
    * match, which the memory driver and the core's scan fallback use (newest first). Without it the core scans.
    */
   search?(scope: StorageScope, query: string, options: { limit: number }): Promise<RecallHit[]>;
-  /** Optional: spending grouped by model, provider, user or day. Without it the core scans. */
-  costReport?(scope: StorageScope, query: CostQuery): Promise<CostRow[]>;
+  /**
+   * Optional: spending (contributions and votes) grouped by model, provider, user, day or tenant, in one tenant
+   * or, for `'all'`, across every tenant (the records API asks the policy with `allTenants` first). Without it
+   * the core scans {@link exportThreads}.
+   */
+  costReport?(scope: StorageScope | 'all', query: CostQuery): Promise<CostRow[]>;
   /**
    * Every thread of the scope (or of every tenant, for `'all'`), oldest first within each tenant, for backups.
    * Each thread is read whole; threads written during an export may or may not appear (it is not a snapshot).
@@ -433,8 +598,34 @@ export interface StorageDriver {
   /**
    * Write threads from a backup, all or nothing. `replace` deletes the tenants' existing threads first (an
    * empty batch changes nothing); `merge` upserts by id. Running the same restore twice gives the same store.
+   * Votes and subtasks come along (a thread without those fields, from an older backup, has none).
    */
   importThreads(threads: readonly StoredThread[], options: { mode: RestoreMode }): Promise<{ threads: number }>;
+
+  // ---- Votes and subtasks (optional: written by the voting and decomposition protocols; ask with
+  // requireStorageMethod). They belong to their thread: deleting it deletes them, and exports, imports and
+  // backups carry them. Each write moves the thread's `updatedAt` to its time, as appendTurn does.
+
+  /**
+   * Append votes to a thread, after the ones it has, all or nothing. A vote {@link voteProblem} rejects, or an
+   * unknown thread (also another tenant's), is a `StorageError` that writes nothing. The thread's `updatedAt`
+   * becomes the latest vote's `createdAt`.
+   */
+  saveVotes?(scope: StorageScope, threadId: string, votes: readonly StoredVote[]): Promise<void>;
+  /**
+   * Add subtasks to a thread's plan, all or nothing: {@link subtaskPlanProblem} against the subtasks already
+   * stored (labels unique, dependencies naming existing labels, no cycle), and each `childThreadId` a thread
+   * of the same tenant other than the parent. Anything wrong, or an unknown thread, is a `StorageError` that
+   * writes nothing. The thread's `updatedAt` becomes the latest subtask `updatedAt`.
+   */
+  saveSubtasks?(scope: StorageScope, threadId: string, subtasks: readonly StoredSubtask[]): Promise<void>;
+  /**
+   * Set a subtask's status (and `childThreadId` when given) and its `updatedAt` (and the thread's) to `at`. The
+   * subtask as stored after, or null when the thread (in this tenant) has no subtask with that label. A bad
+   * status, or a child that is not another thread of the tenant, is a `StorageError` that changes nothing.
+   */
+  updateSubtask?(scope: StorageScope, threadId: string, label: string, update: SubtaskUpdate): Promise<StoredSubtask | null>;
+
   // ---- Identity (all optional; see the module notes). None of these touches threads, and deleting or
   // restoring threads never touches them: audit entries outlive the threads they are about.
 
@@ -559,6 +750,9 @@ export type OptionalStorageMethod =
   | 'appendPhase'
   | 'search'
   | 'costReport'
+  | 'saveVotes'
+  | 'saveSubtasks'
+  | 'updateSubtask'
   | 'createUser'
   | 'getUser'
   | 'getUserByEmail'
@@ -588,7 +782,7 @@ export function requireStorageMethod<M extends OptionalStorageMethod>(driver: St
   if (typeof fn !== 'function') {
     throw new StorageError(
       driver.name,
-      `The storage driver \`${driver.name}\` does not implement ${method}(), which ${usedFor} needs. Use a driver that stores identity records (memory, sqlite, postgres), or add ${method}() to yours (storage contract v1, optional methods).`,
+      `The storage driver \`${driver.name}\` does not implement ${method}(), which ${usedFor} needs. Use a driver that implements it (memory, sqlite, postgres), or add ${method}() to yours (storage contract v1, optional methods).`,
     );
   }
   return (fn as (...args: unknown[]) => unknown).bind(driver) as NonNullable<StorageDriver[M]>;

@@ -26,6 +26,13 @@ import {
   type StoredApiKey,
   type StoredAuditEvent,
   type StoredProviderKey,
+  type StoredSubtask,
+  type StoredVote,
+  subtaskPlanProblem,
+  subtasksInOrder,
+  SUBTASK_STATUSES,
+  latestTimestamp,
+  voteProblem,
   type StoredUser,
   type RecallHit,
   type StorageDriver,
@@ -49,11 +56,27 @@ const copyTurn = (turn: StoredTurn): StoredTurn => ({
   ),
   decision: turn.decision ? { ...turn.decision, taxonomy: turn.decision.taxonomy ? { ...turn.decision.taxonomy } : null } : null,
 });
+const copyVote = (vote: StoredVote): StoredVote => (vote.providerMetadata ? { ...vote, providerMetadata: structuredClone(vote.providerMetadata) } : { ...vote });
+const copySubtask = (subtask: StoredSubtask): StoredSubtask => ({ ...subtask, dependencies: [...subtask.dependencies] });
 const copyThread = (thread: StoredThread): StoredThread => ({
   ...thread,
   turns: thread.turns.map(copyTurn),
   outcome: thread.outcome ? { ...thread.outcome } : null,
+  // Absent in threads from backups written before votes and subtasks existed.
+  votes: (thread.votes ?? []).map(copyVote),
+  subtasks: (thread.subtasks ?? []).map(copySubtask),
 });
+/** What is wrong with a backup thread's votes and subtasks (absent ones are none), or undefined. */
+const recordsProblem = (thread: StoredThread): string | undefined => {
+  const { votes, subtasks } = thread as Partial<StoredThread>;
+  if (votes !== undefined && !Array.isArray(votes)) return '`votes` must be an array';
+  for (const vote of votes ?? []) {
+    const problem = voteProblem(vote);
+    if (problem) return problem;
+  }
+  if (subtasks !== undefined && !Array.isArray(subtasks)) return '`subtasks` must be an array';
+  return subtaskPlanProblem([], subtasks ?? []);
+};
 const copyKey = (key: StoredApiKey): StoredApiKey => ({ ...key, scopes: [...key.scopes] });
 const copyEvent = (event: StoredAuditEvent): StoredAuditEvent => ({ ...event, details: { ...event.details } });
 const providerInfo = ({ tenant, provider, keyId, createdAt, updatedAt }: StoredProviderKey): ProviderKeyInfo => ({ tenant, provider, keyId, createdAt, updatedAt });
@@ -116,6 +139,13 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
   const requireText = (value: unknown, field: string, what: string) => {
     if (typeof value !== 'string' || value === '') throw fail(`Cannot ${what}: \`${field}\` must be a non-empty string. Nothing was written.`);
   };
+  /** Why a subtask cannot point at `child` (another thread of the same tenant, or null), or undefined. */
+  const childProblem = (scope: StorageScope, parentId: string, child: string | null | undefined): string | undefined => {
+    if (child === null || child === undefined) return undefined;
+    if (typeof child !== 'string' || child === '') return 'needs a thread id or null as `childThreadId`';
+    if (child === parentId) return 'cannot have its own parent thread as `childThreadId`';
+    return tenants.get(scope.tenant)?.has(child) ? undefined : `names \`${child}\` as \`childThreadId\`, which is not a thread of this tenant`;
+  };
 
   return {
     specificationVersion: 'v1',
@@ -136,6 +166,8 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
         error: null,
         turns: [],
         outcome: null,
+        votes: [],
+        subtasks: [],
       });
       if (maxThreads !== undefined && threads.size > maxThreads) {
         const oldest = threads.keys().next().value;
@@ -250,13 +282,68 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
         ) {
           throw new StorageError(DRIVER_NAME, `Backup record ${index + 1} is not a thread (needs id, tenant and turns with a roundNumber and contributions); nothing was restored.`);
         }
+        const problem = recordsProblem(thread);
+        if (problem) throw new StorageError(DRIVER_NAME, `Backup record ${index + 1} (thread \`${thread.id}\`) cannot be restored: ${problem}; nothing was restored.`);
       }
       // Copy everything before touching the store, so nothing can fail half-way through the swap.
-      const copies = threads.map(copyThread);
+      const copies = threads.map((thread) => {
+        const copy = copyThread(thread);
+        return { ...copy, subtasks: subtasksInOrder(copy.subtasks) };
+      });
       if (mode === 'replace') for (const tenant of new Set(copies.map((thread) => thread.tenant))) tenants.delete(tenant);
       for (const thread of copies) threadsOf({ tenant: thread.tenant }).set(thread.id, thread);
       return { threads: threads.length };
     },
+
+    // ---- votes and subtasks ----
+
+    async saveVotes(scope, threadId, votes): Promise<void> {
+      if (!Array.isArray(votes)) throw fail(`Cannot save votes on thread \`${threadId}\`: votes must be an array. Nothing was written.`);
+      for (const vote of votes) {
+        const problem = voteProblem(vote);
+        if (problem) throw fail(`Cannot save votes on thread \`${threadId}\`: ${problem}. Nothing was written.`);
+      }
+      const thread = require(scope, threadId);
+      const latest = latestTimestamp(votes.map((vote) => vote.createdAt));
+      threadsOf(scope).set(threadId, { ...thread, ...(latest === undefined ? {} : { updatedAt: latest }), votes: [...thread.votes, ...votes.map(copyVote)] });
+    },
+
+    async saveSubtasks(scope, threadId, subtasks): Promise<void> {
+      const thread = require(scope, threadId);
+      const problem = subtaskPlanProblem(thread.subtasks, subtasks);
+      if (problem) throw fail(`Cannot save the subtasks of thread \`${threadId}\`: ${problem}. Nothing was written.`);
+      for (const subtask of subtasks) {
+        const child = childProblem(scope, threadId, subtask.childThreadId);
+        if (child) throw fail(`Cannot save the subtasks of thread \`${threadId}\`: subtask \`${subtask.label}\` ${child}. Nothing was written.`);
+      }
+      const latest = latestTimestamp(subtasks.map((subtask) => subtask.updatedAt));
+      threadsOf(scope).set(threadId, {
+        ...thread,
+        ...(latest === undefined ? {} : { updatedAt: latest }),
+        subtasks: subtasksInOrder([...thread.subtasks, ...subtasks.map(copySubtask)]),
+      });
+    },
+
+    async updateSubtask(scope, threadId, label, update): Promise<StoredSubtask | null> {
+      if (!SUBTASK_STATUSES.includes(update?.status)) throw fail(`Cannot update subtask \`${label}\`: \`status\` must be one of ${SUBTASK_STATUSES.join(', ')}. Nothing was written.`);
+      requireText(update.at, 'at', `update subtask \`${label}\``);
+      const thread = tenants.get(scope.tenant)?.get(threadId);
+      const index = thread?.subtasks.findIndex((subtask) => subtask.label === label) ?? -1;
+      if (!thread || index < 0) return null;
+      if (update.childThreadId !== undefined) {
+        const child = childProblem(scope, threadId, update.childThreadId);
+        if (child) throw fail(`Cannot update subtask \`${label}\` of thread \`${threadId}\`: it ${child}. Nothing was written.`);
+      }
+      const next: StoredSubtask = {
+        ...thread.subtasks[index]!,
+        status: update.status,
+        ...(update.childThreadId !== undefined ? { childThreadId: update.childThreadId } : {}),
+        updatedAt: update.at,
+      };
+      threadsOf(scope).set(threadId, { ...thread, updatedAt: update.at, subtasks: thread.subtasks.map((subtask, at) => (at === index ? next : subtask)) });
+      return copySubtask(next);
+    },
+
     async createUser(scope, user): Promise<void> {
       for (const field of ['id', 'email', 'role', 'createdAt'] as const) requireText(user?.[field], field, 'create the user');
       const identity = identityOf(scope);

@@ -12,6 +12,9 @@
  * SQL (`sha256()`) over the contract's canonical text, and inserts the entry. A trigger refuses `UPDATE`,
  * `DELETE` and `TRUNCATE` on `audit_events`.
  *
+ * Votes and subtasks have their own tables (schema version 3), deleted with their thread. Votes are appended in one
+ * statement; a subtask plan is checked and written in one transaction that locks its thread's row.
+ *
  * @example
  * ```ts
  * import pg from 'pg';
@@ -45,7 +48,15 @@ import {
   type StoredApiKey,
   type StoredAuditEvent,
   type StoredProviderKey,
+  type StoredSubtask,
   type StoredUser,
+  type StoredVote,
+  latestTimestamp,
+  SUBTASK_STATUSES,
+  subtaskPlanProblem,
+  subtasksInOrder,
+  type SubtaskStatus,
+  voteProblem,
   TURN_STATES,
   type UserPage,
   type UserUpdate,
@@ -138,7 +149,7 @@ export interface PostgresStorageOptions {
 }
 
 /** The newest schema version this driver writes (see `duh_migrations`). */
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 const RECORDS_PER_RESTORE_STATEMENT = 200;
 const THREADS_PER_EXPORT_PAGE = 100;
@@ -312,6 +323,52 @@ const migrations = (S: string): { version: number; name: string; statements: str
         FOR EACH STATEMENT EXECUTE FUNCTION ${S}.audit_events_append_only()`,
     ],
   },
+  {
+    version: 3,
+    name: 'votes, subtasks',
+    statements: [
+      // Both are deleted with their thread. `seq` (an identity) keeps the order written, so appends need no
+      // max(position) read and concurrent appends cannot collide. A subtask's child thread is a plain id, not a
+      // foreign key: deleting the child leaves the reference (the contract says so).
+      `CREATE TABLE ${S}.votes (
+        tenant text COLLATE "C" NOT NULL,
+        thread_id text COLLATE "C" NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        model text NOT NULL,
+        content text NOT NULL,
+        input_tokens bigint NOT NULL,
+        output_tokens bigint NOT NULL,
+        cost_usd double precision NOT NULL,
+        latency_ms double precision NOT NULL,
+        finish_reason text NOT NULL,
+        truncated boolean NOT NULL,
+        provider_metadata jsonb,
+        created_at timestamptz NOT NULL,
+        created_at_iso text COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant, thread_id, seq),
+        FOREIGN KEY (tenant, thread_id) REFERENCES ${S}.threads (tenant, id) ON DELETE CASCADE
+      )`,
+      `CREATE INDEX votes_created ON ${S}.votes (tenant, created_at_iso)`,
+      `CREATE TABLE ${S}.subtasks (
+        tenant text COLLATE "C" NOT NULL,
+        thread_id text COLLATE "C" NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        label text COLLATE "C" NOT NULL CHECK (char_length(label) BETWEEN 1 AND 200),
+        description text NOT NULL,
+        dependencies jsonb NOT NULL,
+        status text NOT NULL CHECK (status IN ('pending', 'running', 'complete', 'failed')),
+        sequence_order bigint NOT NULL,
+        child_thread_id text COLLATE "C",
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        created_at_iso text COLLATE "C" NOT NULL,
+        updated_at_iso text COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant, thread_id, seq),
+        CONSTRAINT subtasks_label_unique UNIQUE (tenant, thread_id, label),
+        FOREIGN KEY (tenant, thread_id) REFERENCES ${S}.threads (tenant, id) ON DELETE CASCADE
+      )`,
+    ],
+  },
 ];
 
 // The SQL that renders a thread (alias `t`) as one JSON array, turns and contributions nested. Everything is
@@ -330,8 +387,18 @@ const threadJson = (S: string) => `json_build_array(
    FROM ${S}.turns tu WHERE tu.tenant = t.tenant AND tu.thread_id = t.id),
   (SELECT json_build_array(o.result, o.notes, o.round_number, o.created_at_iso, o.updated_at_iso)
    FROM ${S}.outcomes o WHERE o.tenant = t.tenant AND o.thread_id = t.id),
-  t.seq::text
+  t.seq::text,
+  (SELECT coalesce(json_agg(json_build_array(
+      v.model, v.content, v.input_tokens, v.output_tokens, v.cost_usd, v.latency_ms, v.finish_reason, v.truncated,
+      v.provider_metadata, v.created_at_iso) ORDER BY v.seq), '[]')
+   FROM ${S}.votes v WHERE v.tenant = t.tenant AND v.thread_id = t.id),
+  (SELECT coalesce(json_agg(${subtaskJson('st')} ORDER BY st.sequence_order, st.seq), '[]')
+   FROM ${S}.subtasks st WHERE st.tenant = t.tenant AND st.thread_id = t.id)
 )`;
+
+/** One subtask row (alias `a`) as a JSON array, read back by {@link toSubtask}. */
+const subtaskJson = (a: string) =>
+  `json_build_array(${a}.label, ${a}.description, ${a}.dependencies, ${a}.status, ${a}.sequence_order, ${a}.child_thread_id, ${a}.created_at_iso, ${a}.updated_at_iso)`;
 
 /** The statements of one driver instance, with its schema baked in (identifiers only; values are parameters). */
 function statements(S: string) {
@@ -517,6 +584,10 @@ function statements(S: string) {
         DELETE FROM ${S}.turns tu USING incoming i WHERE tu.tenant = i.tenant AND tu.thread_id = i.id RETURNING 1
       ), old_outcomes AS (
         DELETE FROM ${S}.outcomes o USING incoming i WHERE o.tenant = i.tenant AND o.thread_id = i.id RETURNING 1
+      ), old_votes AS (
+        DELETE FROM ${S}.votes v USING incoming i WHERE v.tenant = i.tenant AND v.thread_id = i.id RETURNING 1
+      ), old_subtasks AS (
+        DELETE FROM ${S}.subtasks st USING incoming i WHERE st.tenant = i.tenant AND st.thread_id = i.id RETURNING 1
       )
       SELECT (SELECT count(*) FROM upserted)::text AS threads`,
 
@@ -554,6 +625,90 @@ function statements(S: string) {
         FROM ${S}.turns tu WHERE tu.tenant = t.tenant AND tu.thread_id = t.id AND tu.decision IS NOT NULL), ''::tsvector)
       FROM json_to_recordset($1::json) AS i(tenant text, id text)
       WHERE t.tenant = i.tenant AND t.id = i.id`,
+
+    // ---- votes and subtasks ----
+
+    // One statement: the UPDATE finds (and locks) the thread in the tenant and moves its updatedAt (when $4 is
+    // given); without a thread nothing is inserted and the statement reports 0. Appends to one thread queue on the
+    // row lock, and the identity `seq` orders each batch after the previous one.
+    saveVotes: `WITH thread AS (
+        UPDATE ${S}.threads SET updated_at = coalesce($4::text::timestamptz, updated_at), updated_at_iso = coalesce($4::text, updated_at_iso)
+        WHERE tenant = $1::text AND id = $2::text
+        RETURNING tenant, id
+      ), vote AS (
+        INSERT INTO ${S}.votes (tenant, thread_id, model, content, input_tokens, output_tokens, cost_usd, latency_ms, finish_reason,
+          truncated, provider_metadata, created_at, created_at_iso)
+        SELECT thread.tenant, thread.id, v.model, v.content, v.input_tokens, v.output_tokens, v.cost_usd, v.latency_ms, v.finish_reason,
+          v.truncated, v.provider_metadata, v.created_at::timestamptz, v.created_at
+        FROM thread CROSS JOIN json_to_recordset($3::json) AS v(position integer, model text, content text, input_tokens bigint,
+          output_tokens bigint, cost_usd float8, latency_ms float8, finish_reason text, truncated boolean, provider_metadata jsonb, created_at text)
+        ORDER BY v.position
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM thread)::text AS found`,
+
+    // The parent thread, locked for the rest of a saveSubtasks transaction: plans of one thread are checked and
+    // written one at a time.
+    lockThread: `SELECT 1 AS found FROM ${S}.threads WHERE tenant = $1::text AND id = $2::text FOR UPDATE`,
+
+    subtasksOf: `SELECT coalesce(json_agg(${subtaskJson('st')} ORDER BY st.sequence_order, st.seq), '[]')::text AS subtasks
+      FROM ${S}.subtasks st WHERE st.tenant = $1::text AND st.thread_id = $2::text`,
+
+    // Which of the given ids ($2, a JSON array) are threads of the tenant.
+    threadsAmong: `SELECT coalesce(json_agg(t.id), '[]')::text AS ids FROM ${S}.threads t
+      WHERE t.tenant = $1::text AND t.id IN (SELECT json_array_elements_text($2::json))`,
+
+    insertSubtasks: `WITH subtask AS (
+        INSERT INTO ${S}.subtasks (tenant, thread_id, label, description, dependencies, status, sequence_order, child_thread_id,
+          created_at, updated_at, created_at_iso, updated_at_iso)
+        SELECT $1::text, $2::text, s.label, s.description, s.dependencies, s.status, s.sequence_order, s.child_thread_id,
+          s.created_at::timestamptz, s.updated_at::timestamptz, s.created_at, s.updated_at
+        FROM json_to_recordset($3::json) AS s(position integer, label text, description text, dependencies jsonb, status text,
+          sequence_order bigint, child_thread_id text, created_at text, updated_at text)
+        ORDER BY s.position
+        RETURNING 1
+      )
+      UPDATE ${S}.threads SET updated_at = coalesce($4::text::timestamptz, updated_at), updated_at_iso = coalesce($4::text, updated_at_iso)
+      WHERE tenant = $1::text AND id = $2::text`,
+
+    // One statement: change the subtask (only when a new child, $7 with $6 true, is a thread of the tenant) and
+    // move the thread's updatedAt with it. No row back: no such subtask, or a child that is not there.
+    updateSubtask: `WITH target AS (
+        UPDATE ${S}.subtasks st SET status = $4::text, updated_at = $5::text::timestamptz, updated_at_iso = $5::text,
+          child_thread_id = CASE WHEN $6::boolean THEN $7::text ELSE st.child_thread_id END
+        WHERE st.tenant = $1::text AND st.thread_id = $2::text AND st.label = $3::text
+          AND (NOT $6::boolean OR $7::text IS NULL OR EXISTS (SELECT 1 FROM ${S}.threads c WHERE c.tenant = $1::text AND c.id = $7::text))
+        RETURNING st.*
+      ), thread AS (
+        UPDATE ${S}.threads SET updated_at = $5::text::timestamptz, updated_at_iso = $5::text
+        WHERE tenant = $1::text AND id = $2::text AND EXISTS (SELECT 1 FROM target)
+      )
+      SELECT ${subtaskJson('target')}::text AS subtask FROM target`,
+
+    subtaskExists: `SELECT 1 AS found FROM ${S}.subtasks WHERE tenant = $1::text AND thread_id = $2::text AND label = $3::text`,
+
+    // Restores write a chunk's votes and subtasks after restoreThreads cleared the old ones (in its own
+    // statement, so a label deleted there cannot meet the same label inserted here).
+    restoreRecords: `WITH vote AS (
+        INSERT INTO ${S}.votes (tenant, thread_id, model, content, input_tokens, output_tokens, cost_usd, latency_ms, finish_reason,
+          truncated, provider_metadata, created_at, created_at_iso)
+        SELECT v.tenant, v.thread_id, v.model, v.content, v.input_tokens, v.output_tokens, v.cost_usd, v.latency_ms, v.finish_reason,
+          v.truncated, v.provider_metadata, v.created_at::timestamptz, v.created_at
+        FROM json_to_recordset($1::json) AS v(position integer, tenant text, thread_id text, model text, content text, input_tokens bigint,
+          output_tokens bigint, cost_usd float8, latency_ms float8, finish_reason text, truncated boolean, provider_metadata jsonb, created_at text)
+        ORDER BY v.position
+        RETURNING 1
+      ), subtask AS (
+        INSERT INTO ${S}.subtasks (tenant, thread_id, label, description, dependencies, status, sequence_order, child_thread_id,
+          created_at, updated_at, created_at_iso, updated_at_iso)
+        SELECT s.tenant, s.thread_id, s.label, s.description, s.dependencies, s.status, s.sequence_order, s.child_thread_id,
+          s.created_at::timestamptz, s.updated_at::timestamptz, s.created_at, s.updated_at
+        FROM json_to_recordset($2::json) AS s(position integer, tenant text, thread_id text, label text, description text, dependencies jsonb,
+          status text, sequence_order bigint, child_thread_id text, created_at text, updated_at text)
+        ORDER BY s.position
+        RETURNING 1
+      )
+      SELECT ((SELECT count(*) FROM vote) + (SELECT count(*) FROM subtask))::text AS written`,
 
     // ---- identity ----
 
@@ -676,30 +831,42 @@ function preparedStatementNames(schema: string, sql: Pick<Statements, PreparedSt
   return Object.fromEntries(PREPARED_STATEMENTS.map((statement) => [statement, `duh_${shortHash(`${schema}\u0000${sql[statement]}`)}_${statement}`])) as Record<PreparedStatement, string>;
 }
 
-// Group keys exactly as the core's costRowsOf computes them. `provider` is parseModelRef(model)?.provider,
-// falling back to the whole ref when it has no colon, starts with one or ends with one.
+// Group keys exactly as the core's costRowsOf computes them, over one call `c` (a contribution or a vote; see
+// costReportSql). `provider` is parseModelRef(model)?.provider, falling back to the whole ref when it has no
+// colon, starts with one or ends with one.
 const COST_KEYS: Record<CostGroup, string> = {
   model: 'c.model',
   provider: `CASE WHEN strpos(c.model, ':') <= 1 OR strpos(c.model, ':') = length(c.model) THEN c.model
                   ELSE left(c.model, strpos(c.model, ':') - 1) END`,
-  user: `coalesce(t.user_id, 'anonymous')`,
-  day: 'left(tu.completed_at_iso, 10)',
+  user: `coalesce(c.user_id, 'anonymous')`,
+  day: 'left(c.at_iso, 10)',
+  tenant: 'c.tenant',
 };
 
-// Costs are summed in the order the core would add them (threads oldest first, rounds, contributions) and
-// from zero, so the float totals are bit-identical to costRowsOf's. Bounds compare the stored ISO text, as
-// the core does.
-const costReportSql = (S: string, groupBy: CostGroup) => `SELECT coalesce(json_agg(json_build_array(g.key, g.cost, g.input, g.output, g.calls)), '[]')::text AS rows
+// Every stored model call: contributions (timed by their turn's completion) and votes (by their own time). Costs
+// are summed in the order the core would add them (threads oldest first; in each, rounds and contributions, then
+// votes) and from zero, so the float totals are bit-identical to costRowsOf's. Bounds compare the stored ISO
+// text, as the core does. `$1` is the tenant; with `allTenants` it is null and every tenant's calls count.
+const costReportSql = (S: string, groupBy: CostGroup, allTenants: boolean) => `SELECT coalesce(json_agg(json_build_array(g.key, g.cost, g.input, g.output, g.calls)), '[]')::text AS rows
   FROM (
     SELECT ${COST_KEYS[groupBy]} AS key,
-      0::float8 + sum(c.cost_usd ORDER BY t.created_at, t.seq, tu.round_number, c.position) AS cost,
+      0::float8 + sum(c.cost_usd ORDER BY c.thread_created, c.thread_seq, c.kind, c.round_number, c.position) AS cost,
       sum(c.input_tokens) AS input, sum(c.output_tokens) AS output, count(*) AS calls
-    FROM ${S}.contributions c
-    JOIN ${S}.turns tu ON tu.tenant = c.tenant AND tu.thread_id = c.thread_id AND tu.round_number = c.round_number
-    JOIN ${S}.threads t ON t.tenant = c.tenant AND t.id = c.thread_id
-    WHERE c.tenant = $1::text
-      AND ($2::text IS NULL OR tu.completed_at_iso >= $2::text)
-      AND ($3::text IS NULL OR tu.completed_at_iso <= $3::text)
+    FROM (
+      SELECT c.tenant, c.model, t.user_id, tu.completed_at_iso AS at_iso, t.created_at AS thread_created, t.seq AS thread_seq,
+        0 AS kind, tu.round_number, c.position::bigint AS position, c.cost_usd, c.input_tokens, c.output_tokens
+      FROM ${S}.contributions c
+      JOIN ${S}.turns tu ON tu.tenant = c.tenant AND tu.thread_id = c.thread_id AND tu.round_number = c.round_number
+      JOIN ${S}.threads t ON t.tenant = c.tenant AND t.id = c.thread_id
+      ${allTenants ? 'WHERE $1::text IS NULL' : 'WHERE c.tenant = $1::text'}
+      UNION ALL
+      SELECT v.tenant, v.model, t.user_id, v.created_at_iso, t.created_at, t.seq, 1, 0, v.seq, v.cost_usd, v.input_tokens, v.output_tokens
+      FROM ${S}.votes v
+      JOIN ${S}.threads t ON t.tenant = v.tenant AND t.id = v.thread_id
+      ${allTenants ? 'WHERE $1::text IS NULL' : 'WHERE v.tenant = $1::text'}
+    ) c
+    WHERE ($2::text IS NULL OR c.at_iso >= $2::text)
+      AND ($3::text IS NULL OR c.at_iso <= $3::text)
     GROUP BY 1
   ) g`;
 
@@ -711,7 +878,28 @@ const likeEscape = (text: string) => text.replace(/[!%_]/g, '!$&');
 type ContributionTuple = [string, string, string, number, number, number, number, string, boolean, string | null, boolean | null, Json];
 type TurnTuple = [number, string, string | null, number | null, number | null, string | null, string | null, string | null, string | null, string, string, ContributionTuple[]];
 type OutcomeTuple = [StoredOutcome['result'], string | null, number, string, string];
-type ThreadTuple = [string, string, string, string, string | null, string, string | null, string, string, TurnTuple[], OutcomeTuple | null, string];
+type VoteTuple = [string, string, number, number, number, number, string, boolean, Json, string];
+type SubtaskTuple = [string, string, string[], string, number, string | null, string, string];
+type ThreadTuple = [string, string, string, string, string | null, string, string | null, string, string, TurnTuple[], OutcomeTuple | null, string, VoteTuple[], SubtaskTuple[]];
+
+function toVote([model, content, inputTokens, outputTokens, costUsd, latencyMs, finishReason, truncated, metadata, createdAt]: VoteTuple): StoredVote {
+  return {
+    model: model as StoredVote['model'],
+    content,
+    inputTokens: Number(inputTokens),
+    outputTokens: Number(outputTokens),
+    costUsd: Number(costUsd),
+    latencyMs: Number(latencyMs),
+    finishReason: finishReason as StoredVote['finishReason'],
+    truncated,
+    ...(metadata === null ? {} : { providerMetadata: metadata as Record<string, unknown> }),
+    createdAt,
+  };
+}
+
+function toSubtask([label, description, dependencies, status, sequenceOrder, childThreadId, createdAt, updatedAt]: SubtaskTuple): StoredSubtask {
+  return { label, description, dependencies, status: status as SubtaskStatus, sequenceOrder: Number(sequenceOrder), childThreadId, createdAt, updatedAt };
+}
 
 function toContribution([model, role, content, inputTokens, outputTokens, costUsd, latencyMs, finishReason, truncated, framing, sycophantic, metadata]: ContributionTuple): StoredContribution {
   const contribution = {
@@ -751,7 +939,7 @@ function toTurn([roundNumber, state, decision, confidence, rigor, dissent, inten
   };
 }
 
-function toThread([id, tenant, question, protocol, userId, status, error, createdAt, updatedAt, turns, outcome]: ThreadTuple): StoredThread {
+function toThread([id, tenant, question, protocol, userId, status, error, createdAt, updatedAt, turns, outcome, , votes, subtasks]: ThreadTuple): StoredThread {
   return {
     id,
     question,
@@ -764,6 +952,8 @@ function toThread([id, tenant, question, protocol, userId, status, error, create
     error,
     turns: turns.map(toTurn),
     outcome: outcome === null ? null : { result: outcome[0], notes: outcome[1], roundNumber: outcome[2], createdAt: outcome[3], updatedAt: outcome[4] },
+    votes: votes.map(toVote),
+    subtasks: subtasks.map(toSubtask),
   };
 }
 
@@ -1239,12 +1429,13 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
       });
     },
 
-    async costReport(scope, query): Promise<CostRow[]> {
+    async costReport(scope: StorageScope | 'all', query): Promise<CostRow[]> {
       if (!Object.hasOwn(COST_KEYS, query.groupBy)) {
-        throw new StorageError(DRIVER_NAME, `Cannot group costs by ${JSON.stringify(query.groupBy)}; use model, provider, user or day.`);
+        throw new StorageError(DRIVER_NAME, `Cannot group costs by ${JSON.stringify(query.groupBy)}; use model, provider, user, day or tenant.`);
       }
       return run('report costs', async (pool) => {
-        const row = firstRow(await pool.query(costReportSql(S, query.groupBy), [scope.tenant, query.since ?? null, query.until ?? null]));
+        const all = scope === 'all';
+        const row = firstRow(await pool.query(costReportSql(S, query.groupBy, all), [all ? null : scope.tenant, query.since ?? null, query.until ?? null]));
         const rows = parsed<[string, number, number, number, number][]>(row?.['rows']).map(
           ([key, costUsd, inputTokens, outputTokens, calls]): CostRow => ({
             key,
@@ -1290,6 +1481,8 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
             throw new StorageError(DRIVER_NAME, `Backup record ${index + 1} (thread \`${thread.id}\`) has a turn without an integer roundNumber and a contributions array; nothing was restored.`);
           }
         }
+        const problem = recordsProblem(thread);
+        if (problem) throw new StorageError(DRIVER_NAME, `Backup record ${index + 1} (thread \`${thread.id}\`) cannot be restored: ${problem}; nothing was restored.`);
       }
       // The same thread twice: the last copy wins, in the place of the first (as a Map would keep it).
       const unique = new Map<string, StoredThread>();
@@ -1309,6 +1502,14 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
                 JSON.stringify(chunk.flatMap((thread) => (thread.outcome ? [outcomeRecord(thread, thread.outcome)] : []))),
               ]);
               await client.query(sql.restoreSearch, [keys]);
+              // Votes and subtasks (absent in a backup older than them: none); restoreThreads cleared the old ones.
+              const votes = chunk.flatMap((thread) => (thread.votes ?? []).map((vote) => ({ tenant: thread.tenant, thread_id: thread.id, ...voteColumns(vote) })));
+              const subtasks = chunk.flatMap((thread) =>
+                subtasksInOrder(thread.subtasks ?? []).map((subtask) => ({ tenant: thread.tenant, thread_id: thread.id, ...subtaskColumns(subtask) })),
+              );
+              if (votes.length > 0 || subtasks.length > 0) {
+                await client.query(sql.restoreRecords, [JSON.stringify(votes.map((vote, position) => ({ ...vote, position }))), JSON.stringify(subtasks.map((subtask, position) => ({ ...subtask, position })))]);
+              }
             }
           }),
         );
@@ -1319,6 +1520,55 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
         throw error;
       }
       return { threads: threads.length };
+    },
+
+    // ---- votes and subtasks ----
+
+    async saveVotes(scope: StorageScope, threadId: string, votes: readonly StoredVote[]): Promise<void> {
+      const problem = Array.isArray(votes) ? votes.map(voteProblem).find((each) => each !== undefined) : 'votes must be an array';
+      if (problem) throw new StorageError(DRIVER_NAME, `Cannot save votes on thread \`${threadId}\`: ${problem}. Nothing was written.`);
+      await run(`save votes on thread ${threadId}`, async (pool) => {
+        const rows = votes.map((vote, position) => ({ position, ...voteColumns(vote) }));
+        const result = await pool.query(sql.saveVotes, [scope.tenant, threadId, JSON.stringify(rows), latestTimestamp(votes.map((vote) => vote.createdAt)) ?? null]);
+        if (Number(firstRow(result)?.['found']) !== 1) throw missingThread(threadId);
+      });
+    },
+
+    async saveSubtasks(scope: StorageScope, threadId: string, subtasks: readonly StoredSubtask[]): Promise<void> {
+      const cannot = (why: string) => new StorageError(DRIVER_NAME, `Cannot save the subtasks of thread \`${threadId}\`: ${why}. Nothing was written.`);
+      await run(`save the subtasks of thread ${threadId}`, (pool) =>
+        transaction(pool, async (client) => {
+          if ((await client.query(sql.lockThread, [scope.tenant, threadId])).rows.length === 0) throw missingThread(threadId);
+          const stored = parsed<SubtaskTuple[]>(firstRow(await client.query(sql.subtasksOf, [scope.tenant, threadId]))?.['subtasks']).map(toSubtask);
+          const problem = subtaskPlanProblem(stored, subtasks);
+          if (problem) throw cannot(problem);
+          const children = [...new Set(subtasks.flatMap((subtask) => (subtask.childThreadId === null ? [] : [subtask.childThreadId])))];
+          const found = new Set(children.length ? parsed<string[]>(firstRow(await client.query(sql.threadsAmong, [scope.tenant, JSON.stringify(children)]))?.['ids']) : []);
+          for (const subtask of subtasks) {
+            const child = subtask.childThreadId;
+            if (child === threadId) throw cannot(`subtask \`${subtask.label}\` cannot have its own parent thread as \`childThreadId\``);
+            if (child !== null && !found.has(child)) throw cannot(`subtask \`${subtask.label}\` names \`${child}\` as \`childThreadId\`, which is not a thread of this tenant`);
+          }
+          const rows = subtasks.map((subtask, position) => ({ position, ...subtaskColumns(subtask) }));
+          await client.query(sql.insertSubtasks, [scope.tenant, threadId, JSON.stringify(rows), latestTimestamp(subtasks.map((subtask) => subtask.updatedAt)) ?? null]);
+        }),
+      );
+    },
+
+    async updateSubtask(scope: StorageScope, threadId: string, label: string, update): Promise<StoredSubtask | null> {
+      const cannot = (why: string) => new StorageError(DRIVER_NAME, `Cannot update subtask \`${label}\` of thread \`${threadId}\`: ${why}. Nothing was written.`);
+      if (!SUBTASK_STATUSES.includes(update?.status)) throw cannot(`\`status\` must be one of ${SUBTASK_STATUSES.join(', ')}`);
+      if (typeof update.at !== 'string' || update.at === '') throw cannot('`at` must be an ISO timestamp');
+      const child = update.childThreadId;
+      if (child !== undefined && child !== null && (typeof child !== 'string' || child === '')) throw cannot('`childThreadId` must be a thread id or null');
+      if (child === threadId) throw cannot('it cannot have its own parent thread as `childThreadId`');
+      return run(`update subtask ${label} of thread ${threadId}`, async (pool) => {
+        const row = firstRow(await pool.query(sql.updateSubtask, [scope.tenant, threadId, label, update.status, update.at, child !== undefined, child ?? null]));
+        if (row) return toSubtask(parsed<SubtaskTuple>(row['subtask']));
+        // Nothing changed: tell an unknown subtask (null) from a child that is not a thread of the tenant.
+        if ((await pool.query(sql.subtaskExists, [scope.tenant, threadId, label])).rows.length === 0) return null;
+        throw cannot(`it names \`${String(child)}\` as \`childThreadId\`, which is not a thread of this tenant`);
+      });
     },
 
     async createUser(scope, user: NewUser): Promise<void> {
@@ -1549,3 +1799,41 @@ const outcomeRecord = (thread: StoredThread, outcome: StoredOutcome) => ({
   created_at: outcome.createdAt,
   updated_at: outcome.updatedAt,
 });
+
+/** A vote's columns (as JSON for `json_to_recordset`), shared by saveVotes and restores. */
+const voteColumns = (vote: StoredVote) => ({
+  model: vote.model,
+  content: vote.content,
+  input_tokens: vote.inputTokens,
+  output_tokens: vote.outputTokens,
+  cost_usd: vote.costUsd,
+  latency_ms: vote.latencyMs,
+  finish_reason: vote.finishReason,
+  truncated: vote.truncated,
+  provider_metadata: vote.providerMetadata ?? null,
+  created_at: vote.createdAt,
+});
+
+/** A subtask's columns (as JSON for `json_to_recordset`), shared by saveSubtasks and restores. */
+const subtaskColumns = (subtask: StoredSubtask) => ({
+  label: subtask.label,
+  description: subtask.description,
+  dependencies: subtask.dependencies,
+  status: subtask.status,
+  sequence_order: subtask.sequenceOrder,
+  child_thread_id: subtask.childThreadId ?? null,
+  created_at: subtask.createdAt,
+  updated_at: subtask.updatedAt,
+});
+
+/** What is wrong with a backup thread's votes and subtasks (absent ones are none), or undefined. */
+function recordsProblem(thread: StoredThread): string | undefined {
+  const { votes, subtasks } = thread as Partial<StoredThread>;
+  if (votes !== undefined && !Array.isArray(votes)) return '`votes` must be an array';
+  for (const vote of votes ?? []) {
+    const problem = voteProblem(vote);
+    if (problem) return problem;
+  }
+  if (subtasks !== undefined && !Array.isArray(subtasks)) return '`subtasks` must be an array';
+  return subtaskPlanProblem([], subtasks ?? []);
+}

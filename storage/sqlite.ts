@@ -13,6 +13,7 @@
  *   An audit append reads the tenant's chain head and inserts the next entry inside one `BEGIN IMMEDIATE`
  *   transaction, so appends from any number of connections and processes form one unbroken chain; triggers
  *   refuse `UPDATE` and `DELETE` on audit rows.
+ * - Votes and subtasks have their own tables (schema version 3), deleted with their thread.
  *
  * `node:sqlite` is imported on first use, so importing this module costs nothing. It needs Node 22.13 or later;
  * on older Node, pass an open better-sqlite3 `Database` as `database`.
@@ -56,7 +57,14 @@ import {
   type StoredContribution,
   type StoredOutcome,
   type StoredProviderKey,
+  type StoredSubtask,
   type StoredThread,
+  type StoredVote,
+  latestTimestamp,
+  SUBTASK_STATUSES,
+  subtaskPlanProblem,
+  type SubtaskStatus,
+  voteProblem,
   type StoredTurn,
   type StoredUser,
   THREAD_STATUSES,
@@ -264,6 +272,48 @@ const MIGRATIONS: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
     `,
   },
+  {
+    version: 3,
+    name: 'votes, subtasks',
+    // Both hang off their thread (deleted with it); `position` keeps the order written. A subtask's child thread
+    // is a plain id, not a foreign key: deleting the child leaves the reference (the contract says so).
+    sql: `
+      CREATE TABLE votes (
+        tenant TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        model_ref TEXT NOT NULL,
+        content TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        latency_ms REAL NOT NULL,
+        finish_reason TEXT NOT NULL,
+        truncated INTEGER NOT NULL,
+        provider_metadata TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, thread_id, position),
+        FOREIGN KEY (tenant, thread_id) REFERENCES threads (tenant, id) ON DELETE CASCADE
+      );
+      CREATE INDEX votes_created ON votes (tenant, created_at);
+      CREATE TABLE subtasks (
+        tenant TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        description TEXT NOT NULL,
+        dependencies TEXT NOT NULL,
+        status TEXT NOT NULL,
+        sequence_order INTEGER NOT NULL,
+        child_thread_id TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, thread_id, position),
+        UNIQUE (tenant, thread_id, label),
+        FOREIGN KEY (tenant, thread_id) REFERENCES threads (tenant, id) ON DELETE CASCADE
+      );
+    `,
+  },
 ];
 
 /** The schema version this driver writes. */
@@ -319,6 +369,28 @@ interface OutcomeRow {
   result: string;
   notes: string | null;
   round_number: number | bigint;
+  created_at: string;
+  updated_at: string;
+}
+interface VoteRow {
+  model_ref: string;
+  content: string;
+  input_tokens: number | bigint;
+  output_tokens: number | bigint;
+  cost_usd: number;
+  latency_ms: number;
+  finish_reason: string;
+  truncated: number | bigint;
+  provider_metadata: string | null;
+  created_at: string;
+}
+interface SubtaskRow {
+  label: string;
+  description: string;
+  dependencies: string;
+  status: string;
+  sequence_order: number | bigint;
+  child_thread_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -410,6 +482,28 @@ const toApiKey = (row: ApiKeyRow): StoredApiKey => ({
   revokedAt: row.revoked_at,
   lastUsedAt: row.last_used_at,
 });
+const toVote = (row: VoteRow): StoredVote => ({
+  model: row.model_ref as StoredVote['model'],
+  content: row.content,
+  inputTokens: num(row.input_tokens),
+  outputTokens: num(row.output_tokens),
+  costUsd: row.cost_usd,
+  latencyMs: row.latency_ms,
+  finishReason: row.finish_reason as StoredVote['finishReason'],
+  truncated: num(row.truncated) !== 0,
+  ...(row.provider_metadata === null ? {} : { providerMetadata: JSON.parse(row.provider_metadata) as Record<string, unknown> }),
+  createdAt: row.created_at,
+});
+const toSubtask = (row: SubtaskRow): StoredSubtask => ({
+  label: row.label,
+  description: row.description,
+  dependencies: JSON.parse(row.dependencies) as string[],
+  status: row.status as SubtaskStatus,
+  sequenceOrder: num(row.sequence_order),
+  childThreadId: row.child_thread_id,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
 const toAuditEvent = (row: AuditRow): StoredAuditEvent => ({
   tenant: row.tenant,
   seq: Number(row.seq),
@@ -464,11 +558,13 @@ export function recallMatchExpression(query: string): string | undefined {
 const PROVIDER_SQL =
   "CASE WHEN instr(c.model_ref, ':') > 1 AND instr(c.model_ref, ':') < length(c.model_ref) THEN substr(c.model_ref, 1, instr(c.model_ref, ':') - 1) ELSE c.model_ref END";
 
-const COST_KEY_SQL: Record<CostGroup, string> = {
-  model: 'c.model_ref',
-  provider: PROVIDER_SQL,
-  user: "coalesce(t.user_id, 'anonymous')",
-  day: 'substr(u.completed_at, 1, 10)',
+/** The group key of a cost row over a call `c` (a contribution or a vote) made at `at`: exactly costRowsOf's key. */
+const COST_KEY_SQL: Record<CostGroup, (at: string) => string> = {
+  model: () => 'c.model_ref',
+  provider: () => PROVIDER_SQL,
+  user: () => "coalesce(t.user_id, 'anonymous')",
+  day: (at) => `substr(${at}, 1, 10)`,
+  tenant: () => 'c.tenant',
 };
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -525,7 +621,13 @@ function problemOf(thread: unknown): string | undefined {
     if (typeof outcome['roundNumber'] !== 'number' || !Number.isSafeInteger(outcome['roundNumber'])) return '`outcome.roundNumber` must be an integer';
     if (!isString(outcome['createdAt']) || !isString(outcome['updatedAt'])) return '`outcome.createdAt` and `updatedAt` must be strings';
   }
-  return undefined;
+  // Votes and subtasks: absent (a backup older than them) means none.
+  for (const field of ['votes', 'subtasks'] as const) if (thread[field] !== undefined && !Array.isArray(thread[field])) return `\`${field}\` must be an array`;
+  for (const vote of (thread['votes'] as unknown[] | undefined) ?? []) {
+    const problem = voteProblem(vote);
+    if (problem) return problem;
+  }
+  return subtaskPlanProblem([], (thread['subtasks'] as unknown[] | undefined) ?? []);
 }
 
 interface NodeSqliteModule {
@@ -809,9 +911,70 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
     run(conn, 'DELETE FROM threads_recall WHERE rowid = ?', row.recall_rowid);
     // ON DELETE CASCADE would do this, but only where foreign keys are on; a passed-in connection inside its own
     // transaction cannot have them switched on, so delete the children explicitly.
-    for (const table of ['contributions', 'turns', 'outcomes']) run(conn, `DELETE FROM ${table} WHERE tenant = ? AND thread_id = ?`, tenant, id);
+    for (const table of ['contributions', 'turns', 'outcomes', 'votes', 'subtasks']) run(conn, `DELETE FROM ${table} WHERE tenant = ? AND thread_id = ?`, tenant, id);
     run(conn, 'DELETE FROM threads WHERE tenant = ? AND id = ?', tenant, id);
     return true;
+  };
+
+  /** Append votes after the thread's stored ones (inside the caller's write). */
+  const insertVotes = (conn: Connection, tenant: string, threadId: string, votes: readonly StoredVote[]) => {
+    const next = num(get<{ next: number | bigint }>(conn, 'SELECT coalesce(max(position) + 1, 0) AS next FROM votes WHERE tenant = ? AND thread_id = ?', tenant, threadId)!.next);
+    for (const [index, vote] of votes.entries()) {
+      run(
+        conn,
+        `INSERT INTO votes (tenant, thread_id, position, model_ref, content, input_tokens, output_tokens, cost_usd, latency_ms, finish_reason, truncated,
+           provider_metadata, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        tenant,
+        threadId,
+        next + index,
+        vote.model,
+        vote.content,
+        vote.inputTokens,
+        vote.outputTokens,
+        vote.costUsd,
+        vote.latencyMs,
+        vote.finishReason,
+        vote.truncated ? 1 : 0,
+        vote.providerMetadata === undefined ? null : JSON.stringify(vote.providerMetadata),
+        vote.createdAt,
+      );
+    }
+  };
+
+  /** Append subtasks after the thread's stored ones (inside the caller's write; checked by the caller). */
+  const insertSubtasks = (conn: Connection, tenant: string, threadId: string, subtasks: readonly StoredSubtask[]) => {
+    const next = num(get<{ next: number | bigint }>(conn, 'SELECT coalesce(max(position) + 1, 0) AS next FROM subtasks WHERE tenant = ? AND thread_id = ?', tenant, threadId)!.next);
+    for (const [index, subtask] of subtasks.entries()) {
+      run(
+        conn,
+        `INSERT INTO subtasks (tenant, thread_id, position, label, description, dependencies, status, sequence_order, child_thread_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        tenant,
+        threadId,
+        next + index,
+        subtask.label,
+        subtask.description,
+        JSON.stringify(subtask.dependencies),
+        subtask.status,
+        subtask.sequenceOrder,
+        subtask.childThreadId ?? null,
+        subtask.createdAt,
+        subtask.updatedAt,
+      );
+    }
+  };
+
+  const SUBTASK_COLUMNS = 'label, description, dependencies, status, sequence_order, child_thread_id, created_at, updated_at';
+  const readSubtasks = (conn: Connection, tenant: string, threadId: string): StoredSubtask[] =>
+    all<SubtaskRow>(conn, `SELECT ${SUBTASK_COLUMNS} FROM subtasks WHERE tenant = ? AND thread_id = ? ORDER BY sequence_order, position`, tenant, threadId).map(toSubtask);
+
+  /** Why a subtask of `parentId` cannot point at `child` (another thread of the tenant, or null), or undefined. */
+  const childProblem = (conn: Connection, tenant: string, parentId: string, child: string | null | undefined): string | undefined => {
+    if (child === null || child === undefined) return undefined;
+    if (typeof child !== 'string' || child === '') return 'needs a thread id or null as `childThreadId`';
+    if (child === parentId) return 'cannot have its own parent thread as `childThreadId`';
+    return get(conn, 'SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?', tenant, child) ? undefined : `names \`${child}\` as \`childThreadId\`, which is not a thread of this tenant`;
   };
 
   const readThread = (conn: Connection, tenant: string, id: string): StoredThread | null => {
@@ -896,6 +1059,14 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
       error: row.error,
       turns,
       outcome,
+      votes: all<VoteRow>(
+        conn,
+        `SELECT model_ref, content, input_tokens, output_tokens, cost_usd, latency_ms, finish_reason, truncated, provider_metadata, created_at
+         FROM votes WHERE tenant = ? AND thread_id = ? ORDER BY position`,
+        tenant,
+        id,
+      ).map(toVote),
+      subtasks: readSubtasks(conn, tenant, id),
     };
   };
 
@@ -1107,36 +1278,53 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
         ).map((row) => toHit(row, true));
       }),
 
-    costReport: (scope, query: CostQuery): Promise<CostRow[]> =>
+    costReport: (scope: StorageScope | 'all', query: CostQuery): Promise<CostRow[]> =>
       use('compute the cost report', false, (conn) => {
-        const key = COST_KEY_SQL[query.groupBy];
-        if (key === undefined) throw new StorageError(DRIVER_NAME, `Unknown cost grouping ${JSON.stringify(query.groupBy)}; use model, provider, user or day.`);
+        if (!Object.hasOwn(COST_KEY_SQL, query.groupBy)) {
+          throw new StorageError(DRIVER_NAME, `Unknown cost grouping ${JSON.stringify(query.groupBy)}; use model, provider, user, day or tenant.`);
+        }
         const since = query.since || undefined;
         const until = query.until || undefined;
-        const joinTurns = since !== undefined || until !== undefined || query.groupBy === 'day';
-        const where = ['c.tenant = ?'];
-        const params: SqliteValue[] = [scope.tenant];
-        if (since !== undefined) {
-          where.push('u.completed_at >= ?');
-          params.push(since);
+        type Sums = { key: string; cost: number | null; input: number | bigint; output: number | bigint; calls: number | bigint };
+        /** One GROUP BY over contributions (timed by their turn's completion) or votes (by their own time). */
+        const sums = (source: 'contributions' | 'votes'): Sums[] => {
+          const at = source === 'votes' ? 'c.created_at' : 'u.completed_at';
+          const joinTurns = source === 'contributions' && (since !== undefined || until !== undefined || query.groupBy === 'day');
+          const where: string[] = [];
+          const params: SqliteValue[] = [];
+          if (scope !== 'all') {
+            where.push('c.tenant = ?');
+            params.push(scope.tenant);
+          }
+          if (since !== undefined) {
+            where.push(`${at} >= ?`);
+            params.push(since);
+          }
+          if (until !== undefined) {
+            where.push(`${at} <= ?`);
+            params.push(until);
+          }
+          return all<Sums>(
+            conn,
+            `SELECT ${COST_KEY_SQL[query.groupBy](at)} AS key, sum(c.cost_usd) AS cost, sum(c.input_tokens) AS input, sum(c.output_tokens) AS output, count(*) AS calls
+             FROM ${source} c
+             ${joinTurns ? 'JOIN turns u ON u.tenant = c.tenant AND u.thread_id = c.thread_id AND u.round_number = c.round_number' : ''}
+             ${query.groupBy === 'user' ? 'JOIN threads t ON t.tenant = c.tenant AND t.id = c.thread_id' : ''}
+             ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY 1`,
+            ...params,
+          );
+        };
+        const rows = new Map<string, CostRow>();
+        for (const row of read(conn, () => [...sums('contributions'), ...sums('votes')])) {
+          const total = rows.get(row.key) ?? { key: row.key, costUsd: 0, inputTokens: 0, outputTokens: 0, calls: 0 };
+          total.costUsd += row.cost ?? 0;
+          total.inputTokens += num(row.input);
+          total.outputTokens += num(row.output);
+          total.calls += num(row.calls);
+          rows.set(row.key, total);
         }
-        if (until !== undefined) {
-          where.push('u.completed_at <= ?');
-          params.push(until);
-        }
-        const rows = all<{ key: string; cost: number | null; input: number | bigint; output: number | bigint; calls: number | bigint }>(
-          conn,
-          `SELECT ${key} AS key, sum(c.cost_usd) AS cost, sum(c.input_tokens) AS input, sum(c.output_tokens) AS output, count(*) AS calls
-           FROM contributions c
-           ${joinTurns ? 'JOIN turns u ON u.tenant = c.tenant AND u.thread_id = c.thread_id AND u.round_number = c.round_number' : ''}
-           ${query.groupBy === 'user' ? 'JOIN threads t ON t.tenant = c.tenant AND t.id = c.thread_id' : ''}
-           WHERE ${where.join(' AND ')} GROUP BY 1`,
-          ...params,
-        );
         // Sorted here, not in SQL: costRowsOf breaks ties with localeCompare, which SQL collations cannot express.
-        return rows
-          .map((row) => ({ key: row.key, costUsd: row.cost ?? 0, inputTokens: num(row.input), outputTokens: num(row.output), calls: num(row.calls) }))
-          .sort((a, b) => b.costUsd - a.costUsd || a.key.localeCompare(b.key));
+        return [...rows.values()].sort((a, b) => b.costUsd - a.costUsd || a.key.localeCompare(b.key));
       }),
 
     async *exportThreads(scope: StorageScope | 'all'): AsyncIterable<StoredThread> {
@@ -1188,7 +1376,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           if (mode === 'replace') {
             for (const tenant of new Set(threads.map((thread) => thread.tenant))) {
               run(conn, 'DELETE FROM threads_recall WHERE rowid IN (SELECT recall_rowid FROM threads WHERE tenant = ?)', tenant);
-              for (const table of ['contributions', 'turns', 'outcomes', 'threads']) run(conn, `DELETE FROM ${table} WHERE tenant = ?`, tenant);
+              for (const table of ['contributions', 'turns', 'outcomes', 'votes', 'subtasks', 'threads']) run(conn, `DELETE FROM ${table} WHERE tenant = ?`, tenant);
             }
           }
           for (const thread of threads) {
@@ -1211,8 +1399,69 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
                 outcome.updatedAt,
               );
             }
+            // Absent in a backup written before votes and subtasks existed.
+            insertVotes(conn, thread.tenant, thread.id, thread.votes ?? []);
+            insertSubtasks(conn, thread.tenant, thread.id, thread.subtasks ?? []);
           }
           return { threads: threads.length };
+        }),
+      );
+    },
+
+    // ---- votes and subtasks ----
+
+    saveVotes: (scope: StorageScope, threadId: string, votes: readonly StoredVote[]) => {
+      const problem = Array.isArray(votes) ? votes.map(voteProblem).find((each) => each !== undefined) : 'votes must be an array';
+      if (problem) return Promise.reject(new StorageError(DRIVER_NAME, `Cannot save votes on thread \`${threadId}\`: ${problem}. Nothing was written.`));
+      return use(`save votes on thread \`${threadId}\``, true, (conn) =>
+        write(conn, () => {
+          if (!get(conn, 'SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?', scope.tenant, threadId)) throw missing(threadId);
+          insertVotes(conn, scope.tenant, threadId, votes);
+          const latest = latestTimestamp(votes.map((vote) => vote.createdAt));
+          if (latest !== undefined) run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', latest, scope.tenant, threadId);
+        }),
+      );
+    },
+
+    saveSubtasks: (scope: StorageScope, threadId: string, subtasks: readonly StoredSubtask[]) =>
+      use(`save the subtasks of thread \`${threadId}\``, true, (conn) =>
+        // The write lock makes the check and the insert one step: concurrent plans of one thread queue here.
+        write(conn, () => {
+          if (!get(conn, 'SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?', scope.tenant, threadId)) throw missing(threadId);
+          const cannot = (why: string) => new StorageError(DRIVER_NAME, `Cannot save the subtasks of thread \`${threadId}\`: ${why}. Nothing was written.`);
+          const problem = subtaskPlanProblem(readSubtasks(conn, scope.tenant, threadId), subtasks);
+          if (problem) throw cannot(problem);
+          for (const subtask of subtasks) {
+            const child = childProblem(conn, scope.tenant, threadId, subtask.childThreadId);
+            if (child) throw cannot(`subtask \`${subtask.label}\` ${child}`);
+          }
+          insertSubtasks(conn, scope.tenant, threadId, subtasks);
+          const latest = latestTimestamp(subtasks.map((subtask) => subtask.updatedAt));
+          if (latest !== undefined) run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', latest, scope.tenant, threadId);
+        }),
+      ),
+
+    updateSubtask: (scope: StorageScope, threadId: string, label: string, update) => {
+      const cannot = (why: string) => new StorageError(DRIVER_NAME, `Cannot update subtask \`${label}\` of thread \`${threadId}\`: ${why}. Nothing was written.`);
+      if (!SUBTASK_STATUSES.includes(update?.status)) return Promise.reject(cannot(`\`status\` must be one of ${SUBTASK_STATUSES.join(', ')}`));
+      if (typeof update.at !== 'string' || update.at === '') return Promise.reject(cannot('`at` must be an ISO timestamp'));
+      return use(`update subtask \`${label}\` of thread \`${threadId}\``, true, (conn) =>
+        write(conn, (): StoredSubtask | null => {
+          if (!get(conn, 'SELECT 1 AS found FROM subtasks WHERE tenant = ? AND thread_id = ? AND label = ?', scope.tenant, threadId, label)) return null;
+          const child = update.childThreadId === undefined ? undefined : childProblem(conn, scope.tenant, threadId, update.childThreadId);
+          if (child) throw cannot(`it ${child}`);
+          run(
+            conn,
+            `UPDATE subtasks SET status = ?, updated_at = ?${update.childThreadId === undefined ? '' : ', child_thread_id = ?'} WHERE tenant = ? AND thread_id = ? AND label = ?`,
+            update.status,
+            update.at,
+            ...(update.childThreadId === undefined ? [] : [update.childThreadId]),
+            scope.tenant,
+            threadId,
+            label,
+          );
+          run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', update.at, scope.tenant, threadId);
+          return toSubtask(get<SubtaskRow>(conn, `SELECT ${SUBTASK_COLUMNS} FROM subtasks WHERE tenant = ? AND thread_id = ? AND label = ?`, scope.tenant, threadId, label)!);
         }),
       );
     },

@@ -27,7 +27,7 @@ Usage
   duh show <id>                        a stored thread (id or a prefix of 8+ characters)
   duh recall <query> [--limit n]       search past questions and decisions
   duh feedback <id> --result success|failure|partial [--notes text]
-  duh cost [--by model|provider|user|day] [--since date] [--until date]
+  duh cost [--by model|provider|user|day|tenant] [--since date] [--until date] [--all-tenants]
   duh export <id> [--format markdown|json] [--content full|decision] [--no-dissent] [-o file]
   duh backup <file> [--all-tenants]    every thread as JSON lines
   duh restore <file> [--replace]       merge into what is stored (default), or replace the tenants' threads

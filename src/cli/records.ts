@@ -114,7 +114,8 @@ export async function runRecordCommand(command: string, input: RecordCommand): P
       const by = (text(values, 'by') ?? 'model') as CostGroup;
       const since = text(values, 'since');
       const until = text(values, 'until');
-      const rows = await duh.cost({ ...withPrincipal, groupBy: by, ...(since ? { since } : {}), ...(until ? { until } : {}) });
+      const allTenants = values['all-tenants'] === true;
+      const rows = await duh.cost({ ...withPrincipal, groupBy: by, ...(since ? { since } : {}), ...(until ? { until } : {}), ...(allTenants ? { allTenants } : {}) });
       if (json) write(`${JSON.stringify(rows, null, 2)}\n`);
       else {
         for (const row of rows) write(`${pad(row.key, 40)}  $${row.costUsd.toFixed(4).padStart(10)}  ${String(row.calls).padStart(6)} calls  ${row.inputTokens} in / ${row.outputTokens} out\n`);

@@ -27,6 +27,8 @@ import {
   type NewThread,
   type NewUser,
   type StoredAuditEvent,
+  type StoredSubtask,
+  type StoredVote,
 } from '../storage.js';
 import type {
   OutcomeResult,
@@ -436,6 +438,8 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
     error: null,
     turns: [turn(1, 'Restored decision one'), turn(2, 'Restored decision two')],
     outcome: { result: 'partial', notes: 'worked for reads', roundNumber: 2, createdAt: at(210), updatedAt: at(220) },
+    votes: [],
+    subtasks: [],
     ...overrides,
   });
 
@@ -538,7 +542,7 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
         await driver.createThread(ACME, newThread(anonymous, 'Anonymous question', at(2)));
         same(
           await driver.getThread(ACME, mine),
-          { id: mine, question: 'Shard the orders table? — ünïcødé 🚀\n"quoted"', protocol: 'consensus', userId: 'alice', createdAt: at(1), tenant: 'acme', status: 'active', updatedAt: at(1), error: null, turns: [], outcome: null },
+          { id: mine, question: 'Shard the orders table? — ünïcødé 🚀\n"quoted"', protocol: 'consensus', userId: 'alice', createdAt: at(1), tenant: 'acme', status: 'active', updatedAt: at(1), error: null, turns: [], outcome: null, votes: [], subtasks: [] },
           'a new thread must read back with every field (updatedAt = createdAt)',
         );
         const read = await driver.getThread(ACME, anonymous);
@@ -1645,6 +1649,384 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
       },
     },
   ];
+
+  // ---- Votes, subtasks and cross-tenant cost reports: their own block of cases. Each passes at once for a driver
+  // without the optional methods it needs (except the older-backup case, which every driver must pass).
+
+  /** A vote with every field; `n` varies the numbers and the time. */
+  const vote = (n: number, overrides: Partial<StoredVote> = {}): StoredVote => ({
+    model: 'openai:gpt-5.2',
+    content: `Vote ${n} — ünïcødé 🚀\nsecond line with "quotes" and a \\ backslash`,
+    inputTokens: 100 * n,
+    outputTokens: 250 * n,
+    costUsd: 0.0012345678 * n,
+    latencyMs: 321.5 + n,
+    finishReason: 'stop',
+    truncated: false,
+    createdAt: at(400 + n),
+    ...overrides,
+  });
+  const votesOf = (): StoredVote[] => [
+    vote(1, { providerMetadata: { citations: ['https://example.com/v?a=1&b=2'], nested: { depth: 2, none: null } } }),
+    vote(2, { model: 'perplexity:sonar-pro', finishReason: 'length', truncated: true }),
+    vote(3, { model: 'anthropic:claude-opus-4-6', content: '', costUsd: 0, inputTokens: 0, outputTokens: 0 }),
+  ];
+  const subtask = (label: string, dependencies: string[] = [], overrides: Partial<StoredSubtask> = {}): StoredSubtask => ({
+    label,
+    description: `Answer ${label} — ünïcødé\n"quoted"`,
+    dependencies,
+    status: 'pending',
+    sequenceOrder: 0,
+    childThreadId: null,
+    createdAt: at(300),
+    updatedAt: at(300),
+    ...overrides,
+  });
+  const hasVotes = (driver: StorageDriver) => has(driver, 'saveVotes');
+  const hasSubtasks = (driver: StorageDriver) => has(driver, 'saveSubtasks', 'updateSubtask');
+  /** A thread with votes and a plan (and a child thread for one subtask), through the driver's own operations. */
+  const seedRecords = async (driver: StorageDriver, scope: StorageScope, threadId: string, createdAt = at(1)) => {
+    const child = id();
+    await seed(driver, scope, newThread(threadId, `Parent ${threadId}?`, createdAt, 'alice'), { turns: [turn(1)] });
+    await seed(driver, scope, newThread(child, `Child of ${threadId}?`, at(2), 'alice'), { turns: [turn(1, 'child decision')] });
+    if (hasVotes(driver)) await driver.saveVotes!(scope, threadId, votesOf());
+    if (hasSubtasks(driver)) {
+      await driver.saveSubtasks!(scope, threadId, [
+        subtask('schema', [], { sequenceOrder: 1, status: 'complete', childThreadId: child, updatedAt: at(310) }),
+        subtask('load', ['schema'], { sequenceOrder: 2 }),
+      ]);
+    }
+    return child;
+  };
+
+  cases.push(
+    {
+      name: 'votes (when implemented): saveVotes appends every field exactly, in the order written, across calls; a new thread has none',
+      body: async (open) => {
+        const driver = await open();
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'Vote on it?', at(1)), { turns: [turn(1)] });
+        same((await driver.getThread(ACME, threadId))?.votes, [], 'a new thread must have no votes');
+        same((await driver.getThread(ACME, threadId))?.subtasks, [], 'a new thread must have no subtasks');
+        if (!hasVotes(driver)) return;
+        const [first, second, third] = votesOf();
+        await driver.saveVotes!(ACME, threadId, [first!, second!]);
+        await driver.saveVotes!(ACME, threadId, []);
+        await driver.saveVotes!(ACME, threadId, [third!]);
+        const read = await driver.getThread(ACME, threadId);
+        same(read?.votes, [first, second, third], 'votes must round-trip exactly, in the order written, across saveVotes calls');
+        check(read?.updatedAt === third!.createdAt, `saveVotes must move the thread's updatedAt to the latest vote's createdAt, got ${json(read?.updatedAt)}`);
+        same(read?.turns, [turn(1)], 'saving votes must not touch the turns');
+      },
+    },
+    {
+      name: 'votes (when implemented): a bad vote, an unknown thread or another tenant\'s thread is a StorageError that writes nothing',
+      body: async (open) => {
+        const driver = await open();
+        if (!hasVotes(driver)) return;
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'Vote?', at(1)));
+        await driver.saveVotes!(ACME, threadId, [vote(1)]);
+        const before = await snapshot(driver);
+        const bad: [string, unknown][] = [
+          ['a NaN costUsd', { ...vote(2), costUsd: Number.NaN }],
+          ['a missing model', { ...vote(2), model: undefined }],
+          ['a non-boolean truncated', { ...vote(2), truncated: 'no' }],
+          ['a non-string content', { ...vote(2), content: 42 }],
+        ];
+        for (const [what, broken] of bad) {
+          await rejectsWithStorageError(driver.saveVotes!(ACME, threadId, [vote(3), broken as StoredVote]), `saveVotes with ${what}`);
+          check((await snapshot(driver)) === before, `a rejected saveVotes (${what}) must write nothing, not even the good votes of its batch`);
+        }
+        await rejectsWithStorageError(driver.saveVotes!(ACME, id(), [vote(3)]), 'saveVotes on an unknown thread');
+        for (const scope of [GLOBEX, ACME_UPPER]) await rejectsWithStorageError(driver.saveVotes!(scope, threadId, [vote(3)]), `saveVotes from tenant ${json(scope.tenant)} on tenant "acme"'s thread`);
+        check((await snapshot(driver)) === before, 'rejected saveVotes calls must leave the store exactly as it was');
+        check((await driver.getThread(GLOBEX, threadId)) === null, 'a rejected saveVotes must not create the thread in the other tenant');
+      },
+    },
+    {
+      name: 'votes (when implemented): concurrent saveVotes on one thread each land once, every batch whole and in its order',
+      body: async (open, reopen) => {
+        const driver = await open();
+        if (!hasVotes(driver)) return;
+        const other = await reopen(driver);
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'Vote?', at(1)));
+        const batches = Array.from({ length: 6 }, (_, batch) => [1, 2, 3].map((n) => vote(n, { content: `batch ${batch} vote ${n}` })));
+        await Promise.all(batches.map((batch, index) => (index % 2 ? other : driver).saveVotes!(ACME, threadId, batch)));
+        const contents = ((await driver.getThread(ACME, threadId))?.votes ?? []).map((each) => each.content);
+        check(contents.length === 18, `every concurrent vote must land exactly once, got ${contents.length}`);
+        for (const [index] of batches.entries()) {
+          const at_ = contents.indexOf(`batch ${index} vote 1`);
+          check(at_ >= 0 && json(contents.slice(at_, at_ + 3)) === json([1, 2, 3].map((n) => `batch ${index} vote ${n}`)), `batch ${index} must be stored whole and in order, got ${json(contents)}`);
+        }
+      },
+    },
+    {
+      name: 'subtasks (when implemented): saveSubtasks stores every field, reads back by sequenceOrder then order written, and later batches may depend on stored labels',
+      body: async (open) => {
+        const driver = await open();
+        if (!hasSubtasks(driver)) return;
+        const [threadId, child] = [id(), id()];
+        await seed(driver, ACME, newThread(threadId, 'Decompose?', at(1)));
+        await seed(driver, ACME, newThread(child, 'Child?', at(2)));
+        const long = 'ü'.repeat(199) + '🚀'; // 200 characters (201 UTF-16 units)
+        const b = subtask('b', ['a'], { sequenceOrder: 2, status: 'running', childThreadId: child, updatedAt: at(320) });
+        const a = subtask('a', [], { sequenceOrder: 1 });
+        const c = subtask(long, ['a'], { sequenceOrder: 1, status: 'failed' });
+        await driver.saveSubtasks!(ACME, threadId, [b, a, c]);
+        same((await driver.getThread(ACME, threadId))?.subtasks, [a, c, b], 'subtasks must round-trip exactly, by sequenceOrder, ties in the order written');
+        const d = subtask('d', [long, 'b'], { sequenceOrder: 0, status: 'complete', createdAt: at(330), updatedAt: at(340) });
+        await driver.saveSubtasks!(ACME, threadId, [d]);
+        await driver.saveSubtasks!(ACME, threadId, []);
+        const read = await driver.getThread(ACME, threadId);
+        same(read?.subtasks, [d, a, c, b], 'a later batch may depend on stored subtasks, and reads stay in sequenceOrder');
+        check(read?.updatedAt === at(340), `saveSubtasks must move the thread's updatedAt to the latest subtask updatedAt, got ${json(read?.updatedAt)}`);
+      },
+    },
+    {
+      name: 'subtasks (when implemented): duplicate labels, unknown or self dependencies, cycles, bad fields and unknown threads are StorageErrors that write nothing',
+      body: async (open) => {
+        const driver = await open();
+        if (!hasSubtasks(driver)) return;
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'Decompose?', at(1)));
+        await driver.saveSubtasks!(ACME, threadId, [subtask('stored')]);
+        const before = await snapshot(driver);
+        const bad: [string, unknown[]][] = [
+          ['a label used twice in the batch', [subtask('x'), subtask('x')]],
+          ['a label already stored', [subtask('y'), subtask('stored')]],
+          ['a dependency on an unknown label', [subtask('y', ['nowhere'])]],
+          ['a subtask depending on itself', [subtask('y', ['y'])]],
+          ['a cycle', [subtask('x', ['y']), subtask('y', ['z']), subtask('z', ['x'])]],
+          ['a label of 201 characters', [subtask('x'.repeat(201))]],
+          ['an empty label', [subtask('')]],
+          ['an unknown status', [subtask('y', [], { status: 'done' as never })]],
+          ['a fractional sequenceOrder', [subtask('y', [], { sequenceOrder: 1.5 })]],
+          ['dependencies that are not an array', [{ ...subtask('y'), dependencies: 'stored' }]],
+        ];
+        for (const [what, batch] of bad) {
+          await rejectsWithStorageError(driver.saveSubtasks!(ACME, threadId, [subtask('good'), ...batch] as StoredSubtask[]), `saveSubtasks with ${what}`);
+          check((await snapshot(driver)) === before, `a rejected saveSubtasks (${what}) must write nothing, not even the good subtasks of its batch`);
+        }
+        await rejectsWithStorageError(driver.saveSubtasks!(ACME, id(), [subtask('good')]), 'saveSubtasks on an unknown thread');
+        check((await snapshot(driver)) === before, 'saveSubtasks on an unknown thread must write nothing');
+      },
+    },
+    {
+      name: 'subtasks (when implemented): of two concurrent saveSubtasks with the same label, exactly one succeeds',
+      body: async (open, reopen) => {
+        const driver = await open();
+        if (!hasSubtasks(driver)) return;
+        const other = await reopen(driver);
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'Decompose?', at(1)));
+        const results = await Promise.allSettled([driver, other].map((each, index) => each.saveSubtasks!(ACME, threadId, [subtask('same', [], { description: `writer ${index}` }), subtask(`own ${index}`)])));
+        const winners = results.flatMap((result, index) => (result.status === 'fulfilled' ? [index] : []));
+        check(winners.length === 1, `exactly one concurrent plan with the label "same" must be saved, ${winners.length} were`);
+        const loser = results.find((result) => result.status === 'rejected');
+        check(StorageError.isInstance(loser?.reason), `the losing saveSubtasks must reject with a StorageError, got ${String(loser?.reason)}`);
+        same(
+          (await driver.getThread(ACME, threadId))?.subtasks,
+          [subtask('same', [], { description: `writer ${winners[0]}` }), subtask(`own ${winners[0]}`)],
+          'only the successful plan must be stored, whole',
+        );
+      },
+    },
+    {
+      name: 'subtasks (when implemented): childThreadId must name another thread of the same tenant, on save and on update',
+      body: async (open) => {
+        const driver = await open();
+        if (!hasSubtasks(driver)) return;
+        const [parent, child, foreign] = [id(), id(), id()];
+        await seed(driver, ACME, newThread(parent, 'Parent?', at(1)));
+        await seed(driver, ACME, newThread(child, 'Child?', at(2)));
+        await seed(driver, GLOBEX, newThread(foreign, 'Globex thread', at(3)));
+        await driver.saveSubtasks!(ACME, parent, [subtask('a', [], { childThreadId: child })]);
+        const before = await snapshot(driver);
+        for (const [what, bad] of [['a thread of another tenant', foreign], ['an unknown thread', id()], ['the parent thread itself', parent]] as const) {
+          await rejectsWithStorageError(driver.saveSubtasks!(ACME, parent, [subtask('b', [], { childThreadId: bad })]), `saveSubtasks with ${what} as childThreadId`);
+          await rejectsWithStorageError(driver.updateSubtask!(ACME, parent, 'a', { status: 'running', childThreadId: bad, at: at(500) }), `updateSubtask with ${what} as childThreadId`);
+          check((await snapshot(driver)) === before, `a rejected write with ${what} as childThreadId must change nothing`);
+        }
+        await rejectsWithStorageError(driver.saveSubtasks!(ACME_UPPER, parent, [subtask('b')]), 'saveSubtasks from tenant "ACME" on tenant "acme"\'s thread');
+        check((await snapshot(driver)) === before, 'a rejected cross-tenant saveSubtasks must change nothing');
+      },
+    },
+    {
+      name: 'subtasks (when implemented): updateSubtask sets status, updatedAt and (when given) childThreadId, returns the subtask, and null for an unknown label, thread or tenant',
+      body: async (open) => {
+        const driver = await open();
+        if (!hasSubtasks(driver)) return;
+        const [parent, child] = [id(), id()];
+        await seed(driver, ACME, newThread(parent, 'Parent?', at(1)));
+        await seed(driver, ACME, newThread(child, 'Child?', at(2)));
+        const a = subtask('a', [], { sequenceOrder: 1 });
+        const b = subtask('b', ['a'], { sequenceOrder: 2 });
+        await driver.saveSubtasks!(ACME, parent, [a, b]);
+        const running = await driver.updateSubtask!(ACME, parent, 'b', { status: 'running', childThreadId: child, at: at(500) });
+        const expected = { ...b, status: 'running' as const, childThreadId: child, updatedAt: at(500) };
+        same(running, expected, 'updateSubtask must return the subtask as stored after');
+        const complete = await driver.updateSubtask!(ACME, parent, 'b', { status: 'complete', at: at(501) });
+        same(complete, { ...expected, status: 'complete', updatedAt: at(501) }, 'an update without childThreadId must keep the child');
+        const read = await driver.getThread(ACME, parent);
+        same(read?.subtasks, [a, { ...expected, status: 'complete', updatedAt: at(501) }], 'the update must be stored, and only on that subtask');
+        check(read?.updatedAt === at(501), `updateSubtask must move the thread's updatedAt to \`at\`, got ${json(read?.updatedAt)}`);
+        same(await driver.updateSubtask!(ACME, parent, 'b', { status: 'failed', childThreadId: null, at: at(502) }), { ...expected, status: 'failed', childThreadId: null, updatedAt: at(502) }, 'childThreadId null must clear the child');
+        const before = await snapshot(driver);
+        await rejectsWithStorageError(driver.updateSubtask!(ACME, parent, 'a', { status: 'done' as never, at: at(503) }), 'updateSubtask with an unknown status');
+        check((await driver.updateSubtask!(ACME, parent, 'nowhere', { status: 'running', at: at(503) })) === null, 'updateSubtask of an unknown label must return null');
+        check((await driver.updateSubtask!(ACME, id(), 'a', { status: 'running', at: at(503) })) === null, 'updateSubtask on an unknown thread must return null');
+        for (const scope of [GLOBEX, ACME_UPPER]) {
+          check((await driver.updateSubtask!(scope, parent, 'a', { status: 'running', at: at(503) })) === null, `updateSubtask from tenant ${json(scope.tenant)} on tenant "acme"'s thread must return null`);
+        }
+        check((await snapshot(driver)) === before, 'updates that were refused or found nothing must change nothing');
+      },
+    },
+    {
+      name: 'votes and subtasks (when implemented): deleting a thread deletes them but not its child threads; a subtask keeps the id of a deleted child',
+      body: async (open) => {
+        const driver = await open();
+        if (!hasVotes(driver) && !hasSubtasks(driver)) return;
+        const [parent, other] = [id(), id()];
+        const child = await seedRecords(driver, ACME, parent);
+        const otherChild = await seedRecords(driver, ACME, other, at(3));
+        const kept = await driver.getThread(ACME, other);
+        check((await driver.deleteThread(ACME, parent)) === true, 'deleteThread must delete a thread with votes and subtasks');
+        check((await driver.getThread(ACME, child)) !== null, 'deleting a parent thread must not delete the threads of its subtasks');
+        same(await driver.getThread(ACME, other), kept, "deleting a thread must not touch another thread's votes and subtasks");
+        await driver.createThread(ACME, newThread(parent, 'Reborn', at(4)));
+        const reborn = await driver.getThread(ACME, parent);
+        check(reborn?.votes.length === 0 && reborn.subtasks.length === 0, `a re-created id must have no votes or subtasks left over, got ${json(reborn)}`);
+        if (hasSubtasks(driver)) {
+          await driver.saveSubtasks!(ACME, parent, [subtask('schema'), subtask('load', ['schema'])]);
+          check((await driver.getThread(ACME, parent))?.subtasks.length === 2, 'the labels of a deleted thread must be free again under its id');
+          check((await driver.deleteThread(ACME, otherChild)) === true, 'a child thread must be deletable on its own');
+          check((await driver.getThread(ACME, other))?.subtasks[0]?.childThreadId === otherChild, 'a subtask must keep the id of its deleted child thread (reading that id then finds nothing)');
+        }
+      },
+    },
+    {
+      name: 'votes and subtasks (when implemented): export → import → export carries them exactly; merge replaces them whole; a bad plan in a backup writes nothing',
+      body: async (open) => {
+        const source = await open();
+        if (!hasVotes(source) || !hasSubtasks(source)) return;
+        const [a1, g1] = [id(), id()];
+        await seedRecords(source, ACME, a1);
+        await seedRecords(source, GLOBEX, g1, at(5));
+        const backup = await collect(source.exportThreads('all'));
+        check(backup.some((thread) => thread.votes.length === 3 && thread.subtasks.length === 2), 'exportThreads must carry votes and subtasks');
+        const target = await open();
+        await target.importThreads(backup, { mode: 'merge' });
+        for (const scope of [ACME, GLOBEX]) same(await collect(target.exportThreads(scope)), await collect(source.exportThreads(scope)), `${scope.tenant}'s votes and subtasks must survive export → import → export unchanged`);
+        const original = (await target.getThread(ACME, a1))!;
+        const changed: StoredThread = { ...original, votes: [vote(9)], subtasks: [subtask('only', [], { childThreadId: null })] };
+        await target.importThreads([changed], { mode: 'merge' });
+        same(await target.getThread(ACME, a1), changed, "merge must replace a thread's votes and subtasks whole");
+        await target.importThreads([original], { mode: 'replace' });
+        same(await target.getThread(ACME, a1), original, 'replace must write the votes and subtasks of the backup');
+        await target.saveVotes!(ACME, a1, [vote(10)]);
+        same((await target.getThread(ACME, a1))?.votes, [...original.votes, vote(10)], 'an imported thread must take more votes after its imported ones');
+        await target.saveSubtasks!(ACME, a1, [subtask('extra', ['load'], { sequenceOrder: 9 })]);
+        check((await target.getThread(ACME, a1))?.subtasks.at(-1)?.label === 'extra', 'an imported plan must take more subtasks depending on imported labels');
+        const before = await snapshot(target);
+        const cyclic: StoredThread = { ...original, id: id(), subtasks: [subtask('x', ['y']), subtask('y', ['x'])] };
+        const badVote: StoredThread = { ...original, id: id(), votes: [{ ...vote(1), inputTokens: Number.POSITIVE_INFINITY }] };
+        for (const [what, bad] of [['a cyclic plan', cyclic], ['a vote with an infinite token count', badVote]] as const) {
+          for (const mode of ['merge', 'replace'] as const) {
+            await rejectsWithStorageError(target.importThreads([storedThread(ACME, id()), bad], { mode }), `importThreads (${mode}) with ${what}`);
+            check((await snapshot(target)) === before, `a rejected import (${mode}, ${what}) must leave the store exactly as it was`);
+          }
+        }
+      },
+    },
+    {
+      name: 'imports a thread without votes and subtasks (a backup older than them): it reads back with none, and exports with none',
+      body: async (open) => {
+        const driver = await open();
+        const threadId = id();
+        const older: Partial<StoredThread> = storedThread(ACME, threadId);
+        delete older.votes;
+        delete older.subtasks;
+        await driver.importThreads([older as StoredThread], { mode: 'merge' });
+        const read = await driver.getThread(ACME, threadId);
+        same(read, storedThread(ACME, threadId), 'a thread restored without votes and subtasks must read back with empty ones');
+        same(await collect(driver.exportThreads(ACME)), [storedThread(ACME, threadId)], 'and export with empty ones');
+      },
+    },
+    {
+      name: 'votes and subtasks (when implemented) are copies: changing what was passed in or read back changes nothing stored',
+      body: async (open) => {
+        const driver = await open();
+        if (!hasVotes(driver) || !hasSubtasks(driver)) return;
+        const threadId = id();
+        await seed(driver, ACME, newThread(threadId, 'Q?', at(1)));
+        const votes = votesOf();
+        const plan = [subtask('a'), subtask('b', ['a'])];
+        await driver.saveVotes!(ACME, threadId, votes);
+        await driver.saveSubtasks!(ACME, threadId, plan);
+        const expected = canonical(await driver.getThread(ACME, threadId));
+        poke(votes, [0, 'content'], 'changed');
+        poke(votes, [0, 'providerMetadata', 'nested', 'depth'], 99);
+        poke(plan, [1, 'dependencies', 0], 'changed');
+        const read = (await driver.getThread(ACME, threadId))!;
+        check(canonical(read) === expected, 'changing votes or subtasks after saving them must not change what is stored');
+        poke(read, ['votes', 0, 'providerMetadata', 'citations', 0], 'changed');
+        poke(read, ['subtasks', 1, 'dependencies', 0], 'changed');
+        (read.votes as StoredVote[]).push(vote(7));
+        const updated = await driver.updateSubtask!(ACME, threadId, 'a', { status: 'running', at: at(500) });
+        poke(updated, ['label'], 'changed');
+        const after = canonical(await driver.getThread(ACME, threadId));
+        check(after !== expected && !after.includes('"changed"'), 'changing a thread or subtask read back must not change what is stored');
+      },
+    },
+    {
+      name: 'costReport (when implemented) counts votes as calls, bounded and dated by their createdAt, equal to costRowsOf() for every groupBy',
+      body: async (open) => {
+        const driver = await open();
+        if (!driver.costReport || !hasVotes(driver)) return;
+        const [a1, a2, g1] = [id(), id(), id()];
+        await seed(driver, ACME, newThread(a1, 'a1', '2026-03-01T09:00:00.000Z', 'alice'), { turns: [turn(1, 'd', { completedAt: '2026-03-01T10:00:00.000Z' })] });
+        await seed(driver, ACME, newThread(a2, 'a2', '2026-03-02T09:00:00.000Z'));
+        await seed(driver, GLOBEX, newThread(g1, 'g1', '2026-03-02T09:00:00.000Z', 'alice'));
+        await driver.saveVotes!(ACME, a1, [vote(1, { createdAt: '2026-03-01T11:00:00.000Z' }), vote(2, { model: 'anthropic:claude-opus-4-6', createdAt: '2026-03-02T00:00:00.000Z' })]);
+        await driver.saveVotes!(ACME, a2, [vote(3, { model: 'google:gemini-2.5-pro', createdAt: '2026-03-02T23:59:59.999Z' })]);
+        await driver.saveVotes!(GLOBEX, g1, [vote(4, { model: 'globex:secret', costUsd: 9, createdAt: '2026-03-02T10:00:00.000Z' })]);
+        const threads = await collect(driver.exportThreads(ACME));
+        const bounds: { since?: string; until?: string }[] = [{}, { since: '2026-03-02T00:00:00.000Z' }, { until: '2026-03-01T23:59:59.999Z' }, { since: '2026-03-01T10:30:00.000Z', until: '2026-03-02T00:00:00.000Z' }];
+        for (const groupBy of ['model', 'provider', 'user', 'day', 'tenant'] as const) {
+          for (const bound of bounds) {
+            sameCost(await driver.costReport(ACME, { groupBy, ...bound }), costRowsOf(threads, groupBy, bound.since, bound.until), `costReport(${json({ groupBy, ...bound })}) with votes`);
+          }
+        }
+        const byModel = await driver.costReport(ACME, { groupBy: 'model' });
+        check(!byModel.some((row) => row.key === 'globex:secret'), `another tenant's votes must not be counted, got ${json(byModel)}`);
+        check(byModel.find((row) => row.key === 'google:gemini-2.5-pro')?.calls === 1, `a vote must count as a call, got ${json(byModel)}`);
+      },
+    },
+    {
+      name: "costReport (when implemented) over 'all' groups every tenant's spending by tenant and equals costRowsOf() of exportThreads('all')",
+      body: async (open) => {
+        const driver = await open();
+        if (!driver.costReport) return;
+        await seed(driver, ACME, newThread(id(), 'acme', at(1), 'alice'), { turns: [turn(1), turn(2)] });
+        await seed(driver, GLOBEX, newThread(id(), 'globex', at(2), 'bob'), { turns: [turn(1, 'g', { contributions: [{ model: 'globex:cdn-model', role: 'proposer', content: 'cdn', inputTokens: 1, outputTokens: 2, costUsd: 0.5, latencyMs: 1, finishReason: 'stop', truncated: false }] })] });
+        const upper = id();
+        await seed(driver, ACME_UPPER, newThread(upper, 'ACME', at(3)), { turns: [bareTurn(1)] });
+        if (hasVotes(driver)) await driver.saveVotes!(ACME_UPPER, upper, [vote(5, { createdAt: at(200) })]);
+        const everything = await collect(driver.exportThreads('all'));
+        const byTenant = await driver.costReport('all', { groupBy: 'tenant' });
+        sameCost(byTenant, costRowsOf(everything, 'tenant'), "costReport('all', { groupBy: 'tenant' })");
+        check(json(byTenant.map((row) => row.key).sort()) === json(['ACME', 'acme', 'globex'].sort()), `every tenant must get its own row (tenants compare exactly), got ${json(byTenant.map((row) => row.key))}`);
+        for (const groupBy of ['model', 'provider', 'user', 'day'] as const) {
+          sameCost(await driver.costReport('all', { groupBy }), costRowsOf(everything, groupBy), `costReport('all', ${json({ groupBy })})`);
+        }
+        sameCost(await driver.costReport('all', { groupBy: 'tenant', since: at(106), until: at(125) }), costRowsOf(everything, 'tenant', at(106), at(125)), "costReport('all') with bounds");
+        const own = await driver.costReport(GLOBEX, { groupBy: 'tenant' });
+        same(own.map((row) => row.key), ['globex'], 'a per-tenant report grouped by tenant has only that tenant');
+      },
+    },
+  );
 
   const names = new Set(cases.map((item) => item.name));
   for (const name of options.skip ?? []) {

@@ -69,6 +69,20 @@ describe('duh record commands on SQLite', () => {
     expect((await duh(['recall', 'private', '--tenant', 'green'])).stdout).toContain('No thread matches');
   });
 
+  it('reports spending by tenant: the own tenant by default, every tenant with --all-tenants', async () => {
+    const env = { DUH_STORAGE: `sqlite:${join(folder, 'tenants.db')}` };
+    for (const tenant of ['red', 'red', 'blue']) expect((await duh(['ask', `A question of tenant ${tenant}`, '--rounds', '1', '--tenant', tenant], env)).code).toBe(0);
+    const own = JSON.parse((await duh(['cost', '--by', 'tenant', '--tenant', 'red', '--json'], env)).stdout) as { key: string; calls: number }[];
+    expect(own.map((row) => row.key)).toEqual(['red']);
+    const all = JSON.parse((await duh(['cost', '--by', 'tenant', '--all-tenants', '--json'], env)).stdout) as { key: string; calls: number }[];
+    expect(all.map((row) => row.key).sort()).toEqual(['blue', 'red']);
+    expect(all.find((row) => row.key === 'red')!.calls).toBe(own[0]!.calls);
+    const table = await duh(['cost', '--by', 'tenant', '--all-tenants'], env);
+    expect(table.stdout).toMatch(/^red\s+\$/m);
+    expect(table.stdout).toMatch(/^blue\s+\$/m);
+    expect(table.stdout).toMatch(/^Total \$\d+\.\d{4}$/m);
+  });
+
   it('reports usage errors with exit code 2 and bad storage specs with exit code 1', async () => {
     expect((await duh(['show'])).code).toBe(2);
     expect((await duh(['feedback', 'abcdefgh'])).stderr).toContain('--result');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelAdapter } from '../../src/adapter.js';
-import { ProviderError } from '../../src/errors.js';
+import { ProviderError, StorageError } from '../../src/errors.js';
 import { MockAdapter, type MockReply } from '../../src/testing/mock-adapter.js';
 import { modelAdapterConformance, storageDriverConformance } from '../../src/testing/conformance.js';
 import { costRowsOf } from '../../src/records.js';
@@ -47,7 +47,7 @@ describe('memoryStorage conforms to the storage driver contract', () => {
 
 /** memoryStorage plus the optional operations it lacks, done by scanning its own export (so those cases run too). */
 function withScans(driver: StorageDriver): StorageDriver {
-  const threadsOf = async (scope: Parameters<StorageDriver['getThread']>[0]) => {
+  const threadsOf = async (scope: Parameters<StorageDriver['exportThreads']>[0]) => {
     const threads: StoredThread[] = [];
     for await (const thread of driver.exportThreads(scope)) threads.push(thread);
     return threads;
@@ -275,5 +275,41 @@ describe('the suites catch broken plug-ins', () => {
       return rest;
     };
     for (const check of storageDriverConformance({ create: bare })) await check.run();
+  });
+
+  it('runs the appendPhase cases as no-ops on a driver without appendPhase, and catches drivers that drop, repeat or half-refuse phases', async () => {
+    const withoutPhases = (): StorageDriver => {
+      const { appendPhase: _appendPhase, ...rest } = memoryStorage();
+      return rest;
+    };
+    for (const check of storageDriverConformance({ create: withoutPhases }).filter((each) => each.name.startsWith('appendPhase'))) await check.run();
+
+    const altered = (appendPhase: (memory: StorageDriver) => NonNullable<StorageDriver['appendPhase']>) => () => {
+      const memory = memoryStorage();
+      return { ...memory, appendPhase: appendPhase(memory) };
+    };
+    // Silently drops REVISE phases.
+    const dropping = storageDriverConformance({ create: altered((memory) => async (scope, id, phase) => (phase.state === 'REVISE' ? undefined : memory.appendPhase!(scope, id, phase))) });
+    expect(await run(dropping, 'appendPhase (when implemented): PROPOSE, CHALLENGE, REVISE and COMMIT')).toMatch(/after the REVISE phase of round 1, the turn must hold exactly the phases stored so far/);
+    // Accepts a phase written twice (swallows the refusal).
+    const repeating = storageDriverConformance({ create: altered((memory) => async (scope, id, phase) => memory.appendPhase!(scope, id, phase).catch(() => undefined)) });
+    expect(await run(repeating, 'appendPhase (when implemented): rejects a phase out of order')).toMatch(/must reject with a StorageError, but it resolved/);
+    // Refuses with a message that names neither the round nor the phase.
+    const vague = storageDriverConformance({
+      create: altered((memory) => async (scope, id, phase) => memory.appendPhase!(scope, id, phase).catch(() => Promise.reject(new StorageError('vague', 'no')))),
+    });
+    expect(await run(vague, 'appendPhase (when implemented): rejects a phase out of order')).toMatch(/the error must name the round and the phase/);
+    // Writes the turn's new state even when it refuses the phase.
+    const halfRefusing = storageDriverConformance({
+      create: altered((memory) => async (scope, id, phase) => {
+        try {
+          await memory.appendPhase!(scope, id, phase);
+        } catch (error) {
+          if (phase.state === 'PROPOSE' && phase.roundNumber === 1) await memory.finishThread(scope, id, { status: 'failed', error: 'half', at: phase.at });
+          throw error;
+        }
+      }),
+    });
+    expect(await run(halfRefusing, 'appendPhase (when implemented): rejects a phase out of order')).toMatch(/must write nothing/);
   });
 });

@@ -188,6 +188,7 @@ describe('migrations', () => {
     expect(migrations.rows).toEqual([
       { version: 1, name: 'threads, turns, contributions, outcomes' },
       { version: 2, name: 'users, api keys, provider keys, audit log' },
+      { version: 3, name: 'votes, subtasks' },
     ]);
     const tables = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema]);
     expect(tables.rows.map((row: { table_name: string }) => row.table_name)).toEqual([
@@ -198,9 +199,11 @@ describe('migrations', () => {
       'duh_migrations',
       'outcomes',
       'provider_keys',
+      'subtasks',
       'threads',
       'turns',
       'users',
+      'votes',
     ]);
   });
 
@@ -471,9 +474,9 @@ describe('identity tables (schema version 2)', () => {
     const first = postgresStorage({ pool, schema });
     const threadId = newId();
     await first.createThread(ACME, { id: threadId, question: 'before the upgrade', protocol: 'consensus', userId: null, createdAt: at(1) });
-    await pool.query(`DROP TABLE "${schema}".audit_events, "${schema}".audit_heads, "${schema}".provider_keys, "${schema}".api_keys, "${schema}".users`);
+    await pool.query(`DROP TABLE "${schema}".votes, "${schema}".subtasks, "${schema}".audit_events, "${schema}".audit_heads, "${schema}".provider_keys, "${schema}".api_keys, "${schema}".users`);
     await pool.query(`DROP FUNCTION "${schema}".audit_events_append_only()`);
-    await pool.query(`DELETE FROM "${schema}".duh_migrations WHERE version = 2`);
+    await pool.query(`DELETE FROM "${schema}".duh_migrations WHERE version >= 2`);
     const upgraded = postgresStorage({ pool, schema });
     expect((await upgraded.getThread(ACME, threadId))?.question).toBe('before the upgrade');
     expect((await upgraded.appendAudit!(ACME, { at: at(2), actor: null, action: 'run:start', resource: `thread:${threadId}`, outcome: 'success' })).seq).toBe(1);

@@ -109,6 +109,8 @@ describe.each([
       error: null,
       turns: [],
       outcome: null,
+      votes: [],
+      subtasks: [],
     });
     await expectStorageError(driver.createThread(A, { ...created, question: 'second' }), /already exists/);
     expect((await driver.getThread(A, created.id))?.question).toBe('first');
@@ -399,7 +401,7 @@ describe.each([
     await driver.createThread(A, kept);
     await driver.appendTurn(A, kept.id, turn(1));
     const before = await exportAll(driver, 'all');
-    const good: StoredThread = { ...thread({ question: 'new' }), tenant: 'acme', status: 'complete', updatedAt: at(1), error: null, turns: [turn(1)], outcome: null };
+    const good: StoredThread = { ...thread({ question: 'new' }), tenant: 'acme', status: 'complete', updatedAt: at(1), error: null, turns: [turn(1)], outcome: null, votes: [], subtasks: [] };
 
     const invalid = [good, { ...good, id: newId(), turns: [turn(1), turn(1)] }];
     await expectStorageError(driver.importThreads(invalid, { mode: 'replace' }), /Backup thread 2 .*round 1 appears twice.*Nothing was restored/);
@@ -654,14 +656,14 @@ describe('identity tables (schema version 2)', () => {
     await first.close?.();
     // Roll the file back to version 1, as an older duh left it.
     const probe = new DatabaseSync(path);
-    probe.exec('DROP TABLE audit_events; DROP TABLE provider_keys; DROP TABLE api_keys; DROP TABLE users; DELETE FROM duh_migrations WHERE version = 2;');
+    probe.exec('DROP TABLE votes; DROP TABLE subtasks; DROP TABLE audit_events; DROP TABLE provider_keys; DROP TABLE api_keys; DROP TABLE users; DELETE FROM duh_migrations WHERE version >= 2;');
     probe.close();
     const upgraded = track(sqliteStorage({ path }));
     expect(await upgraded.getThread(A, kept.id)).toMatchObject({ question: 'written before the upgrade', turns: [turn(1)] });
     await upgraded.createUser!(A, { id: 'u1', email: 'u1@example.com', displayName: 'U', role: 'admin', passwordHash: null, active: true, createdAt: at(1) });
     expect((await upgraded.appendAudit!(A, { at: at(2), actor: 'u1', action: 'user:create', resource: 'user:u1', outcome: 'success' })).seq).toBe(1);
     const check = new DatabaseSync(path);
-    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     check.close();
   });
 

@@ -2,7 +2,8 @@
 // each scoped to the principal's tenant.
 import { describe, expect, it } from 'vitest';
 import { Consensus } from '../../src/consensus.js';
-import { InvalidOptionError, NotFoundError, StorageError } from '../../src/errors.js';
+import { InvalidOptionError, NotFoundError, PolicyDeniedError, StorageError } from '../../src/errors.js';
+import { rbac } from '../../src/policy/rbac.js';
 import type { Principal } from '../../src/principal.js';
 import { costRowsOf } from '../../src/records.js';
 import type { StorageDriver, StoredThread, ThreadPage } from '../../src/storage.js';
@@ -250,6 +251,40 @@ describe('cost', () => {
     await expect(duh.cost({ principal: alice, since: 'yesterday' })).rejects.toSatisfy(invalidOption('since'));
     await expect(duh.cost({ principal: alice, until: '2026-13-45' })).rejects.toSatisfy(invalidOption('until'));
     await expect(duh.cost({ principal: alice, groupBy: 'team' as never })).rejects.toSatisfy(invalidOption('groupBy'));
+  });
+
+  it('reports every tenant with allTenants (by tenant, or any other grouping), from the driver or by scanning', async () => {
+    const { duh, storage } = await threeDays();
+    const all = await everything(storage);
+    const byTenant = await duh.cost({ principal: alice, groupBy: 'tenant', allTenants: true });
+    expect(byTenant.map(({ key, calls }) => [key, calls])).toEqual([['acme', 15], ['globex', 5]]);
+    expect(byTenant).toEqual(costRowsOf(all, 'tenant'));
+    expect(await duh.cost({ principal: carol, groupBy: 'model', allTenants: true })).toEqual(costRowsOf(all, 'model'));
+    // Without allTenants, grouping by tenant shows the principal's own tenant only.
+    expect((await duh.cost({ principal: carol, groupBy: 'tenant' })).map((row) => row.key)).toEqual(['globex']);
+    // A driver with costReport is asked for 'all' (memoryStorage has none, so the lines above scanned exportThreads('all')).
+    const scopes: unknown[] = [];
+    const reporting: StorageDriver = { ...storage, costReport: async (scope, query) => (scopes.push(scope), costRowsOf(all, query.groupBy)) };
+    const viaDriver = new Consensus({ models: models(), storage: reporting, rounds: 1 });
+    expect(await viaDriver.cost({ principal: alice, groupBy: 'tenant', allTenants: true })).toEqual(byTenant);
+    await viaDriver.cost({ principal: alice, groupBy: 'tenant' });
+    expect(scopes).toEqual(['all', { tenant: 'acme' }]);
+  });
+
+  it('asks the policy with allTenants: rbac() denies a cross-tenant report to a principal without a cross-tenant role', async () => {
+    const { storage } = await threeDays();
+    const asked: unknown[] = [];
+    const policy = rbac({ roles: { operator: { inherits: ['viewer'] } }, crossTenantRoles: ['operator'] });
+    const duh = new Consensus({ models: models(), storage, rounds: 1, policy: (principal, action, resource) => (asked.push({ action, resource }), policy(principal, action, resource)) });
+    const admin: Principal = { ...alice, roles: ['admin'] };
+    await expect(duh.cost({ principal: admin, groupBy: 'tenant', allTenants: true })).rejects.toSatisfy(
+      (error: unknown) => PolicyDeniedError.isInstance(error) && /cross-tenant roles \(operator\)/.test(error.message),
+    );
+    expect(asked).toEqual([{ action: 'cost:read', resource: { type: 'tenant', tenant: 'acme', allTenants: true } }]);
+    // The same admin may still read its own tenant's costs, and an operator may read every tenant's.
+    expect((await duh.cost({ principal: admin, groupBy: 'tenant' })).map((row) => row.key)).toEqual(['acme']);
+    const operator: Principal = { id: 'ops', tenant: 'acme', roles: ['operator'] };
+    expect((await duh.cost({ principal: operator, groupBy: 'tenant', allTenants: true })).map((row) => row.key)).toEqual(['acme', 'globex']);
   });
 });
 
