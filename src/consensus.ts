@@ -173,7 +173,10 @@ export class Consensus {
     return this.#records.feedback(idOrPrefix, result, options);
   }
 
-  /** What runs cost, grouped by model, provider, user or day, most expensive first. */
+  /**
+   * What runs cost (contributions and votes), grouped by model, provider, user, day or tenant, most expensive
+   * first; in the principal's tenant, or in every tenant with `allTenants` (a policy-checked, cross-tenant report).
+   */
   cost(options: CostOptions = {}): Promise<CostRow[]> {
     return this.#records.cost(options);
   }

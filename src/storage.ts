@@ -9,6 +9,10 @@
  * `search` and `costReport` are optional: the core falls back (one `appendTurn` per round, scanning) when a
  * driver lacks them.
  *
+ * A thread also holds the voting protocol's votes and the decomposition protocol's subtasks (always present,
+ * empty when there are none). Writing them (`saveVotes`, `saveSubtasks`, `updateSubtask`) is optional; cost
+ * reports count votes as model calls and can span every tenant (`'all'`, grouped by `tenant`).
+ *
  * Identity records are optional parts of the same contract (still `v1`, so drivers written before them keep
  * working): users, API keys, per-tenant provider keys (encrypted by the caller) and an append-only,
  * hash-chained audit log. Code that needs one of them asks with {@link requireStorageMethod}, which raises a

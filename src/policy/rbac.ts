@@ -33,7 +33,7 @@ export interface RbacOptions {
   /** Models each tenant may use, in the same notation. Tenants not listed may use every model. */
   modelsByTenant?: Readonly<Record<string, readonly string[]>>;
   /**
-   * Roles that may act on every tenant at once (`allTenants` backups and restores). @default [] (nobody: each
+   * Roles that may act on every tenant at once (`allTenants` backups, restores and cost reports). @default [] (nobody: each
    * principal works within its own tenant only)
    */
   crossTenantRoles?: readonly string[];
@@ -132,7 +132,7 @@ function checkAllowlists(option: string, lists: Readonly<Record<string, readonly
  * The default role-based policy.
  *
  * - A principal acts only within its own tenant (unless one of its roles is in `crossTenantRoles`, for
- *   `allTenants` backups and restores).
+ *   `allTenants` backups, restores and cost reports).
  * - Each action needs a role that grants it: `can` on any record of the tenant, `canOwn` on the principal's
  *   own records only (threads it created, its keys, its own user).
  * - `model:use` also checks the role and tenant model allowlists.
