@@ -136,7 +136,8 @@ export const consensusPlan: ProtocolPlan<Cast> = {
       .map(([ref, adapter]) => ({ ref, info: adapter.info, adapter }));
     const price = (m: CastMember) => m.info.inputPricePerMTok + m.info.outputPricePerMTok;
     const byPrice = [...pool].sort((a, b) => price(a) - price(b));
-    const proposer = byPrice.find((m) => m.info.proposerEligible) ?? planConsensus(context).proposer;
+    const proposer = byPrice.find((m) => m.info.proposerEligible);
+    if (!proposer) throw new InsufficientModelsError('No proposer-eligible model is allowed for a cheaper run.');
     const others = byPrice.filter((m) => m !== proposer);
     const challengers = Array.from({ length: context.settings.challengerCount }, (_, index) => others[index % Math.max(1, others.length)] ?? proposer);
     return { proposer, challengers, classifier: context.settings.classify ? selectCheapest(pool) : undefined };
