@@ -110,9 +110,11 @@ export interface ThreadsApi {
   delete(idOrPrefix: string, options?: PrincipalOption): Promise<void>;
   /**
    * Mark `failed` every `active` thread of the tenant not updated for `olderThanMs`: runs whose process died (a
-   * crash, a kill, a serverless timeout) and never closed their thread. Their committed rounds stay readable.
-   * Choose `olderThanMs` above your longest round (calls × timeout), or a live run may be marked; it still
-   * closes itself as `complete` when it ends. Resolves to the ids marked.
+   * crash, a kill, a serverless timeout) and never closed their thread. Their stored rounds (the last one maybe
+   * in progress) stay readable. A live run moves `updatedAt` with every stored phase (every round with a driver
+   * without `appendPhase`): choose `olderThanMs` above your longest phase (calls × timeout), or your longest
+   * round for such drivers, or a live run may be marked; it still closes itself as `complete` when it ends.
+   * Resolves to the ids marked.
    */
   sweep(options: SweepOptions): Promise<string[]>;
 }

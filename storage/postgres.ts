@@ -3,8 +3,9 @@
  *
  * Pass the `pg` pool you already have (`pool`), or a `connectionString` and duh loads `pg` itself and owns the
  * pool it creates. The schema is created and migrated on first use (once, safely, even when several processes
- * start together). Each committed round is written in one round trip: a single statement that inserts the turn
- * and all its contributions and updates the thread, so it is atomic without a client-side transaction.
+ * start together). Each phase of a round (`appendPhase`), like each whole round (`appendTurn`), is written in one
+ * round trip: a single statement that writes the turn and its new contributions and updates the thread, so it
+ * is atomic without a client-side transaction.
  *
  * Users, API keys, encrypted provider keys and the audit log live in their own tables (schema version 2). An
  * audit append is one statement too: it advances the tenant's chain-head row (`audit_heads`, locked by the

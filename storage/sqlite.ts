@@ -1,8 +1,8 @@
 /**
  * SQLite storage on Node's built-in `node:sqlite`: runs kept in one file, with no extra dependency.
  *
- * - Every multi-table write (`createThread`, `appendTurn`, `deleteThread`, `importThreads`, …) is one
- *   `BEGIN IMMEDIATE … COMMIT` transaction, so a failed write leaves the file as it was.
+ * - Every multi-table write (`createThread`, `appendPhase`, `appendTurn`, `deleteThread`, `importThreads`, …)
+ *   is one `BEGIN IMMEDIATE … COMMIT` transaction, so a failed write leaves the file as it was.
  * - File databases run in WAL mode with `synchronous=NORMAL`, and wait (`busy_timeout`) when another
  *   connection or process is writing, instead of failing.
  * - Recall uses an FTS5 index over each thread's question and decision texts, ranked with `bm25()`.
