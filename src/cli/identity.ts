@@ -13,11 +13,10 @@
  *
  * @module
  */
-import { InvalidOptionError } from '../errors.js';
 import { createIdentity, type ApiKeyInfo, type Identity } from '../identity/index.js';
 import type { Principal } from '../principal.js';
 import { DEFAULT_TENANT, type StorageDriver } from '../storage.js';
-import { shortIds, UsageError } from './records.js';
+import { integer, shortIds, text, UsageError } from './records.js';
 import { openStorage } from './storage.js';
 
 /** The top-level commands this module handles. */
@@ -34,17 +33,6 @@ export interface IdentityCommandIo {
 
 type Values = Readonly<Record<string, string | boolean | undefined>>;
 
-const text = (values: Values, name: string): string | undefined => {
-  const value = values[name];
-  return typeof value === 'string' ? value : undefined;
-};
-
-const integer = (name: string, value: string | undefined): number | undefined => {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed)) throw new InvalidOptionError(name, value, `--${name} must be an integer, received ${JSON.stringify(value)}.`);
-  return parsed;
-};
 
 const pad = (value: string, width: number) => (value.length >= width ? value : value + ' '.repeat(width - value.length));
 const day = (iso: string | null) => (iso === null ? '-' : iso.slice(0, 16).replace('T', ' '));

@@ -18,12 +18,14 @@ export interface RecordCommand {
   write: (text: string) => void;
 }
 
-const text = (values: RecordCommand['values'], name: string): string | undefined => {
+/** A string flag's value (undefined when absent or given as a bare switch). */
+export const text = (values: RecordCommand['values'], name: string): string | undefined => {
   const value = values[name];
   return typeof value === 'string' ? value : undefined;
 };
 
-const integer = (name: string, value: string | undefined): number | undefined => {
+/** An integer flag's value; anything else is an `InvalidOptionError` naming `--name`. */
+export const integer = (name: string, value: string | undefined): number | undefined => {
   if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isInteger(parsed)) throw new InvalidOptionError(name, value, `--${name} must be an integer, received ${JSON.stringify(value)}.`);

@@ -42,6 +42,7 @@ import type {
   ThreadSummary,
   TurnPhase,
 } from '../storage.js';
+import { pickCases } from './cases.js';
 
 /** One named check. `run` resolves when the plug-in conforms and throws an `Error` saying what is wrong when not. */
 export interface ConformanceCase {
@@ -2028,13 +2029,7 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
     },
   );
 
-  const names = new Set(cases.map((item) => item.name));
-  for (const name of options.skip ?? []) {
-    if (!names.has(name)) throw new Error(`storageDriverConformance: no case is named ${json(name)}; the cases are ${json([...names])}.`);
-  }
-  const skipped = new Set(options.skip ?? []);
-  return cases
-    .filter((item) => !skipped.has(item.name))
+  return pickCases('storageDriverConformance', cases, options.skip)
     .map(({ name, body }) => ({
       name,
       run: async () => {

@@ -20,6 +20,7 @@
  */
 import type { BucketRequest, CounterRequest, LimitDecision, RateLimitStore } from '../limiter.js';
 import type { ConformanceCase } from './conformance.js';
+import { pickCases } from './cases.js';
 
 /** Options for {@link rateLimitStoreConformance}. */
 export interface RateLimitStoreConformanceOptions {
@@ -271,13 +272,7 @@ export function rateLimitStoreConformance(options: RateLimitStoreConformanceOpti
     },
   ];
 
-  const names = new Set(cases.map((item) => item.name));
-  for (const name of options.skip ?? []) {
-    if (!names.has(name)) throw new Error(`rateLimitStoreConformance: no case is named ${json(name)}; the cases are ${json([...names])}.`);
-  }
-  const skipped = new Set(options.skip ?? []);
-  return cases
-    .filter((item) => !skipped.has(item.name))
+  return pickCases('rateLimitStoreConformance', cases, options.skip)
     .map(({ name, body }) => ({
       name,
       run: async () => {
