@@ -832,6 +832,9 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
     }
   };
 
+  /** Resolves on the next macrotask (after the caller's synchronous code and microtasks have run). */
+  const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+
   const missing = (id: string) => new StorageError(DRIVER_NAME, `Thread \`${id}\` does not exist; create it with createThread() first.`);
 
   const insertTurn = (conn: Connection, tenant: string, threadId: string, turn: StoredTurn) => {
@@ -1123,7 +1126,10 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
       const shape = phaseShapeProblem(phase);
       if (shape) return Promise.reject(cannot(shape));
       const { roundNumber: round, decision } = phase;
-      return use(`save the ${phase.state} phase of round ${round} of thread \`${threadId}\``, true, (conn) =>
+      // node:sqlite does the whole write synchronously, inside the call. The engine hands a phase over and goes
+      // straight on to the next model call, so the write waits for the next macrotask: by then that call has
+      // sent its request (or started its timer), and the write overlaps it instead of delaying it.
+      return nextMacrotask().then(() => use(`save the ${phase.state} phase of round ${round} of thread \`${threadId}\``, true, (conn) =>
         // One write transaction: the order check, the turn and its new contributions, the recall text and the
         // thread's updatedAt land together or not at all, and concurrent phases of one thread queue on the lock.
         write(conn, () => {
@@ -1166,7 +1172,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           }
           run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', phase.at, scope.tenant, threadId);
         }),
-      );
+      ));
     },
 
     finishThread: (scope, threadId, outcome) =>
