@@ -1106,9 +1106,16 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
     appendTurn: (scope, threadId, turn) =>
       use(`save round ${String(turn?.roundNumber)} of thread \`${threadId}\``, true, (conn) =>
         write(conn, () => {
-          const thread = get<{ recall_rowid: number | bigint }>(conn, 'SELECT recall_rowid FROM threads WHERE tenant = ? AND id = ?', scope.tenant, threadId);
+          const thread = get<{ recall_rowid: number | bigint; taken: number | bigint }>(
+            conn,
+            `SELECT t.recall_rowid, EXISTS (SELECT 1 FROM turns u WHERE u.tenant = t.tenant AND u.thread_id = t.id AND u.round_number = ?) AS taken
+             FROM threads t WHERE t.tenant = ? AND t.id = ?`,
+            turn.roundNumber,
+            scope.tenant,
+            threadId,
+          );
           if (!thread) throw missing(threadId);
-          if (get(conn, 'SELECT 1 AS found FROM turns WHERE tenant = ? AND thread_id = ? AND round_number = ?', scope.tenant, threadId, turn.roundNumber)) {
+          if (num(thread.taken) !== 0) {
             throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` already has round ${turn.roundNumber}; rounds are written once.`);
           }
           insertTurn(conn, scope.tenant, threadId, turn);
@@ -1133,20 +1140,26 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
         // One write transaction: the order check, the turn and its new contributions, the recall text and the
         // thread's updatedAt land together or not at all, and concurrent phases of one thread queue on the lock.
         write(conn, () => {
-          const thread = get<{ recall_rowid: number | bigint }>(conn, 'SELECT recall_rowid FROM threads WHERE tenant = ? AND id = ?', scope.tenant, threadId);
-          if (!thread) throw missing(threadId);
-          const latest = get<{ round_number: number | bigint; state: string }>(
+          // One read for the thread, its latest turn and the contributions stored for this round so far.
+          const thread = get<{ recall_rowid: number | bigint; round_number: number | bigint | null; state: string | null; stored: number | bigint }>(
             conn,
-            'SELECT round_number, state FROM turns WHERE tenant = ? AND thread_id = ? ORDER BY round_number DESC LIMIT 1',
+            `SELECT t.recall_rowid, u.round_number, u.state,
+               (SELECT count(*) FROM contributions c WHERE c.tenant = t.tenant AND c.thread_id = t.id AND c.round_number = ?) AS stored
+             FROM threads t
+             LEFT JOIN turns u ON u.tenant = t.tenant AND u.thread_id = t.id
+               AND u.round_number = (SELECT max(x.round_number) FROM turns x WHERE x.tenant = t.tenant AND x.thread_id = t.id)
+             WHERE t.tenant = ? AND t.id = ?`,
+            round,
             scope.tenant,
             threadId,
           );
-          const problem = phaseOrderProblem(latest ? { roundNumber: num(latest.round_number), state: latest.state } : undefined, phase);
+          if (!thread) throw missing(threadId);
+          const latest = thread.round_number === null ? undefined : { roundNumber: num(thread.round_number), state: thread.state! };
+          const problem = phaseOrderProblem(latest, phase);
           if (problem) throw cannot(problem);
           if (phase.state === 'PROPOSE') {
             insertTurn(conn, scope.tenant, threadId, { roundNumber: round, state: 'PROPOSE', contributions: phase.contributions, decision: null, createdAt: phase.at, completedAt: phase.at });
           } else {
-            const stored = get<{ n: number | bigint }>(conn, 'SELECT count(*) AS n FROM contributions WHERE tenant = ? AND thread_id = ? AND round_number = ?', scope.tenant, threadId, round)!;
             run(
               conn,
               `UPDATE turns SET state = ?, completed_at = ?, decision = ?, confidence = ?, rigor = ?, dissent = ?, intent = ?, category = ?, genus = ?
@@ -1164,7 +1177,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
               threadId,
               round,
             );
-            insertContributions(conn, scope.tenant, threadId, round, phase.contributions, num(stored.n));
+            insertContributions(conn, scope.tenant, threadId, round, phase.contributions, num(thread.stored));
           }
           if (decision) {
             const text = decision.content;
