@@ -8,7 +8,8 @@
 //   the file, then closes it), written in one transaction with plain INSERTs: recall row (question and decision
 //   at once), thread, turn, 5 contributions.
 // - raw, driver schema, 2 tx: the same statements the driver runs, in the same two transactions (existence
-//   checks, FTS5 recall insert then update, thread update), without the driver's JS. driver ÷ this is the cost
+//   check, FTS5 recall insert; then one read for the recall row and the round's existence, the rows, the FTS5
+//   recall update, thread update), without the driver's JS. driver ÷ this is the cost
 //   of the driver's own code; this ÷ 1 tx is the cost of the two-call contract shape.
 // - raw, A6 schema: performance.md A6's minimal schema (TEXT UUIDv7 keys, no full-text index), the anchor of
 //   the G11 goal.
@@ -89,8 +90,9 @@ function variants({ DatabaseSync, sqliteStorage }) {
           exists: db.prepare('SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?'),
           recall: db.prepare('INSERT INTO threads_recall (question, decisions) VALUES (?, ?)'),
           thread: db.prepare(THREAD_SQL),
-          recallRowid: db.prepare('SELECT recall_rowid FROM threads WHERE tenant = ? AND id = ?'),
-          turnExists: db.prepare('SELECT 1 AS found FROM turns WHERE tenant = ? AND thread_id = ? AND round_number = ?'),
+          // The driver's one read before a round: the thread's recall row and whether the round exists.
+          threadAndRound: db.prepare(`SELECT t.recall_rowid, EXISTS (SELECT 1 FROM turns u WHERE u.tenant = t.tenant AND u.thread_id = t.id AND u.round_number = ?) AS taken
+             FROM threads t WHERE t.tenant = ? AND t.id = ?`),
           turn: db.prepare(TURN_SQL),
           contribution: db.prepare(CONTRIBUTION_SQL),
           recallUpdate: db.prepare("UPDATE threads_recall SET decisions = CASE WHEN decisions = '' THEN ? ELSE decisions || char(10) || ? END WHERE rowid = ?"),
@@ -105,8 +107,8 @@ function variants({ DatabaseSync, sqliteStorage }) {
             q.thread.run(tenant, t.id, t.question, 'active', t.protocol, t.userId, null, t.createdAt, t.createdAt, lastInsertRowid);
             db.exec('COMMIT');
             db.exec('BEGIN IMMEDIATE');
-            const row = q.recallRowid.get(tenant, t.id);
-            if (q.turnExists.get(tenant, t.id, turn.roundNumber)) throw new Error('duplicate round');
+            const row = q.threadAndRound.get(turn.roundNumber, tenant, t.id);
+            if (!row || row.taken) throw new Error('missing thread or duplicate round');
             insertTurnRows(q, tenant, t.id, turn);
             q.recallUpdate.run(turn.decision.content, turn.decision.content, row.recall_rowid);
             q.touch.run(turn.completedAt, tenant, t.id);

@@ -3,11 +3,14 @@
 // baseline), the default memory storage, SQLite on a temp file, and Postgres when reachable (information only).
 // Each repetition runs every storage once, in rotated order, so all see the same timer lateness.
 //
-// Which writes are on the critical path: createThread is awaited before the first call, each round's
-// appendTurn starts at commit and overlaps the next round's calls, and the last round's appendTurn and
-// finishThread are awaited before the result. So in a 1-round run every write is on the path (the strict
-// case, and the goal rows); in a 2-round run round 1's appendTurn overlaps round 2, and the on-path storage
-// work per run is the same as for 1 round (per round it halves).
+// Which writes are on the critical path: createThread is awaited before the first call. Memory and SQLite have
+// appendPhase, so the engine hands over each phase (PROPOSE, CHALLENGE, REVISE, COMMIT) as it completes and goes
+// on to the next model call; the write overlaps that call (SQLite runs its synchronous transaction on the next
+// macrotask, after the call has started its timer). Writes with no call after them are on the path: with
+// classify off, REVISE and COMMIT of the last round come back to back, then finishThread. So a 1-round run has
+// createThread, PROPOSE…CHALLENGE overlapped, REVISE + COMMIT + finishThread on the path; a 2-round run has the
+// same on-path work (its round 1 phases all overlap a call). The no-op storage has no appendPhase (one
+// appendTurn per round, doing nothing).
 import { checkCast, forgetCalls, loadDuh, makeMembers, noopStorage, QUESTION } from './engine.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,7 +101,7 @@ export async function benchStorageWall({ reps = { 1: 30, 2: 16 }, warmup = 3, ji
   }
 
   const rows = results.map((r) => [
-    `${r.rounds} round${r.rounds > 1 ? 's' : ''} (${r.rounds === 1 ? 'all writes on the path' : 'round 1 write overlapped'}), ${r.storage.label}`,
+    `${r.rounds} round${r.rounds > 1 ? 's' : ''} (${r.rounds === 1 ? 'create, REVISE+COMMIT, finish on the path' : 'round 1 phases overlapped'}), ${r.storage.label}`,
     `${r.rounds * 3}×${D}=${r.rounds * 3 * D}`,
     ms(r.p50, 2),
     ms(r.p90, 2),
@@ -107,7 +110,7 @@ export async function benchStorageWall({ reps = { 1: 30, 2: 16 }, warmup = 3, ji
   ]);
   const text = [
     `G13 storage on the wall time — MockAdapter members at ${D} ms, N=${N}, classify off; ${reps[1]} runs (1 round) and ${reps[2]} runs (2 rounds) per storage, storages rotated per repetition; +${jitWarmup} instant warm-up runs`,
-    `1 round: createThread, the round's appendTurn and finishThread are all awaited on the path. 2 rounds: round 1's appendTurn overlaps round 2's calls.${reach.skip ? ` Postgres row skipped: ${reach.skip}.` : ''}`,
+    `On the path: createThread, the last round's REVISE + COMMIT phase writes (classify off: no call between them) and finishThread; every other phase write overlaps the next model call.${reach.skip ? ` Postgres row skipped: ${reach.skip}.` : ''}`,
     table(['run, storage', 'path ms', 'p50 wall ms', 'p90 ms', 'Δ p50 vs no-op', 'Δ per round'], rows),
   ].join('\n');
   const goals = results
