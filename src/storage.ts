@@ -686,6 +686,22 @@ export interface StorageDriver {
   close?(): Promise<void>;
 }
 
+/**
+ * A decision as the seven column values SQL drivers store, in order: content, confidence, rigor, dissent and the
+ * taxonomy's intent, category and genus (all null for a turn without a decision).
+ */
+export function decisionColumns(decision: StoredDecision | null): [string | null, number | null, number | null, string | null, string | null, string | null, string | null] {
+  return [
+    decision?.content ?? null,
+    decision?.confidence ?? null,
+    decision?.rigor ?? null,
+    decision?.dissent ?? null,
+    decision?.taxonomy?.intent ?? null,
+    decision?.taxonomy?.category ?? null,
+    decision?.taxonomy?.genus ?? null,
+  ];
+}
+
 /** The recall view of a thread: its latest decision. Shared by drivers and the core's scan fallback. */
 export function toRecallHit(thread: StoredThread): RecallHit {
   const latest = [...thread.turns].reverse().find((turn) => turn.decision !== null)?.decision ?? null;

@@ -30,6 +30,7 @@
  */
 import { DuhError, InvalidOptionError, MissingDependencyError, StorageError } from '../src/errors.js';
 import {
+  decisionColumns,
   AUDIT_GENESIS_HASH,
   auditCanonicalBody,
   auditEntryProblem,
@@ -1288,13 +1289,7 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
             turn.roundNumber,
             turn.completedAt,
             turn.state,
-            decision?.content ?? null,
-            decision?.confidence ?? null,
-            decision?.rigor ?? null,
-            decision?.dissent ?? null,
-            decision?.taxonomy?.intent ?? null,
-            decision?.taxonomy?.category ?? null,
-            decision?.taxonomy?.genus ?? null,
+            ...decisionColumns(decision),
             turn.createdAt,
             JSON.stringify(contributions),
           ]);
@@ -1328,13 +1323,7 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
             state,
             phase.at,
             TURN_STATES[TURN_STATES.indexOf(state) - 1] ?? null,
-            decision?.content ?? null,
-            decision?.confidence ?? null,
-            decision?.rigor ?? null,
-            decision?.dissent ?? null,
-            decision?.taxonomy?.intent ?? null,
-            decision?.taxonomy?.category ?? null,
-            decision?.taxonomy?.genus ?? null,
+            ...decisionColumns(decision),
             JSON.stringify(phase.contributions.map(contributionColumns)),
           ]);
         } catch (error) {

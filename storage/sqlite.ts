@@ -29,6 +29,7 @@
  */
 import { InvalidOptionError, StorageError } from '../src/errors.js';
 import {
+  decisionColumns,
   type ApiKeyQuery,
   AUDIT_GENESIS_HASH,
   auditCanonicalString,
@@ -849,13 +850,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
       turn.state,
       turn.createdAt,
       turn.completedAt,
-      decision?.content ?? null,
-      decision?.confidence ?? null,
-      decision?.rigor ?? null,
-      decision?.dissent ?? null,
-      decision?.taxonomy?.intent ?? null,
-      decision?.taxonomy?.category ?? null,
-      decision?.taxonomy?.genus ?? null,
+      ...decisionColumns(decision),
     );
     insertContributions(conn, tenant, threadId, turn.roundNumber, turn.contributions, 0);
   };
@@ -1166,13 +1161,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
                WHERE tenant = ? AND thread_id = ? AND round_number = ?`,
               phase.state,
               phase.at,
-              decision?.content ?? null,
-              decision?.confidence ?? null,
-              decision?.rigor ?? null,
-              decision?.dissent ?? null,
-              decision?.taxonomy?.intent ?? null,
-              decision?.taxonomy?.category ?? null,
-              decision?.taxonomy?.genus ?? null,
+              ...decisionColumns(decision),
               scope.tenant,
               threadId,
               round,
