@@ -5,11 +5,11 @@
 //
 // Baselines, all synchronous DatabaseSync loops with cached prepared statements, each on a fresh file:
 // - raw, driver schema, 1 tx: the goal baseline. The same tables and indexes as the driver (the driver creates
-//   the file, then closes it), written in one transaction with plain INSERTs: recall row (question and decision
-//   at once), thread, turn, 5 contributions.
+//   the file, then closes it), written in one transaction with plain INSERTs: the question's recall row,
+//   thread, the decision's recall row, turn, 5 contributions.
 // - raw, driver schema, 2 tx: the same statements the driver runs, in the same two transactions (existence
-//   check, FTS5 recall insert; then one read for the recall row and the round's existence, the rows, the FTS5
-//   recall update, thread update), without the driver's JS. driver ÷ this is the cost
+//   check, the question's FTS5 recall insert; then one read for the round's existence, the decision's FTS5
+//   recall insert, the rows, thread update), without the driver's JS. driver ÷ this is the cost
 //   of the driver's own code; this ÷ 1 tx is the cost of the two-call contract shape.
 // - raw, A6 schema: performance.md A6's minimal schema (TEXT UUIDv7 keys, no full-text index), the anchor of
 //   the G11 goal.
@@ -31,8 +31,9 @@ CREATE INDEX contributions_turn ON contributions(turn_id);
 CREATE TABLE decisions (id TEXT PRIMARY KEY, turn_id TEXT NOT NULL REFERENCES turns(id), content TEXT NOT NULL, confidence DOUBLE PRECISION, dissent TEXT, created_at BIGINT NOT NULL);
 CREATE INDEX turns_thread ON turns(thread_id);`;
 
-const TURN_SQL = `INSERT INTO turns (tenant, thread_id, round_number, state, created_at, completed_at, decision, confidence, rigor, dissent, intent, category, genus)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const TURN_SQL = `INSERT INTO turns (tenant, thread_id, round_number, state, created_at, completed_at, decision, confidence, rigor, dissent, intent, category, genus, recall_rowid)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const RECALL_SQL = 'INSERT INTO recall_texts (text, tenant, thread_id) VALUES (?, ?, ?)';
 const CONTRIBUTION_SQL = `INSERT INTO contributions (tenant, thread_id, round_number, position, model_ref, role, content, input_tokens, output_tokens, cost_usd,
   latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const THREAD_SQL = `INSERT INTO threads (tenant, id, question, status, protocol, user_id, error, created_at, updated_at, recall_rowid)
@@ -48,7 +49,8 @@ function openRaw(DatabaseSync, file, ddl) {
 /** Rows of one turn in the driver schema (the driver's column order and conversions). */
 function insertTurnRows(q, tenant, threadId, turn) {
   const d = turn.decision;
-  q.turn.run(tenant, threadId, turn.roundNumber, turn.state, turn.createdAt, turn.completedAt, d.content, d.confidence, d.rigor, d.dissent, d.taxonomy.intent, d.taxonomy.category, d.taxonomy.genus);
+  const { lastInsertRowid } = q.recall.run(d.content, tenant, threadId);
+  q.turn.run(tenant, threadId, turn.roundNumber, turn.state, turn.createdAt, turn.completedAt, d.content, d.confidence, d.rigor, d.dissent, d.taxonomy.intent, d.taxonomy.category, d.taxonomy.genus, lastInsertRowid);
   for (let p = 0; p < turn.contributions.length; p++) {
     const c = turn.contributions[p];
     q.contribution.run(tenant, threadId, turn.roundNumber, p, c.model, c.role, c.content, c.inputTokens, c.outputTokens, c.costUsd, c.latencyMs, c.finishReason, c.truncated ? 1 : 0, c.framing ?? null, c.sycophantic === undefined ? null : c.sycophantic ? 1 : 0, null);
@@ -88,14 +90,13 @@ function variants({ DatabaseSync, sqliteStorage }) {
         const tenant = SCOPE.tenant;
         const q = {
           exists: db.prepare('SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?'),
-          recall: db.prepare('INSERT INTO threads_recall (question, decisions) VALUES (?, ?)'),
+          recall: db.prepare(RECALL_SQL),
           thread: db.prepare(THREAD_SQL),
-          // The driver's one read before a round: the thread's recall row and whether the round exists.
-          threadAndRound: db.prepare(`SELECT t.recall_rowid, EXISTS (SELECT 1 FROM turns u WHERE u.tenant = t.tenant AND u.thread_id = t.id AND u.round_number = ?) AS taken
+          // The driver's one read before a round: the thread and whether the round exists.
+          threadAndRound: db.prepare(`SELECT EXISTS (SELECT 1 FROM turns u WHERE u.tenant = t.tenant AND u.thread_id = t.id AND u.round_number = ?) AS taken
              FROM threads t WHERE t.tenant = ? AND t.id = ?`),
           turn: db.prepare(TURN_SQL),
           contribution: db.prepare(CONTRIBUTION_SQL),
-          recallUpdate: db.prepare("UPDATE threads_recall SET decisions = CASE WHEN decisions = '' THEN ? ELSE decisions || char(10) || ? END WHERE rowid = ?"),
           touch: db.prepare('UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?'),
         };
         return {
@@ -103,14 +104,13 @@ function variants({ DatabaseSync, sqliteStorage }) {
             const { thread: t, turn } = r;
             db.exec('BEGIN IMMEDIATE');
             if (q.exists.get(tenant, t.id)) throw new Error('duplicate thread');
-            const { lastInsertRowid } = q.recall.run(t.question, '');
+            const { lastInsertRowid } = q.recall.run(t.question, tenant, t.id);
             q.thread.run(tenant, t.id, t.question, 'active', t.protocol, t.userId, null, t.createdAt, t.createdAt, lastInsertRowid);
             db.exec('COMMIT');
             db.exec('BEGIN IMMEDIATE');
             const row = q.threadAndRound.get(turn.roundNumber, tenant, t.id);
             if (!row || row.taken) throw new Error('missing thread or duplicate round');
-            insertTurnRows(q, tenant, t.id, turn);
-            q.recallUpdate.run(turn.decision.content, turn.decision.content, row.recall_rowid);
+            insertTurnRows(q, tenant, t.id, turn); // with the decision's recall row
             q.touch.run(turn.completedAt, tenant, t.id);
             db.exec('COMMIT');
           },
@@ -126,7 +126,7 @@ function variants({ DatabaseSync, sqliteStorage }) {
         const db = openRaw(DatabaseSync, file);
         const tenant = SCOPE.tenant;
         const q = {
-          recall: db.prepare('INSERT INTO threads_recall (question, decisions) VALUES (?, ?)'),
+          recall: db.prepare(RECALL_SQL),
           thread: db.prepare(THREAD_SQL),
           turn: db.prepare(TURN_SQL),
           contribution: db.prepare(CONTRIBUTION_SQL),
@@ -135,7 +135,7 @@ function variants({ DatabaseSync, sqliteStorage }) {
           write(r) {
             const { thread: t, turn } = r;
             db.exec('BEGIN');
-            const { lastInsertRowid } = q.recall.run(t.question, turn.decision.content);
+            const { lastInsertRowid } = q.recall.run(t.question, tenant, t.id);
             q.thread.run(tenant, t.id, t.question, 'active', t.protocol, t.userId, null, t.createdAt, turn.completedAt, lastInsertRowid);
             insertTurnRows(q, tenant, t.id, turn);
             db.exec('COMMIT');

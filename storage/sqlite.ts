@@ -5,7 +5,9 @@
  *   is one `BEGIN IMMEDIATE … COMMIT` transaction, so a failed write leaves the file as it was.
  * - File databases run in WAL mode with `synchronous=NORMAL`, and wait (`busy_timeout`) when another
  *   connection or process is writing, instead of failing.
- * - Recall uses an FTS5 index over each thread's question and decision texts, ranked with `bm25()`.
+ * - Recall uses an FTS5 index with one row per text: a thread's question (written by `createThread`) and each
+ *   committed decision (written with its round, never re-indexing the question). `search` matches every word
+ *   somewhere in a thread's texts and ranks threads by their texts' `bm25()` (schema version 4).
  * - Cost reports are computed in SQL.
  * - The schema is versioned (`duh_migrations`); each migration runs once, even when two processes open the
  *   same new file at the same moment.
@@ -315,6 +317,21 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'recall rows: one per question and per decision',
+    // The recall index is derived data: rebuild it from threads and turns. Question rows keep their rowids
+    // (threads.recall_rowid); each turn with a decision gets a row past them, numbered by the turn's rowid, and
+    // remembers it (turns.recall_rowid) so deleting the thread can delete it.
+    sql: `
+      DROP TABLE threads_recall;
+      CREATE VIRTUAL TABLE recall_texts USING fts5 (text, tenant UNINDEXED, thread_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');
+      ALTER TABLE turns ADD COLUMN recall_rowid INTEGER;
+      INSERT INTO recall_texts (rowid, text, tenant, thread_id) SELECT recall_rowid, question, tenant, id FROM threads;
+      UPDATE turns SET recall_rowid = (SELECT coalesce(max(recall_rowid), 0) FROM threads) + rowid WHERE decision IS NOT NULL;
+      INSERT INTO recall_texts (rowid, text, tenant, thread_id) SELECT recall_rowid, decision, tenant, thread_id FROM turns WHERE decision IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this driver writes. */
@@ -549,10 +566,15 @@ const globPrefix = (prefix: string) => `${prefix.replace(/[*?[]/g, (char) => `[$
  * such run (then the driver falls back to a substring match).
  */
 export function recallMatchExpression(query: string): string | undefined {
+  return recallMatchTerms(query)?.join(' ');
+}
+
+/** The terms of {@link recallMatchExpression} one by one (`['"shard"*', '"tenant"*']`); undefined likewise. */
+export function recallMatchTerms(query: string): string[] | undefined {
   const terms = query.match(/[\p{L}\p{N}][\p{L}\p{N}\p{M}]*/gu);
   if (!terms) return undefined;
   // Only letters, digits and marks reach the quotes, so no `"` needs doubling; the `*` is ours.
-  return terms.map((term) => `"${term}"*`).join(' ');
+  return terms.map((term) => `"${term}"*`);
 }
 
 /** The provider part of a model ref in SQL: exactly `parseModelRef(ref)?.provider ?? ref`. */
@@ -838,12 +860,17 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
 
   const missing = (id: string) => new StorageError(DRIVER_NAME, `Thread \`${id}\` does not exist; create it with createThread() first.`);
 
+  /** Index one text of a thread (its question, or one decision) for recall; the new row's rowid. */
+  const insertRecall = (conn: Connection, tenant: string, threadId: string, text: string) =>
+    run(conn, 'INSERT INTO recall_texts (text, tenant, thread_id) VALUES (?, ?, ?)', text, tenant, threadId).lastInsertRowid;
+
+  /** Insert a turn, its contributions and (when it has a decision) the decision's recall row. */
   const insertTurn = (conn: Connection, tenant: string, threadId: string, turn: StoredTurn) => {
     const { decision } = turn;
     run(
       conn,
-      `INSERT INTO turns (tenant, thread_id, round_number, state, created_at, completed_at, decision, confidence, rigor, dissent, intent, category, genus)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO turns (tenant, thread_id, round_number, state, created_at, completed_at, decision, confidence, rigor, dissent, intent, category, genus, recall_rowid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       tenant,
       threadId,
       turn.roundNumber,
@@ -851,6 +878,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
       turn.createdAt,
       turn.completedAt,
       ...decisionColumns(decision),
+      decision ? insertRecall(conn, tenant, threadId, decision.content) : null,
     );
     insertContributions(conn, tenant, threadId, turn.roundNumber, turn.contributions, 0);
   };
@@ -883,9 +911,9 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
     }
   };
 
-  /** Insert a thread row and its recall row (with the given decision texts). */
-  const insertThread = (conn: Connection, tenant: string, thread: NewThread, status: ThreadStatus, error: string | null, updatedAt: string, decisions: string) => {
-    const recall = run(conn, 'INSERT INTO threads_recall (question, decisions) VALUES (?, ?)', thread.question, decisions);
+  /** Insert a thread row and its question's recall row (its turns add their decisions' rows). */
+  const insertThread = (conn: Connection, tenant: string, thread: NewThread, status: ThreadStatus, error: string | null, updatedAt: string) => {
+    const recall = insertRecall(conn, tenant, thread.id, thread.question);
     run(
       conn,
       `INSERT INTO threads (tenant, id, question, status, protocol, user_id, error, created_at, updated_at, recall_rowid)
@@ -899,14 +927,15 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
       error,
       thread.createdAt,
       updatedAt,
-      recall.lastInsertRowid,
+      recall,
     );
   };
 
   const removeThread = (conn: Connection, tenant: string, id: string): boolean => {
     const row = get<{ recall_rowid: number | bigint }>(conn, 'SELECT recall_rowid FROM threads WHERE tenant = ? AND id = ?', tenant, id);
     if (!row) return false;
-    run(conn, 'DELETE FROM threads_recall WHERE rowid = ?', row.recall_rowid);
+    run(conn, 'DELETE FROM recall_texts WHERE rowid = ?', row.recall_rowid);
+    run(conn, 'DELETE FROM recall_texts WHERE rowid IN (SELECT recall_rowid FROM turns WHERE tenant = ? AND thread_id = ? AND recall_rowid IS NOT NULL)', tenant, id);
     // ON DELETE CASCADE would do this, but only where foreign keys are on; a passed-in connection inside its own
     // transaction cannot have them switched on, so delete the children explicitly.
     for (const table of ['contributions', 'turns', 'outcomes', 'votes', 'subtasks']) run(conn, `DELETE FROM ${table} WHERE tenant = ? AND thread_id = ?`, tenant, id);
@@ -1094,16 +1123,16 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           if (get(conn, 'SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?', scope.tenant, thread.id)) {
             throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`);
           }
-          insertThread(conn, scope.tenant, thread, 'active', null, thread.createdAt, '');
+          insertThread(conn, scope.tenant, thread, 'active', null, thread.createdAt);
         }),
       ),
 
     appendTurn: (scope, threadId, turn) =>
       use(`save round ${String(turn?.roundNumber)} of thread \`${threadId}\``, true, (conn) =>
         write(conn, () => {
-          const thread = get<{ recall_rowid: number | bigint; taken: number | bigint }>(
+          const thread = get<{ taken: number | bigint }>(
             conn,
-            `SELECT t.recall_rowid, EXISTS (SELECT 1 FROM turns u WHERE u.tenant = t.tenant AND u.thread_id = t.id AND u.round_number = ?) AS taken
+            `SELECT EXISTS (SELECT 1 FROM turns u WHERE u.tenant = t.tenant AND u.thread_id = t.id AND u.round_number = ?) AS taken
              FROM threads t WHERE t.tenant = ? AND t.id = ?`,
             turn.roundNumber,
             scope.tenant,
@@ -1113,11 +1142,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           if (num(thread.taken) !== 0) {
             throw new StorageError(DRIVER_NAME, `Thread \`${threadId}\` already has round ${turn.roundNumber}; rounds are written once.`);
           }
-          insertTurn(conn, scope.tenant, threadId, turn);
-          if (turn.decision) {
-            const text = turn.decision.content;
-            run(conn, "UPDATE threads_recall SET decisions = CASE WHEN decisions = '' THEN ? ELSE decisions || char(10) || ? END WHERE rowid = ?", text, text, thread.recall_rowid);
-          }
+          insertTurn(conn, scope.tenant, threadId, turn); // with the decision's recall row
           run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', turn.completedAt, scope.tenant, threadId);
         }),
       ),
@@ -1136,9 +1161,9 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
         // thread's updatedAt land together or not at all, and concurrent phases of one thread queue on the lock.
         write(conn, () => {
           // One read for the thread, its latest turn and the contributions stored for this round so far.
-          const thread = get<{ recall_rowid: number | bigint; round_number: number | bigint | null; state: string | null; stored: number | bigint }>(
+          const thread = get<{ round_number: number | bigint | null; state: string | null; stored: number | bigint }>(
             conn,
-            `SELECT t.recall_rowid, u.round_number, u.state,
+            `SELECT u.round_number, u.state,
                (SELECT count(*) FROM contributions c WHERE c.tenant = t.tenant AND c.thread_id = t.id AND c.round_number = ?) AS stored
              FROM threads t
              LEFT JOIN turns u ON u.tenant = t.tenant AND u.thread_id = t.id
@@ -1157,20 +1182,18 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           } else {
             run(
               conn,
-              `UPDATE turns SET state = ?, completed_at = ?, decision = ?, confidence = ?, rigor = ?, dissent = ?, intent = ?, category = ?, genus = ?
+              `UPDATE turns SET state = ?, completed_at = ?, decision = ?, confidence = ?, rigor = ?, dissent = ?, intent = ?, category = ?, genus = ?, recall_rowid = ?
                WHERE tenant = ? AND thread_id = ? AND round_number = ?`,
               phase.state,
               phase.at,
               ...decisionColumns(decision),
+              // The decision gets its own recall row; the question's row is left as it is.
+              decision ? insertRecall(conn, scope.tenant, threadId, decision.content) : null,
               scope.tenant,
               threadId,
               round,
             );
             insertContributions(conn, scope.tenant, threadId, round, phase.contributions, num(thread.stored));
-          }
-          if (decision) {
-            const text = decision.content;
-            run(conn, "UPDATE threads_recall SET decisions = CASE WHEN decisions = '' THEN ? ELSE decisions || char(10) || ? END WHERE rowid = ?", text, text, thread.recall_rowid);
           }
           run(conn, 'UPDATE threads SET updated_at = ? WHERE tenant = ? AND id = ?', phase.at, scope.tenant, threadId);
         }),
@@ -1258,7 +1281,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
 
     search: (scope, query, { limit }) =>
       use('search threads', false, (conn) => {
-        const match = recallMatchExpression(query);
+        const match = recallMatchTerms(query);
         if (match === undefined) {
           // Nothing FTS5 can index (only punctuation or symbols): duh's substring match, newest first.
           return all<HitRow>(
@@ -1273,14 +1296,30 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
             limit,
           ).map((row) => toHit(row, false));
         }
-        // CROSS JOIN keeps the full-text scan as the outer loop, so bm25() ranks the matching rows.
+        // One full-text query per word (json_each feeds them to MATCH): a thread matches when every word is in
+        // one of its texts (its question or any decision), as when they were one document. Its rank sums, over
+        // the words, its texts' bm25() for the word with diminishing weight (the best text in full, the next at
+        // a half, then a quarter, …), so matching in several texts counts, but never more than twice the best.
+        // MATERIALIZED keeps bm25() in the full-text scan, out of the window and the aggregate.
+        const terms = JSON.stringify(match);
         return all<HitRow>(
           conn,
-          `SELECT ${HIT_COLUMNS}, bm25(threads_recall) AS rank
-           FROM threads_recall CROSS JOIN threads t ON t.recall_rowid = threads_recall.rowid ${LATEST_DECISION_JOIN}
-           WHERE threads_recall MATCH ? AND t.tenant = ?
+          `WITH matched AS MATERIALIZED (
+             SELECT w.key AS word, recall_texts.thread_id, bm25(recall_texts) AS rank
+             FROM json_each(?) AS w CROSS JOIN recall_texts
+             WHERE recall_texts MATCH w.value AND recall_texts.tenant = ?
+           ), weighted AS (
+             SELECT thread_id, word, rank, row_number() OVER (PARTITION BY thread_id, word ORDER BY rank) AS nth FROM matched
+           ), threads_matched AS (
+             SELECT thread_id, sum(CASE WHEN nth > 60 THEN 0 ELSE rank / (1 << (nth - 1)) END) AS rank
+             FROM weighted GROUP BY thread_id HAVING count(DISTINCT word) = json_array_length(?)
+           )
+           SELECT ${HIT_COLUMNS}, m.rank AS rank
+           FROM threads_matched m CROSS JOIN threads t ON t.tenant = ? AND t.id = m.thread_id ${LATEST_DECISION_JOIN}
            ORDER BY rank, t.created_at DESC, t.id DESC LIMIT ?`,
-          match,
+          terms,
+          scope.tenant,
+          terms,
           scope.tenant,
           limit,
         ).map((row) => toHit(row, true));
@@ -1383,16 +1422,16 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
         write(conn, () => {
           if (mode === 'replace') {
             for (const tenant of new Set(threads.map((thread) => thread.tenant))) {
-              run(conn, 'DELETE FROM threads_recall WHERE rowid IN (SELECT recall_rowid FROM threads WHERE tenant = ?)', tenant);
+              run(conn, 'DELETE FROM recall_texts WHERE rowid IN (SELECT recall_rowid FROM threads WHERE tenant = ?)', tenant);
+              run(conn, 'DELETE FROM recall_texts WHERE rowid IN (SELECT recall_rowid FROM turns WHERE tenant = ? AND recall_rowid IS NOT NULL)', tenant);
               for (const table of ['contributions', 'turns', 'outcomes', 'votes', 'subtasks', 'threads']) run(conn, `DELETE FROM ${table} WHERE tenant = ?`, tenant);
             }
           }
           for (const thread of threads) {
             removeThread(conn, thread.tenant, thread.id); // merge upserts by id: the backup's copy wins
             const turns = [...thread.turns].sort((a, b) => a.roundNumber - b.roundNumber);
-            const decisions = turns.flatMap((turn) => (turn.decision ? [turn.decision.content] : [])).join('\n');
-            insertThread(conn, thread.tenant, thread, thread.status, thread.error ?? null, thread.updatedAt, decisions);
-            for (const turn of turns) insertTurn(conn, thread.tenant, thread.id, turn);
+            insertThread(conn, thread.tenant, thread, thread.status, thread.error ?? null, thread.updatedAt);
+            for (const turn of turns) insertTurn(conn, thread.tenant, thread.id, turn); // each decision's recall row with its turn
             const { outcome } = thread;
             if (outcome) {
               run(

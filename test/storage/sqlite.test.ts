@@ -67,6 +67,21 @@ const expectStorageError = async (promise: Promise<unknown>, pattern?: RegExp) =
   if (pattern) expect((error as Error).message).toMatch(pattern);
   return error as StorageError;
 };
+/**
+ * Put a file's recall index back as schema version 3 wrote it (one FTS5 row per thread: its question and every
+ * decision joined by newlines, at `threads.recall_rowid`; no `turns.recall_rowid`), and forget version 4.
+ */
+const rollBackRecallToVersion3 = (db: DatabaseSync) =>
+  db.exec(`
+    DROP TABLE recall_texts;
+    ALTER TABLE turns DROP COLUMN recall_rowid;
+    CREATE VIRTUAL TABLE threads_recall USING fts5 (question, decisions, tokenize = 'unicode61 remove_diacritics 2');
+    INSERT INTO threads_recall (rowid, question, decisions)
+      SELECT t.recall_rowid, t.question, coalesce((SELECT group_concat(decision, char(10)) FROM (SELECT u.decision FROM turns u
+        WHERE u.tenant = t.tenant AND u.thread_id = t.id AND u.decision IS NOT NULL ORDER BY u.round_number)), '')
+      FROM threads t;
+    DELETE FROM duh_migrations WHERE version >= 4;
+  `);
 const exportAll = async (driver: StorageDriver, scope: StorageScope | 'all' = 'all') => {
   const threads: StoredThread[] = [];
   for await (const stored of driver.exportThreads(scope)) threads.push(stored);
@@ -656,6 +671,7 @@ describe('identity tables (schema version 2)', () => {
     await first.close?.();
     // Roll the file back to version 1, as an older duh left it.
     const probe = new DatabaseSync(path);
+    rollBackRecallToVersion3(probe);
     probe.exec('DROP TABLE votes; DROP TABLE subtasks; DROP TABLE audit_events; DROP TABLE provider_keys; DROP TABLE api_keys; DROP TABLE users; DELETE FROM duh_migrations WHERE version >= 2;');
     probe.close();
     const upgraded = track(sqliteStorage({ path }));
@@ -663,8 +679,103 @@ describe('identity tables (schema version 2)', () => {
     await upgraded.createUser!(A, { id: 'u1', email: 'u1@example.com', displayName: 'U', role: 'admin', passwordHash: null, active: true, createdAt: at(1) });
     expect((await upgraded.appendAudit!(A, { at: at(2), actor: 'u1', action: 'user:create', resource: 'user:u1', outcome: 'success' })).seq).toBe(1);
     const check = new DatabaseSync(path);
-    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     check.close();
+    expect((await upgraded.search!(A, 'upgrade', { limit: 10 })).map((hit) => hit.threadId)).toEqual([kept.id]);
+  });
+});
+
+describe('recall rows (schema version 4)', () => {
+  it('upgrades a version-3 file in place: every thread, turn and decision survives, and recall finds the same threads', async () => {
+    const path = tempFile();
+    const first = sqliteStorage({ path });
+    const both = thread({ question: 'Which walrus broker?', createdAt: at(1) });
+    const decided = thread({ question: 'Pick a queue', createdAt: at(2) });
+    const open = thread({ question: 'Walrus or otter?', createdAt: at(3) });
+    const other = thread({ id: both.id, question: 'Walrus in another tenant', createdAt: at(4) });
+    for (const each of [both, decided, open]) await first.createThread(A, each);
+    await first.createThread(B, other);
+    await first.appendTurn(A, both.id, turn(1, 'Use a walrus broker'));
+    await first.appendTurn(A, both.id, turn(2, 'Use a zebra broker'));
+    await first.appendTurn(A, decided.id, turn(1, 'Use walrus queues with compaction'));
+    await first.appendTurn(A, decided.id, turn(2, null));
+    await first.appendTurn(B, other.id, turn(1, 'Use zebra'));
+    const queries = ['walrus', 'zebra', 'compaction', 'walrus zebra', 'queue compaction', 'otter', 'broker', 'zzz'];
+    const recall = async (driver: StorageDriver) => {
+      const found: Record<string, string[]> = {};
+      for (const query of queries) for (const scope of [A, B]) found[`${scope.tenant}:${query}`] = (await driver.search!(scope, query, { limit: 10 })).map((hit) => hit.threadId).sort();
+      return found;
+    };
+    const expected = await recall(first);
+    const before = await exportAll(first);
+    await first.close?.();
+
+    const probe = new DatabaseSync(path);
+    rollBackRecallToVersion3(probe);
+    expect(probe.prepare('SELECT count(*) AS n FROM threads_recall').get()).toEqual({ n: 4 });
+    probe.close();
+    const upgraded = track(sqliteStorage({ path }));
+    expect(await exportAll(upgraded)).toEqual(before);
+    expect(await recall(upgraded)).toEqual(expected);
+    expect(expected['acme:walrus zebra']).toEqual([both.id]); // the words of one thread may sit in different texts
+    expect(expected['acme:walrus']).toEqual([both.id, decided.id, open.id].sort());
+    expect(expected['globex:zebra']).toEqual([other.id]);
+    // One row per question and per decision; each decision's row is remembered by its turn.
+    const check = new DatabaseSync(path);
+    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    expect(check.prepare('SELECT count(*) AS n FROM recall_texts').get()).toEqual({ n: 4 + 4 });
+    expect(check.prepare('SELECT count(*) AS n FROM turns WHERE (decision IS NULL) <> (recall_rowid IS NULL)').get()).toEqual({ n: 0 });
+    expect(check.prepare('SELECT count(*) AS n FROM turns u JOIN recall_texts r ON r.rowid = u.recall_rowid AND r.text = u.decision AND r.tenant = u.tenant AND r.thread_id = u.thread_id').get()).toEqual({ n: 4 });
+    check.close();
+    // New writes after the upgrade take rowids past the rebuilt ones, and deleting a thread deletes all its rows.
+    await upgraded.appendTurn(A, decided.id, turn(3, 'Zebra after all'));
+    expect((await upgraded.search!(A, 'zebra', { limit: 10 })).map((hit) => hit.threadId).sort()).toEqual([both.id, decided.id].sort());
+    expect(await upgraded.deleteThread(A, both.id)).toBe(true);
+    expect((await upgraded.search!(A, 'walrus', { limit: 10 })).map((hit) => hit.threadId).sort()).toEqual([decided.id, open.id].sort());
+    expect((await upgraded.search!(B, 'walrus', { limit: 10 })).map((hit) => hit.threadId)).toEqual([other.id]);
+    const after = new DatabaseSync(path);
+    expect(after.prepare('SELECT count(*) AS n FROM recall_texts').get()).toEqual({ n: 8 + 1 - 3 });
+    after.close();
+  });
+
+  it('keeps one recall row per question and per decision through merge and replace restores, deletes and phases', async () => {
+    const path = tempFile();
+    const driver = track(sqliteStorage({ path }));
+    const rows = () => {
+      const db = new DatabaseSync(path);
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM recall_texts').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const one = thread({ question: 'Walrus one' });
+    const two = thread({ question: 'Walrus two' });
+    for (const each of [one, two]) {
+      await driver.createThread(A, each);
+      await driver.appendTurn(A, each.id, turn(1, 'otter decision'));
+      await driver.appendTurn(A, each.id, turn(2, null));
+    }
+    expect(rows()).toBe(4);
+    const backup = await exportAll(driver);
+    for (let again = 0; again < 2; again++) {
+      await driver.importThreads(backup, { mode: 'merge' });
+      expect(rows()).toBe(4);
+      await driver.importThreads(backup.slice(0, 1), { mode: 'replace' });
+      expect(rows()).toBe(2);
+      await driver.importThreads(backup, { mode: 'merge' });
+      expect(rows()).toBe(4);
+    }
+    expect((await driver.search!(A, 'walrus otter', { limit: 10 })).map((hit) => hit.threadId).sort()).toEqual([one.id, two.id].sort());
+    const three = thread({ question: 'Walrus three' });
+    await driver.createThread(A, three);
+    for (const state of ['PROPOSE', 'CHALLENGE', 'REVISE'] as const) await driver.appendPhase!(A, three.id, { roundNumber: 1, state, contributions: [], decision: null, at: at(1) });
+    expect(rows()).toBe(5);
+    await driver.appendPhase!(A, three.id, { roundNumber: 1, state: 'COMMIT', contributions: [], decision: { content: 'otter', confidence: 1, rigor: 1, dissent: null, taxonomy: null }, at: at(2) });
+    expect(rows()).toBe(6);
+    expect(await driver.deleteThread(A, three.id)).toBe(true);
+    expect(await driver.deleteThread(A, one.id)).toBe(true);
+    expect(rows()).toBe(2);
   });
 
   it('keeps the audit log when threads are deleted or a tenant is restored with replace', async () => {
