@@ -8,10 +8,9 @@
 import { parseModelRef } from './adapter.js';
 import { backupLines, parseBackup } from './backup.js';
 import type { Clock } from './clock.js';
-import { InvalidOptionError, NotFoundError, PolicyDeniedError, StorageError } from './errors.js';
-import type { AuditTrail } from './engine/audit.js';
+import { InvalidOptionError, NotFoundError, StorageError } from './errors.js';
+import { type AuditTrail, authorizeAudited } from './engine/audit.js';
 import type { Policy, PolicyAction, PolicyResource } from './policy.js';
-import { decide, resourceName } from './policy/authorize.js';
 import { threadToJson, threadToMarkdown } from './export.js';
 import type { Principal, PrincipalOption } from './principal.js';
 import {
@@ -197,12 +196,8 @@ export class Records {
   }
 
   /** Ask the policy; a denial is audited and thrown as `PolicyDeniedError`. */
-  async #authorize(options: PrincipalOption, action: PolicyAction, resource: PolicyResource): Promise<void> {
-    if (!this.#policy) return;
-    const decision = await decide(this.#policy, options.principal, action, resource);
-    if (decision.allow) return;
-    this.#audit?.record({ scope: { tenant: resource.tenant }, principal: options.principal, origin: options.origin }, action, resourceName(resource), 'deny', decision.reason);
-    throw new PolicyDeniedError(action, resourceName(resource), decision.reason);
+  #authorize(options: PrincipalOption, action: PolicyAction, resource: PolicyResource): Promise<void> {
+    return authorizeAudited(this.#policy, this.#audit, { scope: { tenant: resource.tenant }, principal: options.principal, origin: options.origin }, action, resource);
   }
 
   /** Audit a change or an export that was allowed and done. */

@@ -10,16 +10,16 @@
  */
 import type { ModelAdapter, ModelRef } from '../adapter.js';
 import { modelRef } from '../adapter.js';
-import { AbortedError, BudgetExceededError, InvalidOptionError, LimiterUnavailableError, PolicyDeniedError, RateLimitedError, serializeError } from '../errors.js';
+import { AbortedError, BudgetExceededError, InvalidOptionError, LimiterUnavailableError, RateLimitedError, serializeError } from '../errors.js';
 import type { BudgetLine, MemberRef } from '../events.js';
 import { budgetWindowAt, type BudgetOverflow, type BudgetWindow, type CredentialResolver, type ResolvedBuckets, type ResolvedGovernance } from '../governance.js';
 import { bucketOf, type LimitDecision, type Rate } from '../limiter.js';
 import { takeWithin } from '../limiter/wait.js';
 import type { Policy, PolicyAction, PolicyResource } from '../policy.js';
 import { ANONYMOUS } from '../policy.js';
-import { decide, resourceName } from '../policy/authorize.js';
+import { decide } from '../policy/authorize.js';
 import { CostLedger, type RunContext } from './context.js';
-import type { AuditTrail } from './audit.js';
+import { type AuditTrail, authorizeAudited, denied } from './audit.js';
 
 /** Engine-wide services of admission, built once by `Consensus`. */
 export interface Governance {
@@ -55,15 +55,20 @@ export interface Admitted<Cast> {
 
 const MAX_KEYED_ADAPTERS = 512;
 
-function deny(context: RunContext, action: PolicyAction, resource: PolicyResource, reason: string): PolicyDeniedError {
-  const error = new PolicyDeniedError(action, resourceName(resource), reason);
-  context.governance.audit.record(context, action, resourceName(resource), 'deny', reason);
-  return error;
-}
+const deny = (context: RunContext, action: PolicyAction, resource: PolicyResource, reason: string) => denied(context.governance.audit, context, action, resource, reason);
 
-async function ask(context: RunContext, action: PolicyAction, resource: PolicyResource): Promise<void> {
-  const decision = await decide(context.governance.policy, context.principal, action, resource);
-  if (!decision.allow) throw deny(context, action, resource, decision.reason);
+const ask = (context: RunContext, action: PolicyAction, resource: PolicyResource) => authorizeAudited(context.governance.policy, context.governance.audit, context, action, resource);
+
+/** What `model:use` is asked about: one model of the run. */
+const modelResource = (context: RunContext, ref: ModelRef): PolicyResource => ({ type: 'model', tenant: context.scope.tenant, id: ref, models: [ref] });
+
+/**
+ * The error to throw when a rate-limit or budget store call rejects: a `LimiterUnavailableError` saying how to fix
+ * it, unless the rejection is already one, an abort, or a bad request (those pass through as they are).
+ */
+function storeFailure(store: { name: string }, what: string, error: unknown): unknown {
+  if (LimiterUnavailableError.isInstance(error) || AbortedError.isInstance(error) || InvalidOptionError.isInstance(error)) return error;
+  return new LimiterUnavailableError(store.name, `The ${what} store failed: ${serializeError(error).message}. Check it, or let runs through with failOpen.`, { cause: error });
 }
 
 /** The policy's `model:use` answers within one admission: `true`, or the reason of a denial. */
@@ -77,7 +82,7 @@ async function filterModels<Cast>(context: RunContext, cast: Cast, plan: Protoco
   const check = async (adapters: Iterable<ModelAdapter>) => {
     const pending = [...new Set([...adapters].map(modelRef))].filter((ref) => !verdicts.has(ref));
     const answers = await Promise.all(
-      pending.map((ref) => decide(context.governance.policy, context.principal, 'model:use', { type: 'model', tenant: context.scope.tenant, id: ref, models: [ref] })),
+      pending.map((ref) => decide(context.governance.policy, context.principal, 'model:use', modelResource(context, ref))),
     );
     pending.forEach((ref, index) => {
       const answer = answers[index]!;
@@ -92,15 +97,14 @@ async function filterModels<Cast>(context: RunContext, cast: Cast, plan: Protoco
     const denied = members.map(modelRef).filter((ref) => verdicts.get(ref) !== true);
     if (denied.length === 0) break;
     const explicit = denied.find((ref) => context.settings.proposer === ref || context.settings.challengers?.includes(ref));
-    const resource = (ref: ModelRef): PolicyResource => ({ type: 'model', tenant: context.scope.tenant, id: ref, models: [ref] });
-    if (explicit) throw deny(context, 'model:use', resource(explicit), verdicts.get(explicit) as string);
+    if (explicit) throw deny(context, 'model:use', modelResource(context, explicit), verdicts.get(explicit) as string);
     const allowed = new Map([...context.models].filter(([ref]) => typeof verdicts.get(ref) !== 'string'));
     try {
       if (attempt > context.models.size) throw new Error('no stable cast');
       current = plan.replan(context, allowed);
     } catch {
       const first = denied[0]!;
-      throw deny(context, 'model:use', resource(first), `${verdicts.get(first) as string}; no allowed model can take its place`);
+      throw deny(context, 'model:use', modelResource(context, first), `${verdicts.get(first) as string}; no allowed model can take its place`);
     }
   }
   const allowedRefs = new Set([...verdicts].filter(([, verdict]) => verdict === true).map(([ref]) => ref));
@@ -179,8 +183,7 @@ async function take(context: RunContext, key: string, rate: Rate, cost: number, 
       onWait: (_, waitMs) => context.events.emit({ type: 'rate-limit-wait', bucket: key, waitMs: Math.ceil(waitMs), ...(member ? { member } : {}) }),
     });
   } catch (error) {
-    if (LimiterUnavailableError.isInstance(error) || AbortedError.isInstance(error) || InvalidOptionError.isInstance(error)) throw error;
-    throw new LimiterUnavailableError(store.name, `The rate-limit store failed: ${serializeError(error).message}. Check it, or let runs through with failOpen.`, { cause: error });
+    throw storeFailure(store, 'rate-limit', error);
   }
   if (decision.degraded !== undefined) warnDegraded(context, decision.degraded);
   return decision;
@@ -241,7 +244,10 @@ interface Reservation {
   budget: string;
   key: string;
   window: BudgetWindow;
+  /** When the window ends (epoch ms). */
   end: number;
+  /** When the store may drop the counter: a day after the window, so late settles still land. */
+  expiresAt: number;
   amountUsd: number;
   /** The store failed open: nothing was reserved, so settling adds the real cost without taking a reservation off. */
   degraded?: boolean;
@@ -258,7 +264,7 @@ function budgetsOf(context: RunContext): Reservation[] {
     if (!window) return;
     const { id, end } = budgetWindowAt(window.per, now);
     const budget = `${kind}:${window.per}`;
-    out.push({ budget, key: `budget:${budget}:${id}`, window, end, amountUsd: 0 });
+    out.push({ budget, key: `budget:${budget}:${id}`, window, end, expiresAt: end + 86_400_000, amountUsd: 0 });
   };
   add(`tenant:${tenantKey(context)}`, limits.budgetPerTenant?.(principal));
   add(`user:${userKey(context)}`, limits.budgetPerUser?.(principal));
@@ -269,6 +275,15 @@ function budgetsOf(context: RunContext): Reservation[] {
 const toMicros = (usd: number) => Math.ceil(usd * 1e6 - 1e-6);
 const fromMicros = (micros: number) => micros / 1e6;
 
+/** A budget's figures for a `budget` event. */
+const lineOf = (budget: Reservation, amountUsd: number, usedMicros: number): BudgetLine => ({
+  budget: budget.budget,
+  amountUsd,
+  usedUsd: fromMicros(usedMicros),
+  limitUsd: budget.window.usd,
+  resetsAt: new Date(budget.end).toISOString(),
+});
+
 /** Reserve `usd` on every budget, all or nothing. Returns the refusal (with figures) instead of throwing. */
 async function reserveAll(context: RunContext, budgets: Reservation[], usd: number): Promise<{ ok: true; lines: BudgetLine[] } | { ok: false; figures: ConstructorParameters<typeof BudgetExceededError>[0]; availableUsd: number }> {
   const { store } = context.governance.limits!;
@@ -276,25 +291,24 @@ async function reserveAll(context: RunContext, budgets: Reservation[], usd: numb
   const lines: BudgetLine[] = [];
   const amount = toMicros(usd);
   for (const budget of budgets) {
-    const decision = await store.reserve({ key: budget.key, limit: toMicros(budget.window.usd), amount, expiresAt: budget.end + 86_400_000, now: context.clock.now() }).catch(async (error: unknown) => {
+    const decision = await store.reserve({ key: budget.key, limit: toMicros(budget.window.usd), amount, expiresAt: budget.expiresAt, now: context.clock.now() }).catch(async (error: unknown) => {
       await settleAll(context, done, 0, false);
-      if (LimiterUnavailableError.isInstance(error) || InvalidOptionError.isInstance(error)) throw error;
-      throw new LimiterUnavailableError(store.name, `The budget store failed: ${serializeError(error).message}. Check it, or let runs through with failOpen.`, { cause: error });
+      throw storeFailure(store, 'budget', error);
     });
     if (decision.degraded !== undefined) warnDegraded(context, decision.degraded);
     budget.degraded = decision.degraded !== undefined;
     if (!decision.allowed) {
       await settleAll(context, done, 0, false);
-      const resetsAt = new Date(budget.end).toISOString();
+      const { limitUsd, usedUsd, resetsAt } = lineOf(budget, 0, decision.used);
       return {
         ok: false,
-        figures: { budget: budget.budget, limitUsd: budget.window.usd, usedUsd: fromMicros(decision.used), requestedUsd: usd, resetsAt },
+        figures: { budget: budget.budget, limitUsd, usedUsd, requestedUsd: usd, resetsAt },
         availableUsd: Math.max(0, budget.window.usd - fromMicros(decision.used)),
       };
     }
     budget.amountUsd = fromMicros(amount);
     done.push(budget);
-    lines.push({ budget: budget.budget, amountUsd: fromMicros(amount), usedUsd: fromMicros(decision.used), limitUsd: budget.window.usd, resetsAt: new Date(budget.end).toISOString() });
+    lines.push(lineOf(budget, fromMicros(amount), decision.used));
   }
   return { ok: true, lines };
 }
@@ -308,8 +322,8 @@ async function settleAll(context: RunContext, budgets: readonly Reservation[], s
     budgets.map(async (budget) => {
       try {
         const reserved = budget.degraded ? 0 : toMicros(budget.amountUsd);
-        const { used } = await store.settle({ key: budget.key, reserved, actual: toMicros(spentUsd), expiresAt: budget.end + 86_400_000, now: context.clock.now() });
-        lines.push({ budget: budget.budget, amountUsd: spentUsd, usedUsd: fromMicros(used), limitUsd: budget.window.usd, resetsAt: new Date(budget.end).toISOString() });
+        const { used } = await store.settle({ key: budget.key, reserved, actual: toMicros(spentUsd), expiresAt: budget.expiresAt, now: context.clock.now() });
+        lines.push(lineOf(budget, spentUsd, used));
       } catch (error) {
         context.logger.error({ threadId: context.threadId, budget: budget.budget, err: serializeError(error).message }, 'duh: could not settle a budget; its reservation stays until the window ends');
       }

@@ -5,8 +5,10 @@
  *
  * @module
  */
-import { serializeError } from '../errors.js';
+import { PolicyDeniedError, serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Policy, PolicyAction, PolicyResource } from '../policy.js';
+import { decide, resourceName } from '../policy/authorize.js';
 import type { Principal, RequestOrigin } from '../principal.js';
 import type { AuditOutcome, StorageDriver, StorageScope } from '../storage.js';
 import type { Clock } from '../clock.js';
@@ -60,4 +62,17 @@ export class AuditTrail {
   async flush(): Promise<void> {
     while (this.#pending.size) await Promise.all([...this.#pending]);
   }
+}
+
+/** A policy denial: written to the audit trail (when there is one) and returned as the error to throw. */
+export function denied(audit: AuditTrail | undefined, subject: AuditSubject, action: PolicyAction, resource: PolicyResource, reason: string): PolicyDeniedError {
+  audit?.record(subject, action, resourceName(resource), 'deny', reason);
+  return new PolicyDeniedError(action, resourceName(resource), reason);
+}
+
+/** Ask the policy; a denial is audited and thrown as `PolicyDeniedError`. No policy allows everything. */
+export async function authorizeAudited(policy: Policy | undefined, audit: AuditTrail | undefined, subject: AuditSubject, action: PolicyAction, resource: PolicyResource): Promise<void> {
+  if (!policy) return;
+  const decision = await decide(policy, subject.principal, action, resource);
+  if (!decision.allow) throw denied(audit, subject, action, resource, decision.reason);
 }
