@@ -92,9 +92,12 @@ export async function callMember(
       const onCircuitChange = (change: CircuitChange) => context.events.emit({ type: 'circuit-state', ...change });
       // duh's own buckets first: the call may queue for them, and the circuit may open while it waits.
       let ticket: CallTicket | undefined;
+      // The prompt is built once per attempt: metering estimates it, the attempt sends it.
+      const budget = outputBudget(model, call.maxOutputTokens);
+      const messages = call.messages(budget);
       if (context.meter) {
         try {
-          ticket = await meterCall(context, model, estimateTokens(call, model), slot);
+          ticket = await meterCall(context, model, estimateTokens(messages, budget), slot);
         } catch (caught) {
           if (!RateLimitedError.isInstance(caught) && !LimiterUnavailableError.isInstance(caught)) throw caught;
           // A duh limit, not the provider: no retry and no circuit change. A bucket of this model (or provider)
@@ -112,7 +115,7 @@ export async function callMember(
       try {
         if (circuitOpen) throw circuitOpen;
         context.events.emit({ type: 'member-start', ...slot, attempt: attempts, ...(call.framing ? { framing: call.framing } : {}) });
-        const contribution = await attempt(context, call, model, slot, attempts, link > 0 ? modelRef(chain[0]!) : undefined);
+        const contribution = await attempt(context, call, model, messages, slot, attempts, link > 0 ? modelRef(chain[0]!) : undefined);
         context.breakers?.success(ref, onCircuitChange);
         void ticket?.settle(contribution.usage.inputTokens + contribution.usage.outputTokens);
         return contribution;
@@ -159,11 +162,10 @@ export async function callMember(
 }
 
 /** Tokens a call may use, for rate limits: its prompt at about 4 bytes a token, plus its whole output budget. */
-function estimateTokens(call: MemberCall, model: ModelAdapter): number {
-  const budget = outputBudget(model, call.maxOutputTokens);
+function estimateTokens(messages: readonly ChatMessage[], outputBudgetTokens: number): number {
   let bytes = 0;
-  for (const message of call.messages(budget)) bytes += utf8Length(message.content);
-  return Math.ceil(bytes / 4) + budget;
+  for (const message of messages) bytes += utf8Length(message.content);
+  return Math.ceil(bytes / 4) + outputBudgetTokens;
 }
 
 /** Normalise anything an adapter threw into a ProviderError (unknown errors are not retried). */
@@ -180,13 +182,14 @@ async function attempt(
   context: RunContext,
   call: MemberCall,
   model: ModelAdapter,
+  messages: ChatMessage[],
   slot: MemberRef,
   attempts: number,
   fallbackFor: ModelRef | undefined,
 ): Promise<Contribution> {
   const maxOutputTokens = outputBudget(model, call.maxOutputTokens);
   const request: GenerateRequest = {
-    messages: call.messages(maxOutputTokens),
+    messages,
     maxOutputTokens,
     temperature: call.temperature,
     ...(call.responseFormat ? { responseFormat: call.responseFormat } : {}),
