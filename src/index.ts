@@ -97,6 +97,7 @@ export {
   auditEventOf,
   COST_GROUPS,
   DEFAULT_TENANT,
+  firstTurnProblem,
   MAX_SUBTASK_LABEL_LENGTH,
   matchesRecall,
   OUTCOME_RESULTS,

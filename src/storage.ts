@@ -1,13 +1,14 @@
 /**
  * The storage driver contract, version 1.
  *
- * A run is stored as a thread: created when the run starts, one turn per round, built phase by phase as each
- * phase completes (`appendPhase`: PROPOSE, CHALLENGE, REVISE, COMMIT, each atomic) or, for drivers without it,
- * appended whole at commit (`appendTurn`), and closed as `complete` or `failed`. Reads list, fetch, search
- * and cost threads, and see a round in progress as a turn without a decision; feedback attaches to the latest
- * decision; whole threads move in and out for backups. Every operation is scoped to one tenant. `appendPhase`,
- * `search` and `costReport` are optional: the core falls back (one `appendTurn` per round, scanning) when a
- * driver lacks them.
+ * A run is stored as a thread: created when the run starts (or, with `startThread`, together with its first
+ * write), one turn per round, built phase by phase as each phase completes (`appendPhase`: PROPOSE, CHALLENGE,
+ * REVISE, COMMIT, each atomic) or, for drivers without it, appended whole at commit (`appendTurn`), and closed
+ * as `complete` or `failed`. Reads list, fetch, search and cost threads, and see a round in progress as a turn
+ * without a decision; feedback attaches to the latest decision; whole threads move in and out for backups.
+ * Every operation is scoped to one tenant. `appendPhase`, `startThread`, `search` and `costReport` are
+ * optional: the core falls back (a separate `createThread`, one `appendTurn` per round, scanning) when a driver
+ * lacks them.
  *
  * A thread also holds the voting protocol's votes and the decomposition protocol's subtasks (always present,
  * empty when there are none). Writing them (`saveVotes`, `saveSubtasks`, `updateSubtask`) is optional; cost
@@ -572,6 +573,22 @@ export interface StorageDriver {
    * by {@link appendTurn}. Without it the engine writes each round once, with `appendTurn`, at commit.
    */
   appendPhase?(scope: StorageScope, threadId: string, phase: TurnPhase): Promise<void>;
+  /**
+   * Optional: create a thread (status `active`) together with its first round, in one atomic write: both or
+   * nothing (one transaction; one statement, so one round trip, on Postgres). `first` is round 1 as it stands,
+   * in the shape {@link appendTurn} takes: in progress (the state of its last phase, holding that phase's and the
+   * earlier phases' contributions, no decision) or committed. The thread's `updatedAt` becomes
+   * `first.completedAt`, and the result reads back exactly as {@link createThread} followed by
+   * {@link appendTurn}. A duplicate id, or a turn {@link firstTurnProblem} rejects, is a `StorageError` that
+   * writes nothing. {@link appendPhase} continues a round started here in progress.
+   *
+   * When a driver has it, the engine stores a run's thread with the run's first write (round 1's `PROPOSE` phase,
+   * or, without {@link appendPhase}, the whole first round) instead of creating it up front: a run costs one
+   * write fewer, and nothing waits on storage before the first model call. A run that fails before that write
+   * is then stored as `failed` (with `createThread` and `finishThread`). Without it the engine creates the
+   * thread when the run starts.
+   */
+  startThread?(scope: StorageScope, thread: NewThread, first: StoredTurn): Promise<void>;
   /** Close a thread as `complete` or `failed`. */
   finishThread(scope: StorageScope, threadId: string, outcome: { status: Exclude<ThreadStatus, 'active'>; error?: string; at: string }): Promise<void>;
   /** A thread by its full id, or null (also null for another tenant's thread). */
@@ -743,6 +760,25 @@ export function phaseShapeProblem(phase: TurnPhase): string | undefined {
 }
 
 /**
+ * Why `turn` cannot be the first round of a new thread ({@link StorageDriver.startThread}), or undefined when it
+ * can: round 1, a known state, an array of contributions, ISO `createdAt` and `completedAt`, and a decision only at
+ * `COMMIT`. Shared by every driver, so all of them accept and refuse the same first rounds.
+ */
+export function firstTurnProblem(turn: StoredTurn): string | undefined {
+  if (typeof turn !== 'object' || turn === null) return 'the first round must be an object';
+  if (turn.roundNumber !== 1) return `the first round must be round 1 (\`roundNumber: 1\`), got ${JSON.stringify(turn.roundNumber)}`;
+  if (!TURN_STATES.includes(turn.state)) return `\`state\` must be one of ${TURN_STATES.join(', ')}, got ${JSON.stringify(turn.state)}`;
+  if (!Array.isArray(turn.contributions) || !turn.contributions.every((contribution) => typeof contribution === 'object' && contribution !== null)) {
+    return '`contributions` must be an array of contributions';
+  }
+  for (const field of ['createdAt', 'completedAt'] as const) {
+    if (typeof turn[field] !== 'string' || turn[field] === '') return `\`${field}\` must be an ISO timestamp`;
+  }
+  if (turn.decision !== null && (turn.decision === undefined || turn.state !== 'COMMIT')) return `only a round at COMMIT carries a decision; a round at ${turn.state} needs \`decision: null\``;
+  return undefined;
+}
+
+/**
  * Why `phase` cannot follow a thread whose latest turn (highest round) is `latest` (undefined when it has no
  * turns), or undefined when it can: `PROPOSE` of round N needs round N - 1 at `COMMIT` (no turn for round 1);
  * any other phase needs round N at the state right before it. The answer names the round and the states, for
@@ -768,6 +804,7 @@ export function phaseOrderProblem(latest: { roundNumber: number; state: string }
 /** The optional driver methods, by name. */
 export type OptionalStorageMethod =
   | 'appendPhase'
+  | 'startThread'
   | 'search'
   | 'costReport'
   | 'saveVotes'

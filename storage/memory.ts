@@ -18,6 +18,7 @@ import {
   auditEventId,
   auditEventOf,
   AUDIT_GENESIS_HASH,
+  firstTurnProblem,
   matchesRecall,
   type NewThread,
   phaseOrderProblem,
@@ -147,32 +148,43 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
     return tenants.get(scope.tenant)?.has(child) ? undefined : `names \`${child}\` as \`childThreadId\`, which is not a thread of this tenant`;
   };
 
+  /** Store a new thread (status `active`) with `turns`; its `updatedAt` is the last turn's `completedAt`. */
+  const insertThread = (scope: StorageScope, thread: NewThread, turns: StoredTurn[]) => {
+    const threads = threadsOf(scope);
+    if (threads.has(thread.id)) throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`);
+    threads.set(thread.id, {
+      id: thread.id,
+      question: thread.question,
+      protocol: thread.protocol,
+      userId: thread.userId,
+      createdAt: thread.createdAt,
+      tenant: scope.tenant,
+      status: 'active',
+      updatedAt: turns.at(-1)?.completedAt ?? thread.createdAt,
+      error: null,
+      turns,
+      outcome: null,
+      votes: [],
+      subtasks: [],
+    });
+    if (maxThreads !== undefined && threads.size > maxThreads) {
+      const oldest = threads.keys().next().value;
+      if (oldest !== undefined) threads.delete(oldest);
+    }
+  };
+
   return {
     specificationVersion: 'v1',
     name: DRIVER_NAME,
 
     async createThread(scope, thread: NewThread): Promise<void> {
-      const threads = threadsOf(scope);
-      if (threads.has(thread.id)) throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`);
-      threads.set(thread.id, {
-        id: thread.id,
-        question: thread.question,
-        protocol: thread.protocol,
-        userId: thread.userId,
-        createdAt: thread.createdAt,
-        tenant: scope.tenant,
-        status: 'active',
-        updatedAt: thread.createdAt,
-        error: null,
-        turns: [],
-        outcome: null,
-        votes: [],
-        subtasks: [],
-      });
-      if (maxThreads !== undefined && threads.size > maxThreads) {
-        const oldest = threads.keys().next().value;
-        if (oldest !== undefined) threads.delete(oldest);
-      }
+      insertThread(scope, thread, []);
+    },
+
+    async startThread(scope, thread: NewThread, first): Promise<void> {
+      const problem = firstTurnProblem(first);
+      if (problem) throw new StorageError(DRIVER_NAME, `Thread \`${String(thread?.id)}\` cannot start with that round: ${problem}. Nothing was written.`);
+      insertThread(scope, thread, [copyTurn(first)]);
     },
 
     async appendTurn(scope, threadId, turn): Promise<void> {

@@ -42,6 +42,7 @@ import {
   type NewApiKey,
   type NewThread,
   type NewUser,
+  firstTurnProblem,
   phaseOrderProblem,
   phaseShapeProblem,
   type ProviderKeyInfo,
@@ -402,6 +403,15 @@ const threadJson = (S: string) => `json_build_array(
 const subtaskJson = (a: string) =>
   `json_build_array(${a}.label, ${a}.description, ${a}.dependencies, ${a}.status, ${a}.sequence_order, ${a}.child_thread_id, ${a}.created_at_iso, ${a}.updated_at_iso)`;
 
+/** Insert the contributions in JSON parameter `param` (an array of {@link contributionColumns}) under the CTE `turn`. */
+const insertContributions = (S: string, param: string) => `INSERT INTO ${S}.contributions (tenant, thread_id, round_number, position, model, role, content, input_tokens,
+          output_tokens, cost_usd, latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata)
+        SELECT turn.tenant, turn.thread_id, turn.round_number, c.position, c.model, c.role, c.content, c.input_tokens,
+          c.output_tokens, c.cost_usd, c.latency_ms, c.finish_reason, c.truncated, c.framing, c.sycophantic, c.provider_metadata
+        FROM turn CROSS JOIN json_to_recordset(${param}::json) AS c(position integer, model text, role text, content text,
+          input_tokens bigint, output_tokens bigint, cost_usd float8, latency_ms float8, finish_reason text,
+          truncated boolean, framing text, sycophantic boolean, provider_metadata jsonb)`;
+
 /** The statements of one driver instance, with its schema baked in (identifiers only; values are parameters). */
 function statements(S: string) {
   return {
@@ -409,6 +419,27 @@ function statements(S: string) {
         (tenant, id, question, protocol, user_id, status, error, created_at, updated_at, created_at_iso, updated_at_iso, search)
       VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, 'active', NULL, $6::text::timestamptz, $6::text::timestamptz, $6::text, $6::text,
         to_tsvector('simple', $3::text))`,
+
+    // A new thread and its first round in one statement (one round trip, atomic by itself): the thread row (its
+    // search vector from the question and, when the round is committed, its decision), the turn and its
+    // contributions. A duplicate id violates the threads primary key and nothing is written.
+    startThread: `WITH thread AS (
+        INSERT INTO ${S}.threads
+          (tenant, id, question, protocol, user_id, status, error, created_at, updated_at, created_at_iso, updated_at_iso, search)
+        VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, 'active', NULL, $6::text::timestamptz, $7::text::timestamptz, $6::text, $7::text,
+          CASE WHEN $9::text IS NULL THEN to_tsvector('simple', $3::text) ELSE to_tsvector('simple', $3::text) || to_tsvector('simple', $9::text) END)
+        RETURNING tenant, id
+      ), turn AS (
+        INSERT INTO ${S}.turns (tenant, thread_id, round_number, state, decision, confidence, rigor, dissent,
+          taxonomy_intent, taxonomy_category, taxonomy_genus, created_at, completed_at, created_at_iso, completed_at_iso)
+        SELECT tenant, id, 1, $8::text, $9::text, $10::float8, $11::float8, $12::text,
+          $13::text, $14::text, $15::text, $16::text::timestamptz, $7::text::timestamptz, $16::text, $7::text
+        FROM thread
+        RETURNING tenant, thread_id, round_number
+      ), contribution AS (
+        ${insertContributions(S, '$17')}
+      )
+      SELECT count(*)::text AS written FROM turn`,
 
     // One statement, one round trip, atomic by itself. The UPDATE finds (and locks) the thread in the tenant;
     // when there is none, nothing below inserts anything and the statement reports 0 turns written. A round
@@ -429,13 +460,7 @@ function statements(S: string) {
         FROM thread
         RETURNING tenant, thread_id, round_number
       ), contribution AS (
-        INSERT INTO ${S}.contributions (tenant, thread_id, round_number, position, model, role, content, input_tokens,
-          output_tokens, cost_usd, latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata)
-        SELECT turn.tenant, turn.thread_id, turn.round_number, c.position, c.model, c.role, c.content, c.input_tokens,
-          c.output_tokens, c.cost_usd, c.latency_ms, c.finish_reason, c.truncated, c.framing, c.sycophantic, c.provider_metadata
-        FROM turn CROSS JOIN json_to_recordset($14::json) AS c(position integer, model text, role text, content text,
-          input_tokens bigint, output_tokens bigint, cost_usd float8, latency_ms float8, finish_reason text,
-          truncated boolean, framing text, sycophantic boolean, provider_metadata jsonb)
+        ${insertContributions(S, '$14')}
       )
       SELECT count(*)::text AS written FROM turn`,
 
@@ -797,6 +822,7 @@ type Statements = ReturnType<typeof statements>;
  */
 const PREPARED_STATEMENTS = [
   'createThread',
+  'startThread',
   'appendTurn',
   'appendPhase',
   'finishThread',
@@ -1260,6 +1286,10 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
     }
   };
 
+  /** A unique violation on creating thread `id` as the StorageError that says so; any other error as it is. */
+  const duplicateThread = (id: string, error: unknown) =>
+    pgCode(error) === '23505' ? new StorageError(DRIVER_NAME, `Thread \`${id}\` already exists; thread ids must be unique.`, { cause: error }) : error;
+
   const missingThread = (id: string) => new StorageError(DRIVER_NAME, `Thread \`${id}\` does not exist; create it with createThread() first.`);
 
   return {
@@ -1271,8 +1301,31 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
         try {
           await query(pool, 'createThread', [scope.tenant, thread.id, thread.question, thread.protocol, thread.userId ?? null, thread.createdAt]);
         } catch (error) {
-          if (pgCode(error) === '23505') throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`, { cause: error });
-          throw error;
+          throw duplicateThread(thread.id, error);
+        }
+      });
+    },
+
+    async startThread(scope: StorageScope, thread: NewThread, first: StoredTurn): Promise<void> {
+      const problem = firstTurnProblem(first);
+      if (problem) throw new StorageError(DRIVER_NAME, `Thread \`${String(thread?.id)}\` cannot start with that round: ${problem}. Nothing was written.`);
+      await run(`create thread ${thread.id} with its first round`, async (pool) => {
+        try {
+          await query(pool, 'startThread', [
+            scope.tenant,
+            thread.id,
+            thread.question,
+            thread.protocol,
+            thread.userId ?? null,
+            thread.createdAt,
+            first.completedAt,
+            first.state,
+            ...decisionColumns(first.decision),
+            first.createdAt,
+            JSON.stringify(first.contributions.map(contributionColumns)),
+          ]);
+        } catch (error) {
+          throw duplicateThread(thread.id, error);
         }
       });
     },

@@ -47,6 +47,7 @@ import {
   type NewUser,
   OUTCOME_RESULTS,
   type OutcomeResult,
+  firstTurnProblem,
   phaseOrderProblem,
   phaseShapeProblem,
   type ProviderKeyInfo,
@@ -931,6 +932,14 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
     );
   };
 
+  /** A run's new thread (status `active`, last updated at `updatedAt`); a duplicate id is a StorageError. */
+  const insertNewThread = (conn: Connection, tenant: string, thread: NewThread, updatedAt: string) => {
+    if (get(conn, 'SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?', tenant, thread.id)) {
+      throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`);
+    }
+    insertThread(conn, tenant, thread, 'active', null, updatedAt);
+  };
+
   const removeThread = (conn: Connection, tenant: string, id: string): boolean => {
     const row = get<{ recall_rowid: number | bigint }>(conn, 'SELECT recall_rowid FROM threads WHERE tenant = ? AND id = ?', tenant, id);
     if (!row) return false;
@@ -1119,13 +1128,23 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
 
     createThread: (scope: StorageScope, thread: NewThread) =>
       use('create thread `' + String(thread?.id) + '`', true, (conn) =>
-        write(conn, () => {
-          if (get(conn, 'SELECT 1 AS found FROM threads WHERE tenant = ? AND id = ?', scope.tenant, thread.id)) {
-            throw new StorageError(DRIVER_NAME, `Thread \`${thread.id}\` already exists; thread ids must be unique.`);
-          }
-          insertThread(conn, scope.tenant, thread, 'active', null, thread.createdAt);
-        }),
+        write(conn, () => insertNewThread(conn, scope.tenant, thread, thread.createdAt)),
       ),
+
+    startThread: (scope: StorageScope, thread: NewThread, first: StoredTurn) => {
+      const problem = firstTurnProblem(first);
+      if (problem) return Promise.reject(new StorageError(DRIVER_NAME, `Thread \`${String(thread?.id)}\` cannot start with that round: ${problem}. Nothing was written.`));
+      // Handed over like a phase (see appendPhase): the write waits for the next macrotask, overlapping the
+      // engine's next model call.
+      return nextMacrotask().then(() =>
+        use('create thread `' + String(thread?.id) + '` with its first round', true, (conn) =>
+          write(conn, () => {
+            insertNewThread(conn, scope.tenant, thread, first.completedAt);
+            insertTurn(conn, scope.tenant, thread.id, first); // with the decision's recall row, when committed
+          }),
+        ),
+      );
+    },
 
     appendTurn: (scope, threadId, turn) =>
       use(`save round ${String(turn?.roundNumber)} of thread \`${threadId}\``, true, (conn) =>

@@ -834,6 +834,86 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
             }
           },
         },
+        // ---- startThread (optional): a thread created together with its first round ----
+        {
+          name: 'startThread (when implemented): creates a thread with round 1 in progress or committed, reading back exactly as createThread + appendTurn; appendPhase goes on from there',
+          body: async (open) => {
+            const driver = await open();
+            if (!has(driver, 'startThread')) return;
+            for (const count of [1, 2, 3, 4]) {
+              const first = partial(turn(1, `first round ${count}`), count);
+              const [started, seeded] = [id(), id()];
+              await driver.startThread!(ACME, newThread(started, `Shard question ${count}?`, at(count), 'alice'), first);
+              await seed(driver, ACME, newThread(seeded, `Shard question ${count}?`, at(count), 'alice'), { turns: [first] });
+              const [a, b] = [await driver.getThread(ACME, started), await driver.getThread(ACME, seeded)];
+              check(a !== null, `startThread with round 1 at ${first.state} must create the thread`);
+              same({ ...a, id: seeded }, b, `a thread started with round 1 at ${first.state} must read back exactly as createThread + appendTurn of that round`);
+              check(a.status === 'active' && a.updatedAt === first.completedAt, `a started thread must be active with updatedAt = its round's completedAt, got ${json({ status: a.status, updatedAt: a.updatedAt })}`);
+              const summary = (await list(driver, ACME, { limit: 100 })).threads.find((thread) => thread.id === started);
+              check(summary?.updatedAt === first.completedAt && summary.status === 'active', `listThreads must show the started thread, got ${json(summary)}`);
+              if (driver.search) {
+                check((await driver.search(ACME, `question ${count}`, { limit: 10 })).some((hit) => hit.threadId === started), 'the question of a started thread must be searchable');
+                const decided = (await driver.search(ACME, `round ${count}`, { limit: 10 })).some((hit) => hit.threadId === started);
+                check(decided === (first.state === 'COMMIT'), `the first round's decision must be searchable exactly when it is committed (state ${first.state}), got ${decided}`);
+              }
+              if (has(driver, 'appendPhase')) {
+                await writePhases(driver, ACME, started, phasesOf(turn(1, `first round ${count}`)).slice(count));
+                await writePhases(driver, ACME, started, phasesOf(turn(2)));
+                same((await driver.getThread(ACME, started))?.turns, [turn(1, `first round ${count}`), turn(2)], `appendPhase must go on from a round 1 started at ${first.state}`);
+              } else {
+                await driver.appendTurn(ACME, started, turn(2));
+              }
+              same(await collect(driver.exportThreads(ACME)).then((threads) => threads.find((thread) => thread.id === started)), await driver.getThread(ACME, started), 'exportThreads must carry a started thread as getThread reads it');
+            }
+          },
+        },
+        {
+          name: 'startThread (when implemented): a duplicate id, a round other than 1 and a malformed round are StorageErrors that write nothing; the same id in another tenant is a thread of its own',
+          body: async (open) => {
+            const driver = await open();
+            if (!has(driver, 'startThread')) return;
+            const refusedStart = async (scope: StorageScope, thread: NewThread, first: StoredTurn, what: string) => {
+              const before = await snapshot(driver);
+              const error = await driver.startThread!(scope, thread, first).then(() => undefined, (caught: unknown) => caught ?? new Error('rejected with nothing'));
+              check(error !== undefined, `${what} must reject with a StorageError, but it resolved`);
+              check(StorageError.isInstance(error), `${what} must reject with a StorageError, got ${String(error)}`);
+              check((error as Error).message.includes(thread.id), `${what}: the error must name the thread, got ${json((error as Error).message)}`);
+              check((await snapshot(driver)) === before, `${what} must write nothing`);
+            };
+            const [made, started] = [id(), id()];
+            await seed(driver, ACME, newThread(made, 'Made with createThread?', at(1)), { turns: [turn(1)] });
+            await driver.startThread!(ACME, newThread(started, 'Started?', at(2)), turn(1));
+            await refusedStart(ACME, newThread(made, 'Again?', at(3)), partial(turn(1), 1), 'startThread with the id of a thread made by createThread');
+            await refusedStart(ACME, newThread(started, 'Again?', at(3)), turn(1), 'startThread with the id of a started thread');
+            const fresh = id();
+            await refusedStart(ACME, newThread(fresh, 'Q?', at(4)), turn(2), 'startThread with round 2');
+            await refusedStart(ACME, newThread(fresh, 'Q?', at(4)), { ...partial(turn(1), 1), decision: turn(1).decision }, 'startThread with a round in progress that carries a decision');
+            await refusedStart(ACME, newThread(fresh, 'Q?', at(4)), { ...turn(1), state: 'DONE' as StoredTurn['state'] }, 'startThread with an unknown state');
+            await refusedStart(ACME, newThread(fresh, 'Q?', at(4)), { ...turn(1), completedAt: '' }, 'startThread without completedAt');
+            check((await driver.getThread(ACME, fresh)) === null, 'refused starts must not create the thread');
+            await driver.startThread!(GLOBEX, newThread(started, 'Globex started?', at(5)), turn(1, 'globex decision'));
+            same((await driver.getThread(GLOBEX, started))?.turns, [turn(1, 'globex decision')], 'the same id in another tenant must start a thread of its own');
+            check((await driver.getThread(ACME, started))?.question === 'Started?', "starting the same id in another tenant must not touch this tenant's thread");
+          },
+        },
+        {
+          name: 'startThread (when implemented): of two concurrent starts of one id (from two connections when reopen is given) exactly one succeeds, whole',
+          body: async (open, reopen) => {
+            const driver = await open();
+            if (!has(driver, 'startThread')) return;
+            const other = await reopen(driver);
+            const threadId = id();
+            const writes = [turn(1, 'first writer'), turn(1, 'second writer')];
+            const results = await Promise.allSettled([driver.startThread!(ACME, newThread(threadId, 'first', at(1)), writes[0]!), other.startThread!(ACME, newThread(threadId, 'second', at(2)), writes[1]!)]);
+            const winners = results.flatMap((result, index) => (result.status === 'fulfilled' ? [index] : []));
+            check(winners.length === 1, `exactly one of two concurrent startThread calls with one id must succeed, ${winners.length} did`);
+            const loser = results.find((result) => result.status === 'rejected');
+            check(StorageError.isInstance(loser?.reason), `the losing start must reject with a StorageError, got ${String(loser?.reason)}`);
+            const read = await driver.getThread(ACME, threadId);
+            check(read !== null && read.question === ['first', 'second'][winners[0]!], 'the stored thread must be the successful start');
+            same(read.turns, [writes[winners[0]!]], 'the stored round must be the successful start\'s, whole');
+          },
+        },
       ];
     })(),
     {

@@ -312,4 +312,33 @@ describe('the suites catch broken plug-ins', () => {
     });
     expect(await run(halfRefusing, 'appendPhase (when implemented): rejects a phase out of order')).toMatch(/must write nothing/);
   });
+
+  it('runs the startThread cases as no-ops on a driver without it, and catches drivers that start threads wrongly', async () => {
+    const { startThread: _startThread, ...withoutStart } = memoryStorage();
+    for (const check of storageDriverConformance({ create: () => withoutStart }).filter((each) => each.name.startsWith('startThread'))) await check.run();
+
+    const altered = (startThread: (memory: StorageDriver) => NonNullable<StorageDriver['startThread']>) => () => {
+      const memory = memoryStorage();
+      return { ...memory, startThread: startThread(memory) };
+    };
+    // Two writes, not one: creates the thread, then appends the round (so a refused round leaves a thread behind).
+    const twoStep = storageDriverConformance({
+      create: altered((memory) => async (scope, thread, first) => {
+        await memory.createThread(scope, thread);
+        await memory.appendTurn(scope, thread.id, first);
+      }),
+    });
+    expect(await run(twoStep, 'startThread (when implemented): a duplicate id')).toMatch(/must reject with a StorageError, but it resolved|must write nothing/);
+    // Forgets to move the thread's updatedAt to the round's time.
+    const stale = storageDriverConformance({
+      create: altered((memory) => async (scope, thread, first) => {
+        await memory.startThread!(scope, thread, first);
+        await memory.finishThread(scope, thread.id, { status: 'active' as 'complete', at: thread.createdAt });
+      }),
+    });
+    expect(await run(stale, 'startThread (when implemented): creates a thread with round 1')).toMatch(/must read back exactly as createThread \+ appendTurn|updatedAt/);
+    // Swallows a duplicate start.
+    const lenient = storageDriverConformance({ create: altered((memory) => async (scope, thread, first) => memory.startThread!(scope, thread, first).catch(() => undefined)) });
+    expect(await run(lenient, 'startThread (when implemented): of two concurrent starts')).toMatch(/exactly one of two concurrent startThread calls/);
+  });
 });
