@@ -27,7 +27,7 @@ import { framingFor, selectChallengers, selectCheapest, selectProposer } from '.
 import { ConsensusStateMachine } from '../protocol/state-machine.js';
 import { detectSycophancy } from '../protocol/sycophancy.js';
 import type { ChallengeContribution, ConsensusResult, Contribution, RoundRecord, StopReason, Taxonomy } from '../record.js';
-import type { StoredContribution, StoredDecision, StoredTurn, TurnPhase, TurnState } from '../storage.js';
+import type { NewThread, StoredContribution, StoredDecision, StoredTurn, TurnPhase, TurnState } from '../storage.js';
 import { callMember, chainOf, outputBudget, worstCaseUsd } from './call-member.js';
 import type { RunContext } from './context.js';
 import type { ProtocolPlan } from './admission.js';
@@ -202,7 +202,12 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
   events.emit({ type: 'run-start', question: settings.question, protocol: 'consensus', maxRounds: settings.rounds, models: panelRefs });
   context.logger.info({ threadId: context.threadId, maxRounds: settings.rounds, models: panelRefs.length }, 'duh: run started');
 
+  // Whether the run's thread is stored: from the start, or, with a driver that has startThread, from the run's
+  // first write (which creates it), so nothing waits on storage before the first model call.
   let created = false;
+  const storage = context.storage;
+  const newThread: NewThread = { id: context.threadId, question: settings.question, protocol: 'consensus', userId: context.userId, createdAt: iso(startedAt) };
+  const startThread = typeof storage.startThread === 'function' ? storage.startThread.bind(storage) : undefined;
   // The write in flight: it overlaps the next model call (off the critical path) and is awaited before the next
   // write and before the run ends, so writes of a run never overlap, arrive in order, and a failed one still
   // fails the run (noticed at the next phase boundary, or at the end).
@@ -215,19 +220,35 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
     pendingWrite = store(context, what, write);
     pendingWrite.catch(() => {}); // observed at the next await; never an unhandled rejection
   };
+  // Whether the write that creates the thread is queued (writes run in order, and a failed one fails the run
+  // before the next write, so every later write can take the thread as created).
+  let creationQueued = !startThread;
+  // Whether the run got past its start (a run aborted before it stores nothing).
+  let begun = false;
+  /** Queue round `turn` (whole, or as far as its latest phase): the run's first write creates the thread (startThread). */
+  const queueFirstOr = (what: string, turn: StoredTurn, write: () => Promise<void>): Promise<void> => {
+    if (creationQueued || !startThread) return queueWrite(`save ${what}`, write);
+    creationQueued = true;
+    return queueWrite(`create the thread with ${what}`, async () => {
+      await startThread(context.scope, newThread, turn);
+      created = true;
+    });
+  };
   // Drivers with appendPhase store each phase as it completes; the others get one appendTurn per round at commit.
-  const appendPhase = typeof context.storage.appendPhase === 'function' ? context.storage.appendPhase.bind(context.storage) : undefined;
+  const appendPhase = typeof storage.appendPhase === 'function' ? storage.appendPhase.bind(storage) : undefined;
   const savePhase = async (round: number, state: TurnState, contributions: readonly (Contribution | ChallengeContribution)[], decision: StoredDecision | null): Promise<void> => {
     if (!appendPhase) return;
     const phase: TurnPhase = { roundNumber: round, state, contributions: contributions.map(toStored), decision, at: iso(clock.now()) };
-    await queueWrite(`save the ${state} phase of round ${round}`, () => appendPhase(context.scope, context.threadId, phase));
+    const turn: StoredTurn = { roundNumber: round, state, contributions: phase.contributions, decision, createdAt: phase.at, completedAt: phase.at };
+    await queueFirstOr(`the ${state} phase of round ${round}`, turn, () => appendPhase(context.scope, context.threadId, phase));
   };
   try {
     if (context.signal.aborted) throw new AbortedError(context.signal.reason);
-    await store(context, 'create the thread', () =>
-      context.storage.createThread(context.scope, { id: context.threadId, question: settings.question, protocol: 'consensus', userId: context.userId, createdAt: iso(startedAt) }),
-    );
-    created = true;
+    begun = true;
+    if (!startThread) {
+      await store(context, 'create the thread', () => storage.createThread(context.scope, newThread));
+      created = true;
+    }
     let stopReason: StopReason = 'max-rounds';
     for (let round = 1; round <= settings.rounds; round++) {
       const previousRound = rounds.at(-1);
@@ -402,7 +423,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
           createdAt: completedAt,
           completedAt,
         };
-        await queueWrite(`save round ${round}`, () => context.storage.appendTurn(context.scope, context.threadId, turn));
+        await queueFirstOr(`round ${round}`, turn, () => storage.appendTurn(context.scope, context.threadId, turn));
       }
       events.emit({ type: 'phase-end', round, phase: 'commit' });
       events.emit({ type: 'round-end', round, converged, costUsd: record.costUsd });
@@ -444,7 +465,7 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       endedAt: iso(endedAt),
       durationMs: endedAt - startedAt,
     };
-    await store(context, 'close the thread', () => context.storage.finishThread(context.scope, context.threadId, { status: 'complete', at: iso(endedAt) }));
+    await store(context, 'close the thread', () => storage.finishThread(context.scope, context.threadId, { status: 'complete', at: iso(endedAt) }));
     await context.finish?.(ledger.spentUsd);
     events.emit({ type: 'run-end', stopReason, result });
     context.logger.info(
@@ -458,7 +479,14 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
     try {
       // Let an in-flight round write settle first, so the failed mark lands after it.
       await pendingWrite.catch(() => {});
-      if (created) await context.storage.finishThread(context.scope, context.threadId, { status: 'failed', error: serialized.message, at: iso(clock.now()) });
+      // A run that failed before its first write (with startThread) is stored now, as failed. If the create
+      // fails (the thread may exist after all: its first write landed but the answer was lost), the finish
+      // below still marks it, or says why it cannot.
+      if (!created && startThread && begun) {
+        await storage.createThread(context.scope, newThread).catch(() => {});
+        created = true;
+      }
+      if (created) await storage.finishThread(context.scope, context.threadId, { status: 'failed', error: serialized.message, at: iso(clock.now()) });
     } catch (storageError) {
       context.logger.error({ threadId: context.threadId, err: serializeError(storageError).message }, 'duh: could not mark the thread failed');
     }

@@ -27,33 +27,45 @@ type Log = string[];
 
 /**
  * A memory driver whose phase writes take `delayMs` (a timer) and are logged (`write+ PROPOSE 1`, `write- PROPOSE 1`)
- * into `log`, with the number of writes in flight checked on every start.
+ * into `log`, with the number of writes in flight checked on every start. The run's first phase arrives through
+ * startThread (which creates the thread with it) and is logged as a phase too; `starts` counts those calls and
+ * `creates` lists the threads made with createThread (only runs that fail before their first write use it).
  */
 function recordingDriver(log: Log, delayMs = 15) {
   const memory = memoryStorage();
   let inFlight = 0;
   let maxInFlight = 0;
+  let starts = 0;
+  const creates: string[] = [];
   const phases: TurnPhase[] = [];
+  const record = async (phase: TurnPhase, write: () => Promise<void>) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    phases.push(phase);
+    log.push(`write+ ${phase.state} ${phase.roundNumber}`);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await write();
+    } finally {
+      inFlight--;
+      log.push(`write- ${phase.state} ${phase.roundNumber}`);
+    }
+  };
   const driver: StorageDriver = {
     ...memory,
-    appendPhase: async (scope, threadId, phase) => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      phases.push(phase);
-      log.push(`write+ ${phase.state} ${phase.roundNumber}`);
-      try {
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        await memory.appendPhase!(scope, threadId, phase);
-      } finally {
-        inFlight--;
-        log.push(`write- ${phase.state} ${phase.roundNumber}`);
-      }
+    // Only for a run that fails before its first write: then the thread is stored as failed.
+    createThread: (scope, thread) => (creates.push(thread.id), memory.createThread(scope, thread)),
+    startThread: async (scope, thread, first) => {
+      starts++;
+      const { roundNumber, state, contributions, decision, completedAt: at } = first;
+      await record({ roundNumber, state, contributions, decision, at }, () => memory.startThread!(scope, thread, first));
     },
+    appendPhase: (scope, threadId, phase) => record(phase, () => memory.appendPhase!(scope, threadId, phase)),
     appendTurn: async () => {
       throw new Error('appendTurn must not be used when the driver has appendPhase');
     },
   };
-  return { driver, memory, phases, maxInFlight: () => maxInFlight };
+  return { driver, memory, phases, creates, maxInFlight: () => maxInFlight, starts: () => starts };
 }
 
 /** The panel, logging each model call's start (`call propose`, `call challenge`, …) into `log`. */
@@ -79,10 +91,13 @@ const shape = (turn: StoredTurn) => ({
 describe('Consensus stores each phase as it completes', () => {
   it('writes PROPOSE, CHALLENGE, REVISE and COMMIT of every round in order, one at a time, each overlapping the next model call', async () => {
     const log: Log = [];
-    const { driver, phases, maxInFlight } = recordingDriver(log);
+    const { driver, phases, creates, maxInFlight, starts } = recordingDriver(log);
     const duh = new Consensus({ models: loggedPanel(log), storage: driver, rounds: 2 });
     const result = await duh.ask('Shard the orders table by tenant?');
     log.push('run resolved');
+
+    expect({ starts: starts(), creates }, 'round 1\'s PROPOSE phase creates the thread (startThread), once').toEqual({ starts: 1, creates: [] });
+    expect(log[0], 'nothing is written before the first model call').toBe('call propose');
 
     expect(phases.map((phase) => `${phase.state} ${phase.roundNumber}`)).toEqual([
       'PROPOSE 1', 'CHALLENGE 1', 'REVISE 1', 'COMMIT 1',
@@ -121,20 +136,53 @@ describe('Consensus stores each phase as it completes', () => {
     }
   });
 
-  it('stores the same rounds as the appendTurn fallback for a driver without appendPhase', async () => {
+  it('stores the same rounds as the appendTurn fallback for a driver without appendPhase, with or without startThread', async () => {
     const phased = memoryStorage();
+    const counting = (driver: StorageDriver) => {
+      const calls: string[] = [];
+      const counted: StorageDriver = {
+        ...driver,
+        createThread: (scope, thread) => (calls.push('createThread'), driver.createThread(scope, thread)),
+        appendTurn: (scope, threadId, turn) => (calls.push(`appendTurn ${turn.roundNumber}`), driver.appendTurn(scope, threadId, turn)),
+      };
+      if (driver.startThread) counted.startThread = (scope, thread, first) => (calls.push(`startThread ${first.roundNumber} ${first.state}`), driver.startThread!(scope, thread, first));
+      return { driver: counted, calls };
+    };
     const { appendPhase: _appendPhase, ...withoutPhases } = memoryStorage();
-    let appendTurns = 0;
-    const fallback: StorageDriver = { ...withoutPhases, appendTurn: (scope, threadId, turn) => (appendTurns++, withoutPhases.appendTurn(scope, threadId, turn)) };
+    const { appendPhase: _appendPhase2, startThread: _startThread, ...plain } = memoryStorage();
     const run = async (storage: StorageDriver) => {
       const duh = new Consensus({ models: panel().models, storage, rounds: 3 });
       const { threadId } = await duh.ask('Shard the orders table by tenant?');
       return (await storage.getThread(SCOPE, threadId))!;
     };
-    const [a, b] = [await run(phased), await run(fallback)];
-    expect(appendTurns).toBe(3);
+    const starting = counting(withoutPhases);
+    const oldStyle = counting(plain);
+    const [a, b, c] = [await run(phased), await run(starting.driver), await run(oldStyle.driver)];
+    expect(starting.calls, 'the first whole round creates the thread').toEqual(['startThread 1 COMMIT', 'appendTurn 2', 'appendTurn 3']);
+    expect(oldStyle.calls, 'without startThread the thread is created when the run starts').toEqual(['createThread', 'appendTurn 1', 'appendTurn 2', 'appendTurn 3']);
     expect(a.turns.map(shape)).toEqual(b.turns.map(shape));
-    expect(b.turns.every((turn) => turn.createdAt === turn.completedAt)).toBe(true);
+    expect(a.turns.map(shape)).toEqual(c.turns.map(shape));
+    for (const thread of [b, c]) expect(thread.turns.every((turn) => turn.createdAt === turn.completedAt)).toBe(true);
+    expect({ status: b.status, updatedAt: b.updatedAt >= b.turns.at(-1)!.completedAt }).toEqual({ status: 'complete', updatedAt: true });
+  });
+
+  it('stores a run that fails before its first write (startThread) as failed, with the error and no turns', async () => {
+    const log: Log = [];
+    const { driver, memory, starts, creates } = recordingDriver(log, 1);
+    const duh = new Consensus({
+      models: trio({ proposer: () => Promise.reject(Object.assign(new Error('proposer down'), { status: 400 })), challengerA: diverging(), challengerB: diverging() }).models,
+      storage: driver,
+      rounds: 2,
+      fallbacks: {},
+    });
+    const error = await duh.ask('Fail before any write?').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Error);
+    expect(starts()).toBe(0);
+    const [summary] = (await duh.threads.list()).threads;
+    expect(creates).toEqual([summary!.id]);
+    const thread = (await memory.getThread(SCOPE, summary!.id))!;
+    expect(thread).toMatchObject({ status: 'failed', turns: [] });
+    expect(thread.error).toMatch(/proposer down|proposer/i);
   });
 
   it('stops storing at an abort: the phases before it are whole, nothing after it is written, the thread is failed', async () => {

@@ -68,9 +68,21 @@ describe('threads and recall', () => {
     expect((await duh.recall('tenant')).map((hit) => hit.question)).toEqual(['Shard by tenant?']);
   });
 
+  it('fails a run with a StorageError when the driver cannot create its thread with the first phase (startThread), and stores it as failed', async () => {
+    const memory = memoryStorage();
+    const broken: StorageDriver = { ...memory, startThread: async () => { throw new Error('disk full'); } };
+    const duh = new Consensus({ models: panel(), rounds: 1, storage: broken });
+    const error = await duh.ask('q').catch((caught: unknown) => caught);
+    expect(StorageError.isInstance(error)).toBe(true);
+    expect((error as StorageError).message).toBe('[memory] Could not create the thread with the PROPOSE phase of round 1: disk full');
+    const [thread] = (await duh.threads.list()).threads;
+    expect(thread?.status).toBe('failed');
+    expect(await memory.getThread({ tenant: DEFAULT_TENANT }, thread!.id)).toMatchObject({ turns: [], error: (error as StorageError).message });
+  });
+
   it('fails a run with a StorageError when the driver cannot write a round (appendTurn, for drivers without appendPhase), and never half-writes it', async () => {
     const memory = memoryStorage();
-    const { appendPhase: _appendPhase, ...withoutPhases } = memory;
+    const { appendPhase: _appendPhase, startThread: _startThread, ...withoutPhases } = memory;
     const broken: StorageDriver = { ...withoutPhases, appendTurn: async () => { throw new Error('disk full'); } };
     const duh = new Consensus({ models: panel(), rounds: 1, storage: broken });
     const error = await duh.ask('q').catch((caught: unknown) => caught);
