@@ -1,19 +1,21 @@
 // G12 — Postgres store throughput: `postgresStorage({ pool, schema })` against raw pg writing the same record in
 // one statement with data-modifying CTEs (one round trip, performance.md A6), with 1 and 8 connections
 // (concurrency 1 and 8: that many workers, each writing one record after the other through `pool.query`).
-// One record is what the engine writes for a one-round run: createThread, then appendTurn (storage-record.mjs).
-// The driver is measured as the engine uses it: two awaited calls, so two round trips per record.
+// One record is one run of one round (storage-record.mjs): a thread and its committed round. The goal row writes
+// it as a driver can in one call, `startThread(scope, thread, round)`: one statement, one round trip. (The engine
+// spreads a round over its phase writes and creates the thread with the first of them; G13 measures that.)
 //
 // The raw writer uses the driver's own tables (a second fresh schema, created by the driver's migration): one
 // named (prepared) INSERT … WITH statement for the thread (its tsvector built from question and decision at
 // once), the turn and the 5 contributions. Before timing, one record written each way is read back with the
-// driver and compared, so both write the same rows.
+// driver and compared, so all of them write the same rows. Each writer has its own fresh schema, so every
+// writer's tables and indexes grow by the same records.
 //
-// A diagnostic row runs the same driver through a pool wrapper that names every statement (so pg prepares it
-// once per connection): driver ÷ that row is the cost of the driver's unnamed statements (parsed and planned
-// on every call), and that row ÷ raw is the cost of two statements (two round trips, two commits) per record.
+// Two more rows: the same record in two awaited calls, createThread then appendTurn (two statements, two round
+// trips and two commits: how a driver without startThread is used), and the goal row with unnamed statements
+// (`preparedStatements: false`, parsed and planned on every call, as behind a transaction-mode pooler).
 //
-// Server: BENCH_PG_URL, default postgresql://postgres@127.0.0.1:5432/test. Both schemas are fresh
+// Server: BENCH_PG_URL, default postgresql://postgres@127.0.0.1:5432/test. Every schema is fresh
 // (duh_bench_*) and dropped afterwards. When pg is missing or the server does not answer, G12 is SKIPPED.
 import { deepStrictEqual } from 'node:assert';
 import { goal, median, ms, quantile, ratio, settle, table } from './lib.mjs';
@@ -78,22 +80,21 @@ export function rawValues(tenant, { thread: t, turn: u }) {
   return values;
 }
 
-/** Writers over a pool: `{ write(record) }`. */
+/** Writers over a pool: `{ [variant]: write(record) }`, each variant on its own schema (tables of the same size). */
 function writers({ postgresStorage }, pool, schemas) {
   // A pg.Pool straight to the server: the documented setting is `preparedStatements: true`.
   const driver = postgresStorage({ pool, schema: schemas.driver, preparedStatements: true });
+  const twoCalls = postgresStorage({ pool, schema: schemas.twoCalls, preparedStatements: true });
   // Diagnostic: the same driver sending unnamed statements (the default for a pool passed in).
-  const prepared = postgresStorage({ pool, schema: schemas.driver, preparedStatements: false });
+  const unnamed = postgresStorage({ pool, schema: schemas.unnamed, preparedStatements: false });
   const rawText = rawSql(`"${schemas.raw}"`, 5);
   return {
-    driver: async (r) => {
-      await driver.createThread(SCOPE, r.thread);
-      await driver.appendTurn(SCOPE, r.thread.id, r.turn);
+    driver: (r) => driver.startThread(SCOPE, r.thread, r.turn),
+    twoCalls: async (r) => {
+      await twoCalls.createThread(SCOPE, r.thread);
+      await twoCalls.appendTurn(SCOPE, r.thread.id, r.turn);
     },
-    prepared: async (r) => {
-      await prepared.createThread(SCOPE, r.thread);
-      await prepared.appendTurn(SCOPE, r.thread.id, r.turn);
-    },
+    unnamed: (r) => unnamed.startThread(SCOPE, r.thread, r.turn),
     raw: async (r) => {
       await pool.query({ name: `duh_bench_record_${schemas.raw}`, text: rawText, values: rawValues(SCOPE.tenant, r) });
     },
@@ -118,8 +119,9 @@ async function measure(write, records, concurrency) {
 }
 
 const VARIANTS = [
-  { key: 'driver', label: 'driver, preparedStatements: true (2 round trips)' },
-  { key: 'prepared', label: 'driver, preparedStatements: false (diagnostic)' },
+  { key: 'driver', label: 'driver, startThread, preparedStatements: true (1 round trip)' },
+  { key: 'twoCalls', label: 'driver, createThread + appendTurn (2 round trips)' },
+  { key: 'unnamed', label: 'driver, startThread, preparedStatements: false (diagnostic)' },
   { key: 'raw', label: 'raw pg, 1 named CTE statement (1 round trip)' },
 ];
 
@@ -134,23 +136,25 @@ export async function benchPostgres({ records = { 1: 300, 8: 900 }, passes = 3, 
   }
   const { pg } = reach;
   const { postgresStorage } = await import(new URL('../dist/storage/postgres.mjs', import.meta.url).href);
-  const schemas = { driver: benchSchema('g12d'), raw: benchSchema('g12r') };
+  // One fresh schema per writer: each one's tables (and GIN index) grow by the same records.
+  const schemas = Object.fromEntries(VARIANTS.map((v) => [v.key, benchSchema(`g12${v.key.toLowerCase()}`)]));
   const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
   const results = [];
   try {
-    // Both schemas come from the driver's migration, so the raw writer uses exactly the driver's tables.
+    // Every schema comes from the driver's migration, so the raw writer uses exactly the driver's tables.
     for (const schema of Object.values(schemas)) await postgresStorage({ pool: admin, schema }).listThreads(SCOPE, { limit: 1, offset: 0 });
 
-    // Same rows either way: write one record with each writer, read both back with the driver.
+    // Same rows every way: write one record with each writer, read each back with the driver, compare.
     {
       const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
       const write = writers({ postgresStorage }, pool, schemas);
       const [a] = makeRecords(1);
-      await write.driver(a);
-      await write.raw(a);
-      const read = (schema) => postgresStorage({ pool, schema }).getThread(SCOPE, a.thread.id);
-      const [fromDriver, fromRaw] = await Promise.all([read(schemas.driver), read(schemas.raw)]);
-      deepStrictEqual(fromRaw, fromDriver, 'the raw CTE must store the same thread as the driver');
+      const stored = [];
+      for (const v of VARIANTS) {
+        await write[v.key](a);
+        stored.push([v.key, await postgresStorage({ pool, schema: schemas[v.key] }).getThread(SCOPE, a.thread.id)]);
+      }
+      for (const [key, thread] of stored.slice(1)) deepStrictEqual(thread, stored[0][1], `G12: the ${key} writer must store the same thread as the driver`);
       await pool.end();
     }
 
@@ -198,11 +202,11 @@ export async function benchPostgres({ records = { 1: 300, 8: 900 }, passes = 3, 
   ]);
   const text = [
     `G12 Postgres store — ${reach.server}, ${PG_URL.replace(/:[^:@/]*@/, ':***@')} (TCP), fresh schemas dropped afterwards; records per pass: 1 conn ${records[1]}, 8 conns ${records[8]} (+${warmup} warm-up); ${passes} passes, order rotated`,
-    `record = ${RECORD_SHAPE}. The driver row is measured as the engine uses it: await createThread, then await appendTurn (two statements, two round trips).`,
+    `record = ${RECORD_SHAPE}. The goal row writes it with one startThread call (one statement, one round trip); the two-call row awaits createThread, then appendTurn (two statements, two round trips, two commits).`,
     table(['writer', 'records/s', 'range', 'p50 ms/record', 'p99 ms', '÷ raw'], rows),
     ...[1, 8].map((c) => {
-      const [d, p, r] = ['driver', 'prepared', 'raw'].map((key) => find(c, key).perSec);
-      return `${c} conn${c > 1 ? 's' : ''}: driver ÷ raw = ${ratio(d / r, 2)} (goal ≥ 0.8×). Named statements gain ${ratio(d / p, 2)} over unnamed; the rest is two statements per record.`;
+      const [d, t, p, r] = ['driver', 'twoCalls', 'unnamed', 'raw'].map((key) => find(c, key).perSec);
+      return `${c} conn${c > 1 ? 's' : ''}: driver (startThread) ÷ raw = ${ratio(d / r, 2)} (goal ≥ 0.8×). Named statements gain ${ratio(d / p, 2)} over unnamed; two calls instead of one give ${ratio(t / r, 2)}.`;
     }),
   ].join('\n');
   const goals = [1, 8].map((c) => {
