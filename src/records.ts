@@ -243,23 +243,30 @@ export class Records {
       await this.#authorize(options, 'thread:sweep', { type: 'tenant', tenant: scope.tenant });
       const now = this.#clock.now();
       const cutoff = new Date(now - olderThanMs).toISOString();
-      const stale: string[] = [];
+      const stale: { id: string; updatedAt: string }[] = [];
       // Collect first, then mark: marking changes what an `active` listing returns.
       for (let offset = 0; ; offset += 200) {
         const page = await this.#storage.listThreads(scope, { status: 'active', limit: 200, offset });
-        for (const thread of page.threads) if (thread.updatedAt < cutoff) stale.push(thread.id);
+        for (const thread of page.threads) if (thread.updatedAt < cutoff) stale.push({ id: thread.id, updatedAt: thread.updatedAt });
         if (offset + 200 >= page.total) break;
       }
       const at = new Date(now).toISOString();
+      const minutes = Math.round(olderThanMs / 60_000);
+      const error = `Interrupted: the run stopped without closing its thread (no progress for over ${minutes >= 1 ? `${minutes} min` : `${Math.round(olderThanMs / 1000)} s`}).`;
+      const failIdle = typeof this.#storage.failIdleThread === 'function' ? this.#storage.failIdleThread.bind(this.#storage) : undefined;
       const marked: string[] = [];
-      for (const id of stale) {
-        // Look again just before marking: a run that finished (or moved on) since the listing keeps its status.
-        // A run that finishes between this read and the write below is the one case left: it ends up `failed`.
+      for (const { id, updatedAt } of stale) {
+        if (failIdle) {
+          // One compare-and-set: a run that wrote or finished since the listing is left alone.
+          if (await failIdle(scope, id, { idleSince: updatedAt, error, at })) marked.push(id);
+          continue;
+        }
+        // Without it, look again just before marking: a run that finished (or moved on) since the listing keeps
+        // its status. A run that finishes between this read and the write below still ends up `failed`.
         const current = await this.#storage.getThread(scope, id);
         if (current?.status !== 'active' || current.updatedAt >= cutoff) continue;
         marked.push(id);
-        const minutes = Math.round(olderThanMs / 60_000);
-        await this.#storage.finishThread(scope, id, { status: 'failed', error: `Interrupted: the run stopped without closing its thread (no progress for over ${minutes >= 1 ? `${minutes} min` : `${Math.round(olderThanMs / 1000)} s`}).`, at });
+        await this.#storage.finishThread(scope, id, { status: 'failed', error, at });
       }
       if (marked.length) this.#done(options, 'thread:sweep', `tenant:${scope.tenant}`, { threads: marked.length });
       return marked;

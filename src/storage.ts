@@ -591,6 +591,14 @@ export interface StorageDriver {
   startThread?(scope: StorageScope, thread: NewThread, first: StoredTurn): Promise<void>;
   /** Close a thread as `complete` or `failed`. */
   finishThread(scope: StorageScope, threadId: string, outcome: { status: Exclude<ThreadStatus, 'active'>; error?: string; at: string }): Promise<void>;
+  /**
+   * Optional: mark a thread `failed` (with `error`, and `updatedAt = at`) only if it is still `active` and its
+   * `updatedAt` is still exactly `idleSince`, in one atomic step (a compare-and-set); true when it was marked,
+   * false when the thread moved on, finished or does not exist in the tenant (then nothing changes).
+   * `threads.sweep` uses it, so a run that writes a phase or finishes while the sweep runs is never marked.
+   * Without it the sweep reads the thread again just before `finishThread`, which leaves a short window.
+   */
+  failIdleThread?(scope: StorageScope, threadId: string, outcome: { idleSince: string; error: string; at: string }): Promise<boolean>;
   /** A thread by its full id, or null (also null for another tenant's thread). */
   getThread(scope: StorageScope, id: string): Promise<StoredThread | null>;
   /** Threads matching `query`, newest first. */
@@ -805,6 +813,7 @@ export function phaseOrderProblem(latest: { roundNumber: number; state: string }
 export type OptionalStorageMethod =
   | 'appendPhase'
   | 'startThread'
+  | 'failIdleThread'
   | 'search'
   | 'costReport'
   | 'saveVotes'

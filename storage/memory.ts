@@ -221,6 +221,13 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
       threadsOf(scope).set(threadId, { ...thread, status: outcome.status, error: outcome.error ?? null, updatedAt: outcome.at });
     },
 
+    async failIdleThread(scope, threadId, outcome): Promise<boolean> {
+      const thread = tenants.get(scope.tenant)?.get(threadId);
+      if (thread?.status !== 'active' || thread.updatedAt !== outcome.idleSince) return false;
+      threadsOf(scope).set(threadId, { ...thread, status: 'failed', error: outcome.error, updatedAt: outcome.at });
+      return true;
+    },
+
     async getThread(scope, id): Promise<StoredThread | null> {
       const thread = tenants.get(scope.tenant)?.get(id);
       return thread ? copyThread(thread) : null;

@@ -516,6 +516,10 @@ function statements(S: string) {
     finishThread: `UPDATE ${S}.threads SET status = $3::text, error = $4::text, updated_at = $5::text::timestamptz, updated_at_iso = $5::text
       WHERE tenant = $1::text AND id = $2::text RETURNING 1 AS found`,
 
+    // The sweep's compare-and-set: only a thread still active and untouched since the caller looked.
+    failIdleThread: `UPDATE ${S}.threads SET status = 'failed', error = $3::text, updated_at = $4::text::timestamptz, updated_at_iso = $4::text
+      WHERE tenant = $1::text AND id = $2::text AND status = 'active' AND updated_at_iso = $5::text RETURNING 1 AS found`,
+
     getThread: `SELECT ${threadJson(S)}::text AS thread FROM ${S}.threads t WHERE t.tenant = $1::text AND t.id = $2::text`,
 
     listThreads: `WITH matching AS (
@@ -1398,6 +1402,13 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
       await run(`close thread ${threadId}`, async (pool) => {
         const result = await query(pool, 'finishThread', [scope.tenant, threadId, outcome.status, outcome.error ?? null, outcome.at]);
         if (result.rows.length === 0) throw missingThread(threadId);
+      });
+    },
+
+    async failIdleThread(scope, threadId, outcome): Promise<boolean> {
+      return run(`mark idle thread ${threadId} failed`, async (pool) => {
+        const result = await pool.query(sql.failIdleThread, [scope.tenant, threadId, outcome.error, outcome.at, outcome.idleSince]);
+        return result.rows.length === 1;
       });
     },
 

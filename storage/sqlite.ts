@@ -1225,6 +1225,20 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
         if (num(result.changes) === 0) throw missing(threadId);
       }),
 
+    failIdleThread: (scope, threadId, outcome) =>
+      use(`mark idle thread \`${threadId}\` failed`, true, (conn) => {
+        const result = run(
+          conn,
+          "UPDATE threads SET status = 'failed', error = ?, updated_at = ? WHERE tenant = ? AND id = ? AND status = 'active' AND updated_at = ?",
+          outcome.error,
+          outcome.at,
+          scope.tenant,
+          threadId,
+          outcome.idleSince,
+        );
+        return num(result.changes) === 1;
+      }),
+
     getThread: (scope, id) => use(`read thread \`${id}\``, false, (conn) => read(conn, () => readThread(conn, scope.tenant, id))),
 
     listThreads: (scope, query: ThreadQuery): Promise<ThreadPage> =>

@@ -934,6 +934,39 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
       },
     },
     {
+      name: 'failIdleThread (when implemented): marks only a thread still active and untouched since idleSince, atomically; true when it marked it',
+      body: async (open, reopen) => {
+        const driver = await open();
+        if (!has(driver, 'failIdleThread')) return;
+        const error = 'Interrupted: no progress for over 60 min.';
+        const [idle, moved, done, other] = [id(), id(), id(), id()];
+        await seed(driver, ACME, newThread(idle, 'idle', at(1)), { turns: [turn(1)] });
+        await seed(driver, ACME, newThread(moved, 'moved on', at(2)), { turns: [turn(1)] });
+        await seed(driver, ACME, newThread(done, 'done', at(3)), { finish: { status: 'complete', at: at(4) } });
+        await seed(driver, GLOBEX, newThread(other, 'globex idle', at(5)));
+        const idleSince = (await driver.getThread(ACME, idle))!.updatedAt;
+        const before = await snapshot(driver);
+        for (const [scope, threadId, since, what] of [
+          [ACME, moved, at(2), 'a thread whose updatedAt moved on'],
+          [ACME, done, at(4), 'a complete thread'],
+          [ACME, id(), at(1), 'an unknown thread'],
+          [ACME, other, at(5), "another tenant's thread"],
+          [ACME_UPPER, idle, idleSince, 'the thread under another tenant'],
+        ] as const) {
+          check((await driver.failIdleThread!(scope, threadId, { idleSince: since, error, at: at(500) })) === false, `failIdleThread on ${what} must answer false`);
+        }
+        check((await snapshot(driver)) === before, 'failIdleThread must change nothing when it answers false');
+        // Two sweeps at once (from two connections when reopen is given): exactly one marks the thread.
+        const other2 = await reopen(driver);
+        const results = await Promise.all([driver, other2].map((each) => each.failIdleThread!(ACME, idle, { idleSince, error, at: at(500) })));
+        check(results.filter(Boolean).length === 1, `exactly one of two concurrent failIdleThread calls must mark the thread, got ${json(results)}`);
+        const read = await driver.getThread(ACME, idle);
+        check(read?.status === 'failed' && read.error === error && read.updatedAt === at(500), `a marked thread must be failed with the error and updatedAt = at, got ${json(read && { status: read.status, error: read.error, updatedAt: read.updatedAt })}`);
+        same(read.turns, [turn(1)], 'marking must keep the turns');
+        check((await driver.failIdleThread!(ACME, idle, { idleSince: at(500), error, at: at(600) })) === false, 'a thread already failed must not be marked again');
+      },
+    },
+    {
       name: 'lists threads newest first with every summary field and a total, across pages',
       body: async (open) => {
         const driver = await open();

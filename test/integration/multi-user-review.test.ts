@@ -323,6 +323,34 @@ describe('records', () => {
     expect((await inner.getThread({ tenant: 'acme' }, id))?.status).toBe('complete');
   });
 
+  // The window the re-read leaves (a run finishing between the sweep's read and its write) is closed by the
+  // drivers' failIdleThread, a compare-and-set on status and updatedAt.
+  it('does not mark failed a thread that finished, or wrote a phase, right before the sweep marks it (failIdleThread)', async () => {
+    for (const meanwhile of ['finish', 'phase'] as const) {
+      const inner = memoryStorage();
+      const clock = new ManualClock({ start: NOON });
+      const id = '01a00000-0000-7000-8000-00000000000b';
+      const calls: boolean[] = [];
+      const storage: StorageDriver = {
+        ...inner,
+        failIdleThread: async (scope, threadId, outcome) => {
+          const at = new Date(clock.now()).toISOString();
+          if (meanwhile === 'finish') await inner.finishThread(scope, threadId, { status: 'complete', at });
+          else await inner.appendPhase!(scope, threadId, { roundNumber: 1, state: 'PROPOSE', contributions: [], decision: null, at });
+          const marked = await inner.failIdleThread!(scope, threadId, outcome);
+          calls.push(marked);
+          return marked;
+        },
+      };
+      const duh = new Consensus({ models: trio().models, storage, clock, policy: rbac(), rounds: 1 });
+      await inner.createThread({ tenant: 'acme' }, { id, question: 'A long run', protocol: 'consensus', userId: 'alice', createdAt: new Date(clock.now()).toISOString() });
+      await clock.advance(2 * 3_600_000);
+      expect(await duh.threads.sweep({ principal: admin, olderThanMs: 3_600_000 }), meanwhile).toEqual([]);
+      expect(calls, meanwhile).toEqual([false]);
+      expect((await inner.getThread({ tenant: 'acme' }, id))?.status, meanwhile).toBe(meanwhile === 'finish' ? 'complete' : 'active');
+    }
+  });
+
   // WAS A BUG (src/records.ts:343-348): the `backup:read` audit entry is written only after the consumer has read the
   // whole backup. A consumer that stops early (`break`, a closed HTTP response, an error in its loop) has read
   // threads, yet leaves no trace in the audit log, which docs/policy.md says records "every export and backup".

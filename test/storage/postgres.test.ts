@@ -319,7 +319,7 @@ describe('migrations', () => {
 // ---- one round trip per record ----
 
 describe('round trips', () => {
-  it('appendTurn is exactly one statement on the pool after migration (no BEGIN/COMMIT, no dedicated connection)', async () => {
+  it('appendTurn, startThread and every other write are exactly one statement on the pool after migration (no BEGIN/COMMIT, no dedicated connection)', async () => {
     const { pool: recorded, calls } = recordingPool(pool);
     const driver = postgresStorage({ pool: recorded, schema: freshSchema() });
     const threadId = newId();
@@ -335,6 +335,10 @@ describe('round trips', () => {
     await count('appendTurn', () => driver.appendTurn(ACME, threadId, turn(1, 'decision one', { contributions: six })));
     await count('appendTurn (round 2)', () => driver.appendTurn(ACME, threadId, turn(2)));
     await count('createThread', () => driver.createThread(ACME, { id: newId(), question: 'Other?', protocol: 'consensus', userId: null, createdAt: at(2) }));
+    await count('startThread', () => driver.startThread!(ACME, { id: newId(), question: 'Started?', protocol: 'consensus', userId: null, createdAt: at(3) }, turn(1, 'started', { contributions: six })));
+    const idle = newId();
+    await driver.createThread(ACME, { id: idle, question: 'Idle?', protocol: 'consensus', userId: null, createdAt: at(4) });
+    await count('failIdleThread', () => driver.failIdleThread!(ACME, idle, { idleSince: at(4), error: 'Interrupted.', at: at(299) }));
     await count('finishThread', () => driver.finishThread(ACME, threadId, { status: 'complete', at: at(300) }));
     await count('saveOutcome', () => driver.saveOutcome(ACME, threadId, { result: 'success', notes: null, at: at(301) }));
     await count('getThread', () => driver.getThread(ACME, threadId));
@@ -346,6 +350,8 @@ describe('round trips', () => {
       appendTurn: 1,
       'appendTurn (round 2)': 1,
       createThread: 1,
+      startThread: 1,
+      failIdleThread: 1,
       finishThread: 1,
       saveOutcome: 1,
       getThread: 1,
