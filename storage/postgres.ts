@@ -403,6 +403,20 @@ const threadJson = (S: string) => `json_build_array(
 const subtaskJson = (a: string) =>
   `json_build_array(${a}.label, ${a}.description, ${a}.dependencies, ${a}.status, ${a}.sequence_order, ${a}.child_thread_id, ${a}.created_at_iso, ${a}.updated_at_iso)`;
 
+/**
+ * Insert one turn for the row of the CTE `thread`: round `round` (SQL), state `$state`, the seven decision columns
+ * from parameter `$decision` on ({@link decisionColumns}' order), and the ISO times in `createdAt`/`completedAt`.
+ */
+const insertTurn = (S: string, p: { round: string; state: string; decision: number; createdAt: string; completedAt: string }) => {
+  const d = (offset: number) => `$${p.decision + offset}`;
+  return `INSERT INTO ${S}.turns (tenant, thread_id, round_number, state, decision, confidence, rigor, dissent,
+          taxonomy_intent, taxonomy_category, taxonomy_genus, created_at, completed_at, created_at_iso, completed_at_iso)
+        SELECT tenant, id, ${p.round}, ${p.state}::text, ${d(0)}::text, ${d(1)}::float8, ${d(2)}::float8, ${d(3)}::text,
+          ${d(4)}::text, ${d(5)}::text, ${d(6)}::text, ${p.createdAt}::text::timestamptz, ${p.completedAt}::text::timestamptz, ${p.createdAt}::text, ${p.completedAt}::text
+        FROM thread
+        RETURNING tenant, thread_id, round_number`;
+};
+
 /** Insert the contributions in JSON parameter `param` (an array of {@link contributionColumns}) under the CTE `turn`. */
 const insertContributions = (S: string, param: string) => `INSERT INTO ${S}.contributions (tenant, thread_id, round_number, position, model, role, content, input_tokens,
           output_tokens, cost_usd, latency_ms, finish_reason, truncated, framing, sycophantic, provider_metadata)
@@ -430,12 +444,7 @@ function statements(S: string) {
           CASE WHEN $9::text IS NULL THEN to_tsvector('simple', $3::text) ELSE to_tsvector('simple', $3::text) || to_tsvector('simple', $9::text) END)
         RETURNING tenant, id
       ), turn AS (
-        INSERT INTO ${S}.turns (tenant, thread_id, round_number, state, decision, confidence, rigor, dissent,
-          taxonomy_intent, taxonomy_category, taxonomy_genus, created_at, completed_at, created_at_iso, completed_at_iso)
-        SELECT tenant, id, 1, $8::text, $9::text, $10::float8, $11::float8, $12::text,
-          $13::text, $14::text, $15::text, $16::text::timestamptz, $7::text::timestamptz, $16::text, $7::text
-        FROM thread
-        RETURNING tenant, thread_id, round_number
+        ${insertTurn(S, { round: '1', state: '$8', decision: 9, createdAt: '$16', completedAt: '$7' })}
       ), contribution AS (
         ${insertContributions(S, '$17')}
       )
@@ -453,12 +462,7 @@ function statements(S: string) {
          WHERE tenant = $1::text AND id = $2::text
         RETURNING tenant, id
       ), turn AS (
-        INSERT INTO ${S}.turns (tenant, thread_id, round_number, state, decision, confidence, rigor, dissent,
-          taxonomy_intent, taxonomy_category, taxonomy_genus, created_at, completed_at, created_at_iso, completed_at_iso)
-        SELECT tenant, id, $3::integer, $5::text, $6::text, $7::float8, $8::float8, $9::text,
-          $10::text, $11::text, $12::text, $13::text::timestamptz, $4::text::timestamptz, $13::text, $4::text
-        FROM thread
-        RETURNING tenant, thread_id, round_number
+        ${insertTurn(S, { round: '$3::integer', state: '$5', decision: 6, createdAt: '$13', completedAt: '$4' })}
       ), contribution AS (
         ${insertContributions(S, '$14')}
       )

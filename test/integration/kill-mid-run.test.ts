@@ -6,7 +6,8 @@
 // phases whose writes resolved (plus, at most, the one in flight): every round before the last committed with
 // every contribution and its decision, the last one possibly in progress with exactly the contributions of the
 // phases its state says. Listing, recall, cost and export still work, and a new run in the same storage
-// completes. One scenario hides appendPhase, so the engine writes whole rounds with appendTurn. Every wait is on
+// completes. One scenario hides appendPhase (and startThread), so the engine writes whole rounds with appendTurn;
+// one kills the child before its first write, which (with startThread) leaves nothing stored at all. Every wait is on
 // a line the child printed (or on the database's own state), never on a sleep.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -400,6 +401,29 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
+/**
+ * Kill the child while round 1's proposer streams, before the run's first write (with startThread, the thread is
+ * created by round 1's PROPOSE phase): nothing of the run is stored, nothing is left to sweep, and a new run in the
+ * same storage completes. The storage is migrated first, as a database in use would be.
+ */
+async function killBeforeFirstWrite(target: Target): Promise<void> {
+  const driver = track(target.open());
+  await driver.listThreads(SCOPE, { limit: 1, offset: 0 });
+  const token = uniqueToken();
+  const child = new Child({ ...target.config, question: questionWith(token) });
+  await child.waitFor('a proposer delta of round 1', (message) => message.event === 'member-delta' && message.round === 1 && message.role === 'proposer');
+  await child.kill();
+  expect(child.messages.some((message) => message.event === 'phase-start' || message.event === 'append-start'), 'no write was handed over').toBe(false);
+  await target.checkStore();
+  expect(await driver.getThread(SCOPE, child.threadId)).toBeNull();
+  const duh = new Consensus({ models: fastPanel(), storage: driver, rounds: 1 });
+  expect((await duh.threads.list()).total).toBe(0);
+  const later = new Consensus({ models: fastPanel(), storage: driver, clock: { ...systemClock, now: () => Date.now() + 7_200_000 } });
+  expect(await later.threads.sweep({ olderThanMs: 3_600_000 })).toEqual([]);
+  const result = await duh.ask(`After an early crash, does a new ${token}x run complete?`);
+  expect((await driver.getThread(SCOPE, result.threadId))?.status).toBe('complete');
+}
+
 async function killScenario(target: Target, scenario: Scenario, extra: Record<string, unknown> = {}): Promise<{ child: Child; stored: StoredThread }> {
   const driverName = String(target.config['driver']);
   const token = uniqueToken();
@@ -451,6 +475,10 @@ describe('SIGKILL in the middle of a run: SQLite file', () => {
       await killScenario(sqliteTarget(), scenario);
     });
   }
+
+  it('killed while round 1’s proposer streams, before the first write: nothing is stored', { timeout: TEST_TIMEOUT }, async () => {
+    await killBeforeFirstWrite(sqliteTarget());
+  });
 
   for (const tinyCache of [false, true]) {
     it(
@@ -557,6 +585,10 @@ describe('SIGKILL in the middle of a run: Postgres schema', () => {
       await killScenario(postgresTarget(), scenario);
     });
   }
+
+  it('killed while round 1’s proposer streams, before the first write: nothing is stored', { timeout: TEST_TIMEOUT }, async () => {
+    await killBeforeFirstWrite(postgresTarget());
+  });
 
   for (const fallback of [false, true]) {
     const what = fallback ? 'round 2’s appendTurn (without appendPhase)' : 'round 2’s CHALLENGE phase write';
