@@ -11,7 +11,8 @@
 // driver and compared, so all of them write the same rows. Each writer has its own fresh schema, so every
 // writer's tables and indexes grow by the same records.
 //
-// Two more rows: the same record in two awaited calls, createThread then appendTurn (two statements, two round
+// Three more rows: the record as a run writes it (startThread with round 1's PROPOSE phase, then CHALLENGE, REVISE
+// and COMMIT with appendPhase: four statements, each overlapping a model call in a run), the same record in two awaited calls, createThread then appendTurn (two statements, two round
 // trips and two commits: how a driver without startThread is used), and the goal row with unnamed statements
 // (`preparedStatements: false`, parsed and planned on every call, as behind a transaction-mode pooler).
 //
@@ -19,7 +20,7 @@
 // (duh_bench_*) and dropped afterwards. When pg is missing or the server does not answer, G12 is SKIPPED.
 import { deepStrictEqual } from 'node:assert';
 import { goal, median, ms, quantile, ratio, settle, table } from './lib.mjs';
-import { RECORD_SHAPE, SCOPE, makeRecords } from './storage-record.mjs';
+import { RECORD_SHAPE, SCOPE, makeRecords, phaseWrites } from './storage-record.mjs';
 
 export const PG_URL = process.env.BENCH_PG_URL || 'postgresql://postgres@127.0.0.1:5432/test';
 
@@ -85,11 +86,17 @@ function writers({ postgresStorage }, pool, schemas) {
   // A pg.Pool straight to the server: the documented setting is `preparedStatements: true`.
   const driver = postgresStorage({ pool, schema: schemas.driver, preparedStatements: true });
   const twoCalls = postgresStorage({ pool, schema: schemas.twoCalls, preparedStatements: true });
+  const phased = postgresStorage({ pool, schema: schemas.phases, preparedStatements: true });
   // Diagnostic: the same driver sending unnamed statements (the default for a pool passed in).
   const unnamed = postgresStorage({ pool, schema: schemas.unnamed, preparedStatements: false });
   const rawText = rawSql(`"${schemas.raw}"`, 5);
   return {
     driver: (r) => driver.startThread(SCOPE, r.thread, r.turn),
+    phases: async (r) => {
+      const { first, phases } = phaseWrites(r);
+      await phased.startThread(SCOPE, r.thread, first);
+      for (const phase of phases) await phased.appendPhase(SCOPE, r.thread.id, phase);
+    },
     twoCalls: async (r) => {
       await twoCalls.createThread(SCOPE, r.thread);
       await twoCalls.appendTurn(SCOPE, r.thread.id, r.turn);
@@ -120,12 +127,13 @@ async function measure(write, records, concurrency) {
 
 const VARIANTS = [
   { key: 'driver', label: 'driver, startThread, preparedStatements: true (1 round trip)' },
+  { key: 'phases', label: 'driver, as a run writes it: startThread + 3 appendPhase (4 round trips)' },
   { key: 'twoCalls', label: 'driver, createThread + appendTurn (2 round trips)' },
   { key: 'unnamed', label: 'driver, startThread, preparedStatements: false (diagnostic)' },
   { key: 'raw', label: 'raw pg, 1 named CTE statement (1 round trip)' },
 ];
 
-export async function benchPostgres({ records = { 1: 300, 8: 900 }, passes = 3, warmup = 60 } = {}) {
+export async function benchPostgres({ records = { 1: 300, 8: 900 }, passes = 5, warmup = 60 } = {}) {
   const reach = await reachPostgres();
   if (reach.skip) {
     const why = `SKIPPED: ${reach.skip}`;
@@ -205,8 +213,8 @@ export async function benchPostgres({ records = { 1: 300, 8: 900 }, passes = 3, 
     `record = ${RECORD_SHAPE}. The goal row writes it with one startThread call (one statement, one round trip); the two-call row awaits createThread, then appendTurn (two statements, two round trips, two commits).`,
     table(['writer', 'records/s', 'range', 'p50 ms/record', 'p99 ms', '÷ raw'], rows),
     ...[1, 8].map((c) => {
-      const [d, t, p, r] = ['driver', 'twoCalls', 'unnamed', 'raw'].map((key) => find(c, key).perSec);
-      return `${c} conn${c > 1 ? 's' : ''}: driver (startThread) ÷ raw = ${ratio(d / r, 2)} (goal ≥ 0.8×). Named statements gain ${ratio(d / p, 2)} over unnamed; two calls instead of one give ${ratio(t / r, 2)}.`;
+      const [d, f, t, p, r] = ['driver', 'phases', 'twoCalls', 'unnamed', 'raw'].map((key) => find(c, key).perSec);
+      return `${c} conn${c > 1 ? 's' : ''}: driver (startThread) ÷ raw = ${ratio(d / r, 2)} (goal ≥ 0.8×). Named statements gain ${ratio(d / p, 2)} over unnamed; as a run writes it (4 statements) ${ratio(f / r, 2)}; two calls instead of one ${ratio(t / r, 2)}.`;
     }),
   ].join('\n');
   const goals = [1, 8].map((c) => {

@@ -75,3 +75,23 @@ export function makeRecords(count, start = Date.now()) {
 
 export const SCOPE = { tenant: 'default' };
 
+
+/**
+ * The same record as the engine writes it, phase by phase: `first` (round 1 at PROPOSE, the proposal) for
+ * startThread, then the CHALLENGE (three challenges), REVISE (the revision) and COMMIT (the decision) phases for
+ * appendPhase. Every phase is stamped with the turn's time, so the stored thread equals the one-call record's.
+ */
+export function phaseWrites({ turn }) {
+  const [proposal, ...rest] = turn.contributions;
+  const challenges = rest.slice(0, -1);
+  const revision = rest.at(-1);
+  const at = turn.createdAt;
+  return {
+    first: { roundNumber: 1, state: 'PROPOSE', contributions: [proposal], decision: null, createdAt: at, completedAt: at },
+    phases: [
+      { roundNumber: 1, state: 'CHALLENGE', contributions: challenges, decision: null, at },
+      { roundNumber: 1, state: 'REVISE', contributions: [revision], decision: null, at },
+      { roundNumber: 1, state: 'COMMIT', contributions: [], decision: turn.decision, at },
+    ],
+  };
+}

@@ -480,10 +480,15 @@ export async function runConsensus(context: RunContext, cast: Cast): Promise<Con
       // Let an in-flight round write settle first, so the failed mark lands after it.
       await pendingWrite.catch(() => {});
       // A run that failed before its first write (with startThread) is stored now, as failed. If the create
-      // fails (the thread may exist after all: its first write landed but the answer was lost), the finish
-      // below still marks it, or says why it cannot.
+      // fails, the thread may exist after all (its first write landed but the answer was lost): mark it only
+      // when it is this run's own, still active; otherwise the create's error is logged below.
       if (!created && startThread && begun) {
-        await storage.createThread(context.scope, newThread).catch(() => {});
+        try {
+          await storage.createThread(context.scope, newThread);
+        } catch (createError) {
+          const found = await storage.getThread(context.scope, context.threadId);
+          if (found?.status !== 'active' || found.createdAt !== newThread.createdAt || found.question !== newThread.question) throw createError;
+        }
         created = true;
       }
       if (created) await storage.finishThread(context.scope, context.threadId, { status: 'failed', error: serialized.message, at: iso(clock.now()) });

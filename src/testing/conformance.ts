@@ -841,7 +841,9 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
             const driver = await open();
             if (!has(driver, 'startThread')) return;
             for (const count of [1, 2, 3, 4]) {
-              const first = partial(turn(1, `first round ${count}`), count);
+              // A decision word that nothing else holds (the question has the digit too), so any-word search tells.
+              const decision = `opening kiwi${count}`;
+              const first = partial(turn(1, decision), count);
               const [started, seeded] = [id(), id()];
               await driver.startThread!(ACME, newThread(started, `Shard question ${count}?`, at(count), 'alice'), first);
               await seed(driver, ACME, newThread(seeded, `Shard question ${count}?`, at(count), 'alice'), { turns: [first] });
@@ -853,13 +855,14 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
               check(summary?.updatedAt === first.completedAt && summary.status === 'active', `listThreads must show the started thread, got ${json(summary)}`);
               if (driver.search) {
                 check((await driver.search(ACME, `question ${count}`, { limit: 10 })).some((hit) => hit.threadId === started), 'the question of a started thread must be searchable');
-                const decided = (await driver.search(ACME, `round ${count}`, { limit: 10 })).some((hit) => hit.threadId === started);
+                const decided = (await driver.search(ACME, `kiwi${count}`, { limit: 10 })).some((hit) => hit.threadId === started);
                 check(decided === (first.state === 'COMMIT'), `the first round's decision must be searchable exactly when it is committed (state ${first.state}), got ${decided}`);
               }
               if (has(driver, 'appendPhase')) {
-                await writePhases(driver, ACME, started, phasesOf(turn(1, `first round ${count}`)).slice(count));
+                await writePhases(driver, ACME, started, phasesOf(turn(1, decision)).slice(count));
+                if (driver.search) check((await driver.search(ACME, `kiwi${count}`, { limit: 10 })).some((hit) => hit.threadId === started), `a round started at ${first.state} and committed by appendPhase must make its decision searchable`);
                 await writePhases(driver, ACME, started, phasesOf(turn(2)));
-                same((await driver.getThread(ACME, started))?.turns, [turn(1, `first round ${count}`), turn(2)], `appendPhase must go on from a round 1 started at ${first.state}`);
+                same((await driver.getThread(ACME, started))?.turns, [turn(1, decision), turn(2)], `appendPhase must go on from a round 1 started at ${first.state}`);
               } else {
                 await driver.appendTurn(ACME, started, turn(2));
               }

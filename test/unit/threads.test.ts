@@ -80,6 +80,29 @@ describe('threads and recall', () => {
     expect(await memory.getThread({ tenant: DEFAULT_TENANT }, thread!.id)).toMatchObject({ turns: [], error: (error as StorageError).message });
   });
 
+  it('marks failed a thread whose first write landed although the driver reported an error, and never a thread that is not the run\'s', async () => {
+    for (const landed of ['this run', 'another thread'] as const) {
+      const memory = memoryStorage();
+      const broken: StorageDriver = {
+        ...memory,
+        startThread: async (scope, thread, first) => {
+          // The write reaches the store, but the answer is lost (or, for the other case, another thread holds the id).
+          if (landed === 'this run') await memory.startThread!(scope, thread, first);
+          else await memory.createThread(scope, { ...thread, question: 'Someone else\'s question?' });
+          throw new Error('connection reset');
+        },
+      };
+      const duh = new Consensus({ models: panel(), rounds: 1, storage: broken });
+      const error = await duh.ask('q').catch((caught: unknown) => caught);
+      expect(StorageError.isInstance(error), landed).toBe(true);
+      const [summary, ...rest] = (await duh.threads.list()).threads;
+      expect(rest, landed).toEqual([]);
+      const thread = await memory.getThread({ tenant: DEFAULT_TENANT }, summary!.id);
+      if (landed === 'this run') expect(thread).toMatchObject({ question: 'q', status: 'failed', error: (error as StorageError).message });
+      else expect(thread, 'a thread that is not the run\'s own is left as it was').toMatchObject({ question: 'Someone else\'s question?', status: 'active', error: null });
+    }
+  });
+
   it('fails a run with a StorageError when the driver cannot write a round (appendTurn, for drivers without appendPhase), and never half-writes it', async () => {
     const memory = memoryStorage();
     const { appendPhase: _appendPhase, startThread: _startThread, ...withoutPhases } = memory;
