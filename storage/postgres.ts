@@ -140,7 +140,7 @@ export interface PostgresStorageOptions {
   /** Connections in the pool duh creates from `connectionString` (`pg`'s `max`). @default 10 */
   max?: number;
   /**
-   * Send the hot statements (createThread, appendTurn, finishThread, getThread, deleteThread, saveOutcome, and the
+   * Send the hot statements (createThread, startThread, appendTurn, appendPhase, finishThread, getThread, deleteThread, saveOutcome, and the
    * identity point reads and writes: getUser, findApiKey, touchApiKey, appendAudit) as
    * named prepared statements (`{ name, text, values }`), so each connection parses and plans them once instead
    * of on every call (faster writes). Needs a pool that accepts `pg`'s config-object form of `query()` and
