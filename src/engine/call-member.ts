@@ -205,12 +205,18 @@ async function attempt(
     timedOut = true;
     controller.abort(new Error('timeout'));
   });
-  // Settles (rejects) only on abort: raced against each read, so an adapter that ignores its signal cannot hang us.
-  let rejectOnAbort: ((reason: unknown) => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => (rejectOnAbort = reject));
-  aborted.catch(() => {});
-  const onAbort = () => rejectOnAbort?.(signal.reason);
+  // An abort rejects the read in flight, so an adapter that ignores its signal cannot hang us. One settle-once
+  // wrapper per read (not a race against one long-lived promise, which would keep a reaction per chunk until the
+  // attempt ends).
+  let rejectRead: ((reason: unknown) => void) | undefined;
+  const onAbort = () => rejectRead?.(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
+  const read = (iterator: AsyncIterator<StreamPart>) =>
+    new Promise<IteratorResult<StreamPart>>((resolve, reject) => {
+      rejectRead = reject;
+      iterator.next().then(resolve, reject);
+    });
+  const deltas = call.emitDeltas !== false && context.events.listened;
   const started = context.clock.now();
   let text = '';
   let finish: Extract<StreamPart, { type: 'finish' }> | undefined;
@@ -219,13 +225,14 @@ async function attempt(
     const iterator = model.stream(request, { signal })[Symbol.asyncIterator]();
     try {
       for (;;) {
-        const next = await Promise.race([iterator.next(), aborted]);
+        if (signal.aborted) throw signal.reason;
+        const next = await read(iterator);
         if (next.done) break;
         const part = next.value;
         if (part.type === 'text-delta') {
           if (!part.text) continue;
           text += part.text;
-          if (call.emitDeltas !== false) context.events.emit({ type: 'member-delta', ...slot, text: part.text });
+          if (deltas) context.events.emit({ type: 'member-delta', ...slot, text: part.text });
         } else if (part.type === 'finish') {
           finish = part;
         }

@@ -33,7 +33,17 @@ export class RunEvents {
     this.#logger = logger;
   }
 
+  /** Whether anyone listens: callers can skip building an event nobody will see (token deltas). */
+  get listened(): boolean {
+    return this.#listeners.length > 0;
+  }
+
   emit(payload: EventPayload): void {
+    // Nobody listens (an `ask()` without `onEvent`): keep the sequence, build nothing.
+    if (this.#listeners.length === 0) {
+      this.#seq++;
+      return;
+    }
     const event = { v: 1, seq: this.#seq++, threadId: this.#threadId, time: this.#clock.now(), ...payload } as ConsensusEvent;
     for (const listener of this.#listeners) {
       try {

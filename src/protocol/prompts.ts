@@ -9,13 +9,14 @@ import type { ChallengeFraming } from '../record.js';
 
 /** "Today's date is YYYY-MM-DD." plus an instruction to anchor time-sensitive claims in it (UTC date). */
 export function dateGrounding(now: Date): string {
-  const day = now.toISOString().slice(0, 10);
-  if (day === lastGrounding.day) return lastGrounding.text;
-  lastGrounding = { day, text: groundingFor(day) };
+  // The UTC day number decides; the text is built once per day (every prompt of a run asks).
+  const dayNumber = Math.floor(now.getTime() / 86_400_000);
+  if (dayNumber === lastGrounding.dayNumber) return lastGrounding.text;
+  lastGrounding = { dayNumber, text: groundingFor(now.toISOString().slice(0, 10)) };
   return lastGrounding.text;
 }
 
-let lastGrounding = { day: '', text: '' };
+let lastGrounding = { dayNumber: Number.NaN, text: '' };
 
 function groundingFor(day: string): string {
   return (

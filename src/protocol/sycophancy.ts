@@ -33,5 +33,8 @@ export const SYCOPHANCY_WINDOW = 200;
  */
 export function detectSycophancy(text: string): boolean {
   const opening = text.slice(0, SYCOPHANCY_WINDOW).toLowerCase().trim();
-  return SYCOPHANCY_MARKERS.some((marker) => opening.includes(marker));
+  return MARKER_PATTERN.test(opening);
 }
+
+/** Any marker as a substring, in one pass (the markers are plain lower-case text; escaped all the same). */
+const MARKER_PATTERN = new RegExp(SYCOPHANCY_MARKERS.map((marker) => marker.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'));
