@@ -180,17 +180,7 @@ export function resolveGovernance(
   if (budget !== undefined && (typeof budget !== 'object' || budget === null)) {
     throw new InvalidOptionError('budget', budget, "The `budget` option must be an object like { perTenant: { usd: 100, per: 'month' } }.");
   }
-  if (store !== undefined) {
-    const candidate = store as Partial<RateLimitStore> | null;
-    const missing = (['take', 'refund', 'reserve', 'settle'] as const).filter((method) => typeof candidate?.[method] !== 'function');
-    if (typeof candidate !== 'object' || candidate === null || candidate.specificationVersion !== 'v1' || missing.length) {
-      throw new InvalidOptionError(
-        'limiter',
-        store,
-        `The \`limiter\` option must be a RateLimitStore v1${missing.length ? ` (missing ${missing.join(', ')})` : ''}: memoryLimiter() from duh/limiter/memory or redisLimiter() from duh/limiter/redis.`,
-      );
-    }
-  }
+  if (store !== undefined) checkLimiter('limiter', store);
   if (limits) onlyKnownKeys('limits', limits, ['perUser', 'perTenant', 'perModel', 'maxWaitMs']);
   if (budget) onlyKnownKeys('budget', budget, ['perUser', 'perTenant', 'onExceed']);
   if (!limits && !budget) return undefined;
@@ -219,6 +209,20 @@ export function resolveGovernance(
     budgetPerTenant: budgetOf('budget.perTenant', budget?.perTenant),
     onExceed,
   };
+}
+
+/** `store` as a {@link RateLimitStore} v1, or an InvalidOptionError naming `option` and what is missing. */
+export function checkLimiter(option: string, store: unknown): RateLimitStore {
+  const candidate = store as Partial<RateLimitStore> | null;
+  const missing = (['take', 'refund', 'reserve', 'settle'] as const).filter((method) => typeof candidate?.[method] !== 'function');
+  if (typeof candidate !== 'object' || candidate === null || candidate.specificationVersion !== 'v1' || missing.length) {
+    throw new InvalidOptionError(
+      option,
+      store,
+      `The \`${option}\` option must be a RateLimitStore v1${missing.length ? ` (missing ${missing.join(', ')})` : ''}: memoryLimiter() from duh/limiter/memory or redisLimiter() from duh/limiter/redis.`,
+    );
+  }
+  return candidate as RateLimitStore;
 }
 
 /** The UTC window containing `now`: its key (`2026-11-26` or `2026-11`), start and end in epoch ms. */

@@ -28,7 +28,8 @@
  *
  * @module
  */
-import { AuthenticationError, InvalidOptionError, NotFoundError, PolicyDeniedError, serializeError } from '../errors.js';
+import { memoryLimiter } from '../../limiter/memory.js';
+import { AuthenticationError, InvalidOptionError, NotFoundError, PolicyDeniedError, RateLimitedError, serializeError } from '../errors.js';
 import { uuidv7 } from '../internal/ids.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Policy, PolicyAction, PolicyResource } from '../policy.js';
@@ -50,6 +51,7 @@ import { DEFAULT_API_KEY_SCOPES, generateApiKey, parseApiKey, parseExpiry, SCOPE
 import { verifyAuditChain, type AuditVerification } from './audit.js';
 import { createSessions, looksLikeJwt, type SessionOptions, type Sessions } from './jwt.js';
 import { hashPassword, needsRehash, verifyPassword, type PasswordHashOptions } from './passwords.js';
+import { createSignInGate, type SignInLimitOptions } from './sign-in-limits.js';
 import { createVault, providerKeyContext, type Vault, type VaultOptions } from './vault.js';
 
 // The storage contract's identity records and audit helpers, for driver authors and callers of this subpath.
@@ -86,6 +88,7 @@ export * from './api-keys.js';
 export * from './audit.js';
 export * from './jwt.js';
 export * from './passwords.js';
+export * from './sign-in-limits.js';
 export * from './vault.js';
 
 /** Where a call came from, for the audit log. */
@@ -177,6 +180,13 @@ export interface IdentityOptions {
   jwt?: Sessions | SessionOptions | false;
   /** scrypt settings for new password hashes; older hashes are upgraded on login. */
   passwords?: PasswordHashOptions;
+  /**
+   * Sign-in throttling: password attempts per account and per client IP, as token buckets (failed attempts
+   * count; a successful sign-in gives its attempt back), or `false` for none. Share the counts between
+   * instances with `limiter: redisLimiter()`.
+   * @default { perAccount: '10/15min', perIp: '100/15min' } in memory
+   */
+  signInLimits?: SignInLimitOptions | false;
   /** Source of the current time (milliseconds since the epoch). @default Date.now */
   clock?: { now(): number };
   /** At most one `lastUsedAt` write per key per this many milliseconds. @default 60000 */
@@ -236,8 +246,11 @@ export interface Identity {
     verify(context: CallContext): Promise<AuditVerification>;
   };
   /**
-   * Sign in with email and password. Writes `auth:login` to the tenant's audit log either way.
+   * Sign in with email and password. Writes `auth:login` to the tenant's audit log either way. Attempts are
+   * throttled per account and per `origin.ip` first (see `signInLimits`); a refusal is audited at most once a
+   * minute per account or address.
    * @throws {AuthenticationError} `Invalid credentials.` (unknown email or wrong password alike), or `Account disabled.`
+   * @throws {RateLimitedError} `Too many sign-in attempts …` with `retryAfterMs`, before the password is checked
    */
   login(credentials: { tenant: string; email: string; password: string }, origin?: CallOrigin): Promise<LoginResult>;
   /**
@@ -358,6 +371,19 @@ export function createIdentity(options: IdentityOptions): Identity {
   if (options.vault !== undefined && !isVault(options.vault)) vault = createVault({ env, ...options.vault }); // check the keyring at once
 
   const method = <M extends Parameters<typeof requireStorageMethod>[1]>(name: M, usedFor: string) => requireStorageMethod(storage, name, usedFor);
+  const signInGate = createSignInGate(options.signInLimits, clock, () => memoryLimiter());
+  // A refused sign-in is audited at most once a minute per account (or address), so a flood of guesses does not
+  // become a flood of audit writes. Bounded: the oldest entries go first.
+  const throttleAudited = new Map<string, number>();
+  const shouldAuditThrottle = (key: string): boolean => {
+    const now = clock.now();
+    const last = throttleAudited.get(key);
+    if (last !== undefined && now - last < 60_000) return false;
+    throttleAudited.delete(key);
+    throttleAudited.set(key, now);
+    if (throttleAudited.size > 1000) throttleAudited.delete(throttleAudited.keys().next().value!);
+    return true;
+  };
 
   const pending = new Set<Promise<unknown>>();
   const background = (work: Promise<unknown>, what: string, tenant: string) => {
@@ -695,6 +721,21 @@ export function createIdentity(options: IdentityOptions): Identity {
       }
       const scope = { tenant };
       const email = normalizeEmail(credentials.email);
+      // Throttle before any work: a refused attempt costs no lookup and no scrypt.
+      const pass = signInGate ? await signInGate.admit({ tenant, email, ip: origin?.ip }) : undefined;
+      if (pass && 'bucket' in pass) {
+        const seconds = Math.ceil(pass.retryAfterMs / 1000);
+        if (shouldAuditThrottle(`${pass.bucket}:${pass.bucket === 'account' ? `${tenant}:${email}` : (origin?.ip ?? '')}`)) {
+          await audit(scope, { actor: null, action: 'auth:login', resource: 'user:unknown', outcome: 'deny', reason: `too many attempts (${pass.bucket})`, details: { email } }, origin).catch(
+            (error: unknown) => logger.error({ tenant, err: serializeError(error).message }, 'duh identity: could not write an audit entry'),
+          );
+        }
+        throw new RateLimitedError(
+          `signin:${pass.bucket}`,
+          pass.retryAfterMs,
+          `Too many sign-in attempts ${pass.bucket === 'account' ? 'for this account' : 'from this address'}; retry in ${seconds} s.`,
+        );
+      }
       const user = await method('getUserByEmail', 'sign-in')(scope, email);
       const matches = user?.passwordHash ? await verifyPassword(password, user.passwordHash) : (await verifyPassword(password, await decoy()), false);
       if (!user || !matches) {
@@ -709,6 +750,8 @@ export function createIdentity(options: IdentityOptions): Identity {
       if (needsRehash(user.passwordHash!, passwordOptions)) {
         current = (await method('updateUser', 'sign-in')(scope, user.id, { passwordHash: await hashPassword(password, passwordOptions), at: nowIso() })) ?? user;
       }
+      // Only failed attempts wear the buckets down.
+      await pass?.release();
       const principal: AuthenticatedPrincipal = { id: user.id, tenant, roles: [user.role], via: 'session' };
       const session = sessions ? await sessions.issue(principal) : undefined;
       await audit(scope, { actor: user.id, action: 'auth:login', resource: `user:${user.id}`, outcome: 'success', details: { session: session !== undefined } }, origin);
