@@ -6,6 +6,9 @@
  * - `duh key create --user <id-or-email> [--name n] [--scopes a,b] [--expires 30d]` (prints the key once),
  *   `duh key list [--user <id-or-email>]`, `duh key revoke <key-id>`
  * - `duh audit verify` (exit code 1 and the first bad seq when the log was altered), `duh audit list`
+ * - `duh provider-key set <provider>` (the key from standard input, never from the command line),
+ *   `duh provider-key list`, `duh provider-key delete <provider>`, `duh provider-key rotate` (every tenant's
+ *   keys re-encrypted under the keyring's current key); the keyring comes from `DUH_VAULT_KEYS`
  *
  * The tenant is `--tenant` (or `DUH_TENANT`, else `default`). The acting principal is `DUH_USER` (else `cli`)
  * with the `admin` role; in `duh key`, `--user` names the key's owner, elsewhere it names who acts. Every
@@ -13,21 +16,21 @@
  *
  * @module
  */
-import { createIdentity, type ApiKeyInfo, type Identity } from '../identity/index.js';
+import { createIdentity, createVault, type ApiKeyInfo, type Identity } from '../identity/index.js';
 import type { Principal } from '../principal.js';
 import { DEFAULT_TENANT, type StorageDriver } from '../storage.js';
 import { integer, shortIds, text, UsageError } from './records.js';
 import { openStorage } from './storage.js';
 
 /** The top-level commands this module handles. */
-export const IDENTITY_COMMANDS: ReadonlySet<string> = new Set(['user', 'key', 'audit']);
+export const IDENTITY_COMMANDS: ReadonlySet<string> = new Set(['user', 'key', 'audit', 'provider-key']);
 
 /** What an identity command needs from `main`. */
 export interface IdentityCommandIo {
   stdout: { write(text: string): void };
   stderr: { write(text: string): void };
   env: Readonly<Record<string, string | undefined>>;
-  /** The whole of standard input (for `--password-stdin`). */
+  /** The whole of standard input (for `--password-stdin` and `duh provider-key set`). */
   readStdin?: () => Promise<string>;
 }
 
@@ -41,6 +44,7 @@ const USAGE: Readonly<Record<string, string>> = {
   user: 'duh user create <email> [--role r] [--name n] [--password-stdin] | list | set-role <id-or-email> <role> | deactivate <id-or-email> | activate <id-or-email>',
   key: 'duh key create --user <id-or-email> [--name n] [--scopes ask,read] [--expires 30d] | list [--user <id-or-email>] | revoke <key-id>',
   audit: 'duh audit verify | list [--after seq] [--limit n]',
+  'provider-key': 'duh provider-key set <provider> (the key on standard input) | list | delete <provider> | rotate',
 };
 
 function keyStatus(key: ApiKeyInfo, now: number): string {
@@ -158,6 +162,40 @@ async function run(identity: Identity, command: string, args: readonly string[],
     }
   }
 
+  if (command === 'provider-key') {
+    switch (sub) {
+      case 'set': {
+        const provider = need(rest[0], 'a provider name (openai, anthropic, google, mistral, perplexity, …)');
+        if (rest.length > 1) throw new UsageError('`duh provider-key set` reads the key from standard input, never from the command line (where shell history and `ps` would keep it): `duh provider-key set openai < key.txt`.');
+        if (!io.readStdin) throw new UsageError('`duh provider-key set` needs the key on standard input.');
+        const apiKey = (await io.readStdin()).trim();
+        if (apiKey === '') throw new UsageError('`duh provider-key set` read an empty key from standard input.');
+        const info = await identity.providerKeys.set(provider, apiKey, context);
+        if (json) out(JSON.stringify(info, null, 2));
+        else out(`Stored the ${info.provider} key of tenant \`${info.tenant}\`, encrypted with vault key ${info.keyId}.`);
+        return 0;
+      }
+      case 'list': {
+        const keys = await identity.providerKeys.list(context);
+        if (json) out(JSON.stringify(keys, null, 2));
+        else {
+          for (const key of keys) out(`${pad(key.provider, 16)}  vault key ${pad(key.keyId, 12)}  updated ${day(key.updatedAt)}`);
+          out(`${keys.length} provider key(s)`);
+        }
+        return 0;
+      }
+      case 'delete': {
+        const provider = need(rest[0], 'a provider name');
+        const deleted = await identity.providerKeys.delete(provider, context);
+        if (json) out(JSON.stringify({ provider, deleted }, null, 2));
+        else out(deleted ? `Deleted the ${provider} key of tenant \`${principal.tenant}\`.` : `Tenant \`${principal.tenant}\` has no ${provider} key.`);
+        return deleted ? 0 : 1;
+      }
+      default:
+        throw new UsageError(`Unknown \`duh provider-key\` command${sub ? ` \`${sub}\`` : ''}. Usage: ${USAGE['provider-key']}`);
+    }
+  }
+
   switch (sub) {
     case 'verify': {
       const result = await identity.audit.verify(context);
@@ -187,8 +225,20 @@ async function run(identity: Identity, command: string, args: readonly string[],
   }
 }
 
+/** `duh provider-key rotate`: re-encrypt every tenant's provider keys under the keyring's current key. */
+async function rotate(storage: StorageDriver, values: Values, io: IdentityCommandIo): Promise<number> {
+  const vault = createVault({ env: io.env });
+  const report = await vault.rotate(storage);
+  if (values['json'] === true) io.stdout.write(`${JSON.stringify({ currentKeyId: vault.currentKeyId, ...report }, null, 2)}\n`);
+  else {
+    io.stdout.write(`Re-encrypted ${report.rotated} provider key(s) under vault key ${vault.currentKeyId}; ${report.current} already were.\n`);
+    if (report.skipped > 0) io.stderr.write(`${report.skipped} key(s) changed or were deleted while rotating and were left as they were: run \`duh provider-key rotate\` again.\n`);
+  }
+  return report.skipped > 0 ? 1 : 0;
+}
+
 /**
- * Run `duh user|key|audit …`: open the storage, act as the local admin of the tenant, close the storage.
+ * Run `duh user|key|audit|provider-key …`: open the storage, act as the local admin of the tenant, close the storage.
  * Resolves to the exit code (usage errors reject with a {@link UsageError} for `main` to report).
  */
 export async function runIdentityCommand(command: string, args: readonly string[], values: Values, io: IdentityCommandIo): Promise<number> {
@@ -199,6 +249,7 @@ export async function runIdentityCommand(command: string, args: readonly string[
   let identity: Identity | undefined;
   try {
     storage = await openStorage(text(values, 'storage'), io.env);
+    if (command === 'provider-key' && args[0] === 'rotate') return await rotate(storage, values, io);
     identity = createIdentity({ storage, env: io.env, jwt: false });
     return await run(identity, command, args, values, principal, io);
   } finally {

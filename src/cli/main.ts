@@ -34,6 +34,8 @@ Usage
   duh user create <email> [--role r] [--name n] [--password-stdin] | list | set-role <id-or-email> <role>
   duh key create --user <id-or-email> [--name n] [--scopes ask,read] [--expires 30d] | list | revoke <key-id>
   duh audit verify | list              check the tenant's hash-chained audit log (exit 1 when altered)
+  duh provider-key set <provider> < key.txt | list | delete <provider> | rotate
+                                       the tenant's own provider keys, encrypted (keyring in DUH_VAULT_KEYS)
 
 Storage and identity (every command)
   --storage <spec>        memory | sqlite:<path> | postgres://… (default DUH_STORAGE, else sqlite:./duh.db)
@@ -68,7 +70,7 @@ export interface CliIo {
   demoPanel?: DemoPanelOptions;
   /** Aborts the run (the real CLI wires SIGINT to it). */
   signal?: AbortSignal;
-  /** The whole of standard input (`duh user create --password-stdin`). */
+  /** The whole of standard input (`duh user create --password-stdin`, `duh provider-key set`). */
   readStdin?: () => Promise<string>;
 }
 

@@ -1,5 +1,6 @@
 // `duh user`, `duh key` and `duh audit` against a real SQLite file, as an operator would use them. (The same
 // commands on Postgres go through the same identity service, tested on Postgres in test/identity/.)
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +95,53 @@ describe('duh user / key / audit on SQLite', () => {
     const asJson = await duh(['audit', 'verify', '--json'], env);
     expect(asJson.code).toBe(1);
     expect(JSON.parse(asJson.stdout)).toMatchObject({ ok: false, seq: 2 });
+  });
+
+  it('stores, lists, deletes and rotates a tenant\'s provider keys, reading the key from stdin and never printing it', async () => {
+    const path = join(folder, 'byok.db');
+    const k1 = randomBytes(32).toString('base64');
+    const k2 = randomBytes(32).toString('base64');
+    const ring1 = { DUH_STORAGE: `sqlite:${path}`, DUH_VAULT_KEYS: JSON.stringify({ current: 'k1', keys: { k1 } }) };
+    const secret = 'sk-test-5f0c2d9e8b7a6c5d4e3f2a1b';
+    const set = await duh(['provider-key', 'set', 'openai', '--tenant', 'acme'], ring1, `${secret}\n`);
+    expect(set).toMatchObject({ code: 0, stdout: 'Stored the openai key of tenant `acme`, encrypted with vault key k1.\n' });
+    expect((await duh(['provider-key', 'set', 'anthropic', '--tenant', 'acme', '--json'], ring1, 'sk-ant-test-0123456789')).code).toBe(0);
+    const listed = await duh(['provider-key', 'list', '--tenant', 'acme'], ring1);
+    expect(listed.stdout).toMatch(/^anthropic\s+vault key k1\s+updated .*\nopenai\s+vault key k1\s+updated .*\n2 provider key\(s\)\n$/);
+    expect((await duh(['provider-key', 'list', '--tenant', 'globex'], ring1)).stdout).toBe('0 provider key(s)\n');
+
+    // The tenant's key is what a run of that tenant gets; nothing printed or audited holds it.
+    const storage = sqliteStorage({ path });
+    const identity = createIdentity({ storage, jwt: false, env: ring1 });
+    expect(await identity.credentials()({ tenant: 'acme', provider: 'openai' })).toEqual({ apiKey: secret });
+    const audit = JSON.stringify(await storage.listAudit!({ tenant: 'acme' }, { limit: 100 }));
+    expect(audit).toContain('provider-key:write');
+    expect(audit).not.toContain(secret);
+    await identity.flush();
+    await storage.close!();
+    expect(set.stdout + set.stderr + listed.stdout).not.toContain(secret);
+
+    // Rotation: a new current key re-encrypts every tenant's keys; the old key can then be dropped.
+    const ring2 = { ...ring1, DUH_VAULT_KEYS: JSON.stringify({ current: 'k2', keys: { k1, k2 } }) };
+    const rotated = await duh(['provider-key', 'rotate'], ring2);
+    expect(rotated).toMatchObject({ code: 0, stdout: 'Re-encrypted 2 provider key(s) under vault key k2; 0 already were.\n' });
+    const ring3 = { ...ring1, DUH_VAULT_KEYS: JSON.stringify({ current: 'k2', keys: { k2 } }) };
+    expect((await duh(['provider-key', 'list', '--tenant', 'acme'], ring3)).stdout).toMatch(/openai\s+vault key k2/);
+
+    expect((await duh(['provider-key', 'delete', 'openai', '--tenant', 'acme'], ring3)).stdout).toBe('Deleted the openai key of tenant `acme`.\n');
+    const again = await duh(['provider-key', 'delete', 'openai', '--tenant', 'acme'], ring3);
+    expect(again).toMatchObject({ code: 1, stdout: 'Tenant `acme` has no openai key.\n' });
+
+    // The key never goes on the command line; without a keyring the error says where it is read from.
+    const onArgv = await duh(['provider-key', 'set', 'openai', secret, '--tenant', 'acme'], ring3, '');
+    expect(onArgv.code).toBe(2);
+    expect(onArgv.stderr).toContain('reads the key from standard input');
+    expect(onArgv.stderr).not.toContain(secret);
+    expect((await duh(['provider-key', 'set', 'openai'], ring3, '\n')).stderr).toContain('empty key');
+    const noRing = await duh(['provider-key', 'set', 'openai', '--tenant', 'acme'], { DUH_STORAGE: `sqlite:${path}` }, secret);
+    expect(noRing.code).toBe(1);
+    expect(noRing.stderr).toContain('DUH_VAULT_KEYS');
+    expect((await duh(['provider-key', 'shred'], ring3)).code).toBe(2);
   });
 
   it('reports usage errors with exit code 2 and refusals with exit code 1', async () => {
