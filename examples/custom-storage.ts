@@ -1,10 +1,22 @@
 // A storage driver that keeps every run in one JSON file, written against the StorageDriver contract v1.
-// It implements only the required methods: without `search` and `costReport`, duh's recall() and cost()
-// scan the driver instead (see docs/storage.md). Run: npm run build && npx node examples/custom-storage.ts
+// It implements the required methods and one optional one, `startThread` (a run's thread and its first round
+// in one file write instead of two). Without `search` and `costReport`, duh's recall() and cost() scan the
+// driver instead (see docs/storage.md). Run: npm run build && npx node examples/custom-storage.ts
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Consensus, StorageError, THREAD_STATUSES, type StorageDriver, type StorageScope, type StoredThread, type ThreadSummary } from 'duh';
+import {
+  Consensus,
+  firstTurnProblem,
+  StorageError,
+  THREAD_STATUSES,
+  type NewThread,
+  type StorageDriver,
+  type StorageScope,
+  type StoredThread,
+  type StoredTurn,
+  type ThreadSummary,
+} from 'duh';
 import { demoPanel } from 'duh/testing';
 
 const NAME = 'json-file';
@@ -108,15 +120,28 @@ export function jsonFileStorage({ path }: JsonFileStorageOptions): StorageDriver
       threads[index] = change(threads[index]!);
     });
 
+  /** Add a new thread (status `active`) with `turns`; its `updatedAt` is the last turn's `completedAt`. */
+  const insert = (scope: StorageScope, { id, question, protocol, userId, createdAt }: NewThread, turns: StoredTurn[]) =>
+    write((threads) => {
+      if (indexOf(threads, scope, id) >= 0) throw fail(`Thread \`${id}\` already exists; thread ids must be unique.`);
+      const updatedAt = turns.at(-1)?.completedAt ?? createdAt;
+      threads.push({ id, question, protocol, userId, createdAt, tenant: scope.tenant, status: 'active', updatedAt, error: null, turns, outcome: null, votes: [], subtasks: [] });
+    });
+
   return {
     specificationVersion: 'v1',
     name: NAME,
 
-    async createThread(scope, { id, question, protocol, userId, createdAt }) {
-      await write((threads) => {
-        if (indexOf(threads, scope, id) >= 0) throw fail(`Thread \`${id}\` already exists; thread ids must be unique.`);
-        threads.push({ id, question, protocol, userId, createdAt, tenant: scope.tenant, status: 'active', updatedAt: createdAt, error: null, turns: [], outcome: null, votes: [], subtasks: [] });
-      });
+    async createThread(scope, thread) {
+      await insert(scope, thread, []);
+    },
+
+    // Optional: the engine creates a run's thread with its first write (round 1's first phase) when a driver
+    // has this, so a run costs one file write fewer and nothing waits on the file before the first model call.
+    async startThread(scope, thread, first) {
+      const problem = firstTurnProblem(first);
+      if (problem) throw fail(`Thread \`${thread.id}\` cannot start with that round: ${problem}. Nothing was written.`);
+      await insert(scope, thread, [structuredClone(first)]);
     },
 
     async appendTurn(scope, threadId, turn) {
