@@ -1,6 +1,6 @@
 /**
  * The CLI's storage: `--storage` or `DUH_STORAGE`, one of `memory`, `sqlite:<path>` (default `sqlite:./duh.db`)
- * or a `postgres://` URL. Drivers load only when chosen.
+ * or a `postgres://` URL (in the schema `DUH_PG_SCHEMA`, default `duh`). Drivers load only when chosen.
  *
  * @module
  */
@@ -22,7 +22,8 @@ export async function openStorage(spec: string | undefined, env: Readonly<Record
   }
   if (chosen.startsWith('postgres://') || chosen.startsWith('postgresql://')) {
     const { postgresStorage } = await import('../../storage/postgres.js');
-    return postgresStorage({ connectionString: chosen });
+    const schema = env['DUH_PG_SCHEMA']?.trim();
+    return postgresStorage({ connectionString: chosen, ...(schema ? { schema } : {}) });
   }
   throw new InvalidOptionError(
     'storage',

@@ -158,3 +158,29 @@ describe('duh user / key / audit on SQLite', () => {
     expect((await duh(['user', 'create', 'e@example.com', '--password-stdin'], {}, '\n')).stderr).toContain('empty password');
   });
 });
+
+describe('the identity and record commands on Postgres (DUH_PG_SCHEMA)', () => {
+  const url = process.env['DUH_TEST_POSTGRES_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test';
+  const schema = `duh_cli_${randomBytes(6).toString('hex')}`;
+  afterAll(async () => {
+    const pg = (await import('pg')).default;
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+  });
+
+  it('works in the schema DUH_PG_SCHEMA names, and says how to fix a bad one', async () => {
+    const env = { DUH_STORAGE: url, DUH_PG_SCHEMA: schema };
+    expect((await duh(['user', 'create', 'pat@acme.test', '--tenant', 'acme'], env)).code).toBe(0);
+    expect((await duh(['user', 'list', '--tenant', 'acme'], env)).stdout).toContain('pat@acme.test');
+    expect((await duh(['audit', 'verify', '--tenant', 'acme'], env)).code).toBe(0);
+    expect((await duh(['threads', '--tenant', 'acme', '--json'], env)).code).toBe(0);
+    const { postgresStorage } = await import('../../storage/postgres.js');
+    const storage = postgresStorage({ connectionString: url, schema });
+    expect((await storage.listUsers!({ tenant: 'acme' }, { limit: 10, offset: 0 })).users.map((user) => user.email)).toEqual(['pat@acme.test']);
+    await storage.close!();
+    const bad = await duh(['user', 'list'], { DUH_STORAGE: url, DUH_PG_SCHEMA: 'no such schema!' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('must be a plain identifier');
+  });
+});
