@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { timingSafeEqual } from 'node:crypto';
 import { memoryLimiter } from '../../limiter/memory.js';
 import { AuthenticationError, InvalidOptionError, NotFoundError, PolicyDeniedError, RateLimitedError, serializeError } from '../errors.js';
 import { uuidv7 } from '../internal/ids.js';
@@ -256,12 +257,18 @@ export interface Identity {
   /**
    * The principal an API key (`duh_…`) or a session token proves; `Bearer ` in front is accepted. An API key
    * acts with the user's role capped by its scopes; a session with the user's current role. Deactivated users,
-   * revoked or expired keys and bad tokens are refused. A successful key use updates its `lastUsedAt` in the
-   * background (at most once per `touchIntervalMs`).
+   * revoked or expired keys and bad tokens are refused, and so is a session issued before the user's password
+   * last changed (set, changed or removed). A successful key use updates its `lastUsedAt` in the background (at
+   * most once per `touchIntervalMs`).
    * @throws {AuthenticationError} (never naming the credential)
    */
   authenticate(credential: string, origin?: CallOrigin): Promise<AuthenticatedPrincipal>;
-  /** A session token for a user. @throws {InvalidOptionError} when sessions are not configured */
+  /**
+   * A session token for an existing user of the tenant (e.g. right after registration), bound to the user's
+   * current password like a sign-in's.
+   * @throws {InvalidOptionError} when sessions are not configured
+   * @throws {NotFoundError} when the tenant has no such user
+   */
   issueSession(user: { id: string; tenant: string; role?: string; roles?: readonly string[] }): Promise<{ token: string; expiresAt: string }>;
   /** The resolver the engine calls for a tenant's provider key (decrypted here, cached briefly in memory). */
   credentials(): CredentialResolver;
@@ -333,6 +340,15 @@ function isSessions(value: unknown): value is Sessions {
 }
 function isVault(value: unknown): value is Vault {
   return typeof value === 'object' && value !== null && typeof (value as Vault).encrypt === 'function' && typeof (value as Vault).decrypt === 'function';
+}
+
+/** What a session is bound to: the user's password hash (empty without a password). */
+const passwordStamp = (user: Pick<StoredUser, 'passwordHash'>): string => user.passwordHash ?? '';
+
+/** Equal strings, compared in constant time. */
+function sameText(a: string, b: string): boolean {
+  const [left, right] = [Buffer.from(a), Buffer.from(b)];
+  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /**
@@ -526,6 +542,11 @@ export function createIdentity(options: IdentityOptions): Identity {
     const claims = await sessions.verify(token);
     const user = await method('getUser', 'session authentication')({ tenant: claims.tenant }, claims.sub);
     if (!user || !user.active) throw new AuthenticationError('User not found or inactive.');
+    // A token carries a digest of the password hash it was issued under: a password set, changed or removed
+    // since then ends it. (Tokens from before stamps carry none and run to their expiry.)
+    if (claims.stamp !== undefined && sessions.digestStamp && !sameText(claims.stamp, sessions.digestStamp(passwordStamp(user)))) {
+      throw new AuthenticationError('Session ended: the password changed since sign-in; sign in again.');
+    }
     return { id: user.id, tenant: user.tenant, roles: [user.role], via: 'session' };
   };
 
@@ -753,7 +774,7 @@ export function createIdentity(options: IdentityOptions): Identity {
       // Only failed attempts wear the buckets down.
       await pass?.release();
       const principal: AuthenticatedPrincipal = { id: user.id, tenant, roles: [user.role], via: 'session' };
-      const session = sessions ? await sessions.issue(principal) : undefined;
+      const session = sessions ? await sessions.issue({ ...principal, stamp: passwordStamp(current) }) : undefined;
       await audit(scope, { actor: user.id, action: 'auth:login', resource: `user:${user.id}`, outcome: 'success', details: { session: session !== undefined } }, origin);
       return { user: toUser(current), principal, ...(session ? { token: session.token, expiresAt: session.expiresAt } : {}) };
     },
@@ -768,7 +789,9 @@ export function createIdentity(options: IdentityOptions): Identity {
 
     async issueSession(user) {
       if (!sessions) throw new InvalidOptionError('jwt', undefined, 'Session tokens are not configured: pass `jwt: { secret }` to createIdentity() or set DUH_JWT_SECRET.');
-      return sessions.issue({ id: user.id, tenant: user.tenant, roles: user.roles ?? (user.role ? [user.role] : []) });
+      const stored = await method('getUser', 'issuing a session')({ tenant: user.tenant }, user.id);
+      if (!stored) throw new NotFoundError('user', user.id);
+      return sessions.issue({ id: user.id, tenant: user.tenant, roles: user.roles ?? (user.role ? [user.role] : []), stamp: passwordStamp(stored) });
     },
 
     credentials() {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { createHmac } from 'node:crypto';
 import { AuthenticationError, InvalidOptionError, MissingDependencyError } from '../errors.js';
 
 /** Options of {@link createSessions}. */
@@ -36,12 +37,26 @@ export interface SessionClaims {
   iat: number;
   /** Expires at, seconds since the epoch. */
   exp: number;
+  /** The digest of the subject's `stamp` at issue ({@link Sessions.digestStamp}), when one was given. */
+  stamp?: string;
+}
+
+/** Who a session token is for. */
+export interface SessionSubject {
+  id: string;
+  tenant: string;
+  roles?: readonly string[];
+  /**
+   * A value that changes when the session must end, e.g. the user's password hash: the token carries a keyed
+   * digest of it (never the value), which {@link Sessions.digestStamp} recomputes to compare.
+   */
+  stamp?: string;
 }
 
 /** Issues and checks session tokens. Holds the secret in a closure: nothing of it shows in JSON or logs. */
 export interface Sessions {
   /** A signed token for this user. */
-  issue(subject: { id: string; tenant: string; roles?: readonly string[] }): Promise<{ token: string; expiresAt: string }>;
+  issue(subject: SessionSubject): Promise<{ token: string; expiresAt: string }>;
   /**
    * The claims of a valid token.
    * @throws {AuthenticationError} when the token is invalid or expired (never naming the token)
@@ -49,6 +64,11 @@ export interface Sessions {
   verify(token: string): Promise<SessionClaims>;
   /** Token lifetime, in seconds. */
   readonly ttlSeconds: number;
+  /**
+   * The digest a token issued with `stamp` carries (an HMAC with the session secret, so a token shows nothing of
+   * the stamp). Optional for implementations of your own; without it stamps are not checked.
+   */
+  digestStamp?(stamp: string): string;
 }
 
 type Jose = typeof import('jose');
@@ -90,6 +110,8 @@ export function createSessions(options: SessionOptions = {}): Sessions {
   const issuer = options.issuer ?? 'duh';
   const { audience } = options;
   const clock = options.clock ?? { now: () => Date.now() };
+  // 128 bits of HMAC-SHA256 under the session secret, in its own domain (never the same MAC as a token's).
+  const digestStamp = (stamp: string): string => createHmac('sha256', secret).update(`duh.session.stamp\u0000${stamp}`).digest('base64url').slice(0, 22);
 
   return {
     ttlSeconds,
@@ -100,7 +122,9 @@ export function createSessions(options: SessionOptions = {}): Sessions {
       const { SignJWT } = await loadJose();
       const now = Math.floor(clock.now() / 1000);
       const exp = now + ttlSeconds;
-      let builder = new SignJWT({ tenant: subject.tenant, roles: [...(subject.roles ?? [])] })
+      if (subject.stamp !== undefined && typeof subject.stamp !== 'string') throw new InvalidOptionError('subject.stamp', '[redacted]', 'A session `stamp` must be a string.');
+      const claims = { tenant: subject.tenant, roles: [...(subject.roles ?? [])], ...(subject.stamp !== undefined ? { stp: digestStamp(subject.stamp) } : {}) };
+      let builder = new SignJWT(claims)
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(subject.id)
         .setIssuer(issuer)
@@ -126,12 +150,21 @@ export function createSessions(options: SessionOptions = {}): Sessions {
         if (error instanceof jose.errors.JWTExpired) throw new AuthenticationError('Session token expired; sign in again.');
         throw new AuthenticationError('Invalid session token.');
       }
-      const { sub, tenant, roles, iat, exp } = payload;
-      if (typeof sub !== 'string' || typeof tenant !== 'string' || !Array.isArray(roles) || !roles.every((role) => typeof role === 'string') || typeof iat !== 'number' || typeof exp !== 'number') {
+      const { sub, tenant, roles, iat, exp, stp } = payload;
+      if (
+        typeof sub !== 'string' ||
+        typeof tenant !== 'string' ||
+        !Array.isArray(roles) ||
+        !roles.every((role) => typeof role === 'string') ||
+        typeof iat !== 'number' ||
+        typeof exp !== 'number' ||
+        (stp !== undefined && typeof stp !== 'string')
+      ) {
         throw new AuthenticationError('Invalid session token.');
       }
-      return { sub, tenant, roles: roles as string[], iat, exp };
+      return { sub, tenant, roles: roles as string[], iat, exp, ...(stp !== undefined ? { stamp: stp } : {}) };
     },
+    digestStamp,
   };
 }
 

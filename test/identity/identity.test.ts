@@ -199,6 +199,47 @@ describe('sign-in and sessions', () => {
     await expect(identity.login({ tenant: 'acme', email: 'old@acme.test', password: 'an old password' })).resolves.toMatchObject({ user: { id: 'u-old' } });
   });
 
+  it('ends every session of a user whose password is set, changed or removed; a new sign-in works', async () => {
+    const storage = memoryStorage();
+    const { identity } = make(storage);
+    const user = await identity.users.create({ email: 'gil@acme.test', password: 'first password' }, { principal: ACME_ADMIN });
+    const [phone, laptop] = [
+      await identity.login({ tenant: 'acme', email: 'gil@acme.test', password: 'first password' }),
+      await identity.login({ tenant: 'acme', email: 'gil@acme.test', password: 'first password' }),
+    ];
+    // A role change keeps the sessions (they get the new role); the token never shows the password hash.
+    await identity.users.setRole(user.id, 'viewer', { principal: ACME_ADMIN });
+    expect((await identity.authenticate(phone.token!)).roles).toEqual(['viewer']);
+    const hash = (await storage.getUser!({ tenant: 'acme' }, user.id))!.passwordHash!;
+    const payload = Buffer.from(phone.token!.split('.')[1]!, 'base64url').toString();
+    expect(payload).not.toContain(hash);
+    expect(payload).not.toContain(hash.split('$').at(-1)!);
+
+    await identity.users.setPassword(user.id, 'second password', { principal: ACME_ADMIN });
+    for (const session of [phone, laptop]) {
+      const error = await failure(identity.authenticate(session.token!));
+      expect(AuthenticationError.isInstance(error)).toBe(true);
+      expect((error as Error).message).toBe('Session ended: the password changed since sign-in; sign in again.');
+    }
+    const fresh = await identity.login({ tenant: 'acme', email: 'gil@acme.test', password: 'second password' });
+    expect((await identity.authenticate(fresh.token!)).id).toBe(user.id);
+
+    // A session issued without a password (say, right after registration) ends when one is set; removing it ends
+    // the sessions made with it too.
+    const registered = await identity.users.create({ email: 'hal@acme.test' }, { principal: ACME_ADMIN });
+    const issued = await identity.issueSession({ id: registered.id, tenant: 'acme', role: 'contributor' });
+    expect((await identity.authenticate(issued.token)).id).toBe(registered.id);
+    await identity.users.setPassword(registered.id, 'now a password', { principal: ACME_ADMIN });
+    await expect(identity.authenticate(issued.token)).rejects.toThrow('Session ended');
+    const withPassword = await identity.login({ tenant: 'acme', email: 'hal@acme.test', password: 'now a password' });
+    await identity.users.setPassword(registered.id, null, { principal: ACME_ADMIN });
+    await expect(identity.authenticate(withPassword.token!)).rejects.toThrow('Session ended');
+
+    // Sessions are for users that exist in the tenant.
+    expect(NotFoundError.isInstance(await failure(identity.issueSession({ id: 'nobody', tenant: 'acme' })))).toBe(true);
+    expect(NotFoundError.isInstance(await failure(identity.issueSession({ id: user.id, tenant: 'globex' })))).toBe(true);
+  });
+
   it('without a JWT secret, login returns no token and a bearer token is refused', async () => {
     const { identity } = make(memoryStorage(), { jwt: false });
     await identity.users.create({ email: 'f@acme.test', password: 'password123' }, { principal: ACME_ADMIN });

@@ -25,6 +25,24 @@ describe('session tokens (JWT HS256)', () => {
     expect(claims).toEqual({ sub: 'u1', tenant: 'acme', roles: ['admin'], iat: Date.UTC(2026, 0, 1) / 1000, exp: Date.UTC(2026, 0, 1) / 1000 + 3600 });
   });
 
+  it('carries a keyed digest of a stamp, never the stamp, and gives it back on verify', async () => {
+    const sessions = createSessions({ secret: SECRET });
+    const other = createSessions({ secret: `${SECRET}-other` });
+    const stamp = '$scrypt$N=1024,r=8,p=1$c2FsdA$aGFzaA';
+    const { token } = await sessions.issue({ id: 'u1', tenant: 'acme', stamp });
+    const claims = await sessions.verify(token);
+    expect(claims.stamp).toBe(sessions.digestStamp!(stamp));
+    expect(claims.stamp).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(Buffer.from(token.split('.')[1]!, 'base64url').toString()).not.toContain('c2FsdA');
+    expect(sessions.digestStamp!(`${stamp}x`)).not.toBe(claims.stamp);
+    expect(other.digestStamp!(stamp), 'the digest depends on the secret').not.toBe(claims.stamp);
+    expect((await sessions.verify((await sessions.issue({ id: 'u1', tenant: 'acme' })).token)).stamp).toBeUndefined();
+    // A forged stamp claim breaks the signature like any other claim.
+    const [header, , signature] = token.split('.');
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()), stp: sessions.digestStamp!('') })).toString('base64url');
+    expect(AuthenticationError.isInstance(await failure(sessions.verify(`${header}.${forged}.${signature}`)))).toBe(true);
+  });
+
   it('rejects an expired token with an AuthenticationError that does not contain the token', async () => {
     const clock = clockAt(Date.UTC(2026, 0, 1));
     const sessions = createSessions({ secret: SECRET, clock, ttlSeconds: 60 });
