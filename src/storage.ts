@@ -412,6 +412,12 @@ export interface UserUpdate {
   displayName?: string;
   active?: boolean;
   passwordHash?: string | null;
+  /**
+   * Write only if the stored `passwordHash` is still exactly this (null: no password): a compare-and-set, so a
+   * password re-hash on sign-in never overwrites a password changed meanwhile. When it differs nothing changes
+   * and the user is returned as stored (compare its `passwordHash` with the one written to tell).
+   */
+  ifPasswordHash?: string | null;
   /** When the change happens: the new `updatedAt`. */
   at: string;
 }
@@ -666,7 +672,10 @@ export interface StorageDriver {
   getUserByEmail?(scope: StorageScope, email: string): Promise<StoredUser | null>;
   /** The tenant's users, oldest first, with the total. */
   listUsers?(scope: StorageScope, query: UserQuery): Promise<UserPage>;
-  /** Change a user's role, display name, active flag or password hash; the user as stored after, or null when there is none. */
+  /**
+   * Change a user's role, display name, active flag or password hash; the user as stored after, or null when
+   * there is none. With `ifPasswordHash`, only when the stored hash still matches (otherwise unchanged).
+   */
   updateUser?(scope: StorageScope, id: string, update: UserUpdate): Promise<StoredUser | null>;
 
   /** Store a new API key for a user of the tenant. A duplicate id (in any tenant) or an unknown user is a `StorageError`. */

@@ -405,6 +405,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
       const identity = identities.get(scope.tenant);
       const user = identity?.users.get(id);
       if (!identity || !user) return null;
+      if (update.ifPasswordHash !== undefined && user.passwordHash !== update.ifPasswordHash) return { ...user };
       const next: StoredUser = {
         ...user,
         ...(update.role !== undefined ? { role: update.role } : {}),

@@ -761,10 +761,18 @@ function statements(S: string) {
       )::text AS page`,
 
     // Absent fields ($n IS NULL) keep their value; the password hash has its own flag, since null is a value for it.
-    updateUser: `UPDATE ${S}.users u SET role = coalesce($3::text, u.role), display_name = coalesce($4::text, u.display_name),
-        active = coalesce($5::boolean, u.active), password_hash = CASE WHEN $6::boolean THEN $7::text ELSE u.password_hash END,
-        updated_at = $8::text
-      WHERE u.tenant = $1::text AND u.id = $2::text RETURNING row_to_json(u)::text AS row`,
+    // With $9 (ifPasswordHash given), a compare-and-set on the stored hash ($10, null: no password); either way
+    // the statement answers with the user as stored after it.
+    updateUser: `WITH changed AS (
+        UPDATE ${S}.users u SET role = coalesce($3::text, u.role), display_name = coalesce($4::text, u.display_name),
+          active = coalesce($5::boolean, u.active), password_hash = CASE WHEN $6::boolean THEN $7::text ELSE u.password_hash END,
+          updated_at = $8::text
+        WHERE u.tenant = $1::text AND u.id = $2::text AND (NOT $9::boolean OR u.password_hash IS NOT DISTINCT FROM $10::text)
+        RETURNING row_to_json(u)::text AS row
+      )
+      SELECT row FROM changed
+      UNION ALL
+      SELECT row_to_json(u)::text FROM ${S}.users u WHERE u.tenant = $1::text AND u.id = $2::text AND NOT EXISTS (SELECT 1 FROM changed)`,
 
     // Inserts nothing when the user is not in the tenant (the caller reports it); a duplicate id violates the key.
     createApiKey: `INSERT INTO ${S}.api_keys (id, tenant, user_id, name, secret_hash, scopes, created_at, expires_at)
@@ -1676,6 +1684,8 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
             update.passwordHash !== undefined,
             update.passwordHash ?? null,
             update.at,
+            update.ifPasswordHash !== undefined,
+            update.ifPasswordHash ?? null,
           ]),
         );
         return row ? toUser(parsed<UserJson>(row['row'])) : null;

@@ -1600,9 +1600,13 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           if (update.displayName !== undefined) (sets.push('display_name = ?'), params.push(update.displayName));
           if (update.active !== undefined) (sets.push('active = ?'), params.push(update.active ? 1 : 0));
           if (update.passwordHash !== undefined) (sets.push('password_hash = ?'), params.push(update.passwordHash));
-          const changed = run(conn, `UPDATE users SET ${sets.join(', ')} WHERE tenant = ? AND id = ?`, ...params, scope.tenant, id);
-          if (num(changed.changes) === 0) return null;
-          return toUser(get<UserRow>(conn, `SELECT ${USER_COLUMNS} FROM users WHERE tenant = ? AND id = ?`, scope.tenant, id)!);
+          // With ifPasswordHash, a compare-and-set: a hash changed meanwhile leaves the row as it is.
+          const guard = update.ifPasswordHash !== undefined ? ' AND password_hash IS ?' : '';
+          if (guard) params.push(scope.tenant, id, update.ifPasswordHash!);
+          else params.push(scope.tenant, id);
+          run(conn, `UPDATE users SET ${sets.join(', ')} WHERE tenant = ? AND id = ?${guard}`, ...params);
+          const row = get<UserRow>(conn, `SELECT ${USER_COLUMNS} FROM users WHERE tenant = ? AND id = ?`, scope.tenant, id);
+          return row ? toUser(row) : null;
         }),
       ),
 

@@ -166,6 +166,10 @@ async function run(identity: Identity, command: string, args: readonly string[],
     switch (sub) {
       case 'set': {
         const provider = need(rest[0], 'a provider name (openai, anthropic, google, mistral, perplexity, …)');
+        // Provider names are short words; a long or key-shaped one is most likely the key itself (not echoed).
+        if (provider.length > 32 || /^(sk|pk|key|api|bearer)[-_]/i.test(provider)) {
+          throw new UsageError('The first argument of `duh provider-key set` must be a provider name (openai, anthropic, …); the one given looks like a key, so it is not shown. The key goes on standard input: `duh provider-key set openai < key.txt`.');
+        }
         if (rest.length > 1) throw new UsageError('`duh provider-key set` reads the key from standard input, never from the command line (where shell history and `ps` would keep it): `duh provider-key set openai < key.txt`.');
         if (!io.readStdin) throw new UsageError('`duh provider-key set` needs the key on standard input.');
         const apiKey = (await io.readStdin()).trim();
@@ -249,7 +253,10 @@ export async function runIdentityCommand(command: string, args: readonly string[
   let identity: Identity | undefined;
   try {
     storage = await openStorage(text(values, 'storage'), io.env);
-    if (command === 'provider-key' && args[0] === 'rotate') return await rotate(storage, values, io);
+    if (command === 'provider-key' && args[0] === 'rotate') {
+      if (args.length > 1) throw new UsageError('`duh provider-key rotate` takes no arguments: it re-encrypts every tenant\'s provider keys.');
+      return await rotate(storage, values, io);
+    }
     identity = createIdentity({ storage, env: io.env, jwt: false });
     return await run(identity, command, args, values, principal, io);
   } finally {

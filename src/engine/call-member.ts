@@ -214,7 +214,7 @@ async function attempt(
   const read = (iterator: AsyncIterator<StreamPart>) =>
     new Promise<IteratorResult<StreamPart>>((resolve, reject) => {
       rejectRead = reject;
-      iterator.next().then(resolve, reject);
+      Promise.resolve(iterator.next()).then(resolve, reject); // an adapter's next() may return a plain value
     });
   const deltas = call.emitDeltas !== false && context.events.listened;
   const started = context.clock.now();

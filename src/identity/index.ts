@@ -682,7 +682,8 @@ export function createIdentity(options: IdentityOptions): Identity {
     providerKeys: {
       async set(provider, apiKey, context) {
         const principal = checkContext(context);
-        if (typeof provider !== 'string' || !PROVIDER.test(provider)) throw new InvalidOptionError('provider', provider, `A provider name is lowercase letters, digits, dots, dashes or underscores (openai, anthropic, …); received ${JSON.stringify(provider)}.`);
+        // The value is not echoed: a key pasted where the provider name goes must not reach an error or a log.
+        if (typeof provider !== 'string' || !PROVIDER.test(provider)) throw new InvalidOptionError('provider', '[redacted]', 'A provider name is lowercase letters, digits, dots, dashes or underscores (openai, anthropic, …); the value given is not one (not shown, in case it is a key).');
         if (typeof apiKey !== 'string' || apiKey.trim() === '') throw new InvalidOptionError('apiKey', '[redacted]', 'A provider key must be a non-empty string.');
         const sealed = vaultOf().encrypt(apiKey.trim(), providerKeyContext(principal.tenant, provider));
         return guarded(
@@ -769,7 +770,21 @@ export function createIdentity(options: IdentityOptions): Identity {
       }
       let current = user;
       if (needsRehash(user.passwordHash!, passwordOptions)) {
-        current = (await method('updateUser', 'sign-in')(scope, user.id, { passwordHash: await hashPassword(password, passwordOptions), at: nowIso() })) ?? user;
+        // A compare-and-set on the hash just verified: a password changed meanwhile (an admin's reset, say) is
+        // never overwritten by this re-hash of the old one.
+        const fresh = await hashPassword(password, passwordOptions);
+        const after = await method('updateUser', 'sign-in')(scope, user.id, { passwordHash: fresh, ifPasswordHash: user.passwordHash, at: nowIso() });
+        if (after?.passwordHash === fresh) current = after;
+        else {
+          // Someone else wrote the hash first: another sign-in's re-hash of this same password (then it still
+          // verifies), or a new password (then this sign-in fails, as if it had started after the change).
+          const stored = await method('getUser', 'sign-in')(scope, user.id);
+          if (!stored?.active || !stored.passwordHash || !(await verifyPassword(password, stored.passwordHash))) {
+            await audit(scope, { actor: user.id, action: 'auth:login', resource: `user:${user.id}`, outcome: 'failure', reason: 'password changed during sign-in' }, origin);
+            throw new AuthenticationError('Invalid credentials.');
+          }
+          current = stored;
+        }
       }
       // Only failed attempts wear the buckets down.
       await pass?.release();

@@ -110,7 +110,7 @@ export function createSessions(options: SessionOptions = {}): Sessions {
   const issuer = options.issuer ?? 'duh';
   const { audience } = options;
   const clock = options.clock ?? { now: () => Date.now() };
-  // 128 bits of HMAC-SHA256 under the session secret, in its own domain (never the same MAC as a token's).
+  // 132 bits (22 base64url characters) of HMAC-SHA256 under the session secret, in its own domain (never the same MAC as a token's).
   const digestStamp = (stamp: string): string => createHmac('sha256', secret).update(`duh.session.stamp\u0000${stamp}`).digest('base64url').slice(0, 22);
 
   return {

@@ -4,9 +4,9 @@
  *
  * Every attempt takes one token from each bucket that applies before the password is checked, so a flood of
  * guesses costs no scrypt work once a bucket is empty. A successful sign-in gives its tokens back: only failed
- * attempts wear a bucket down. A bucket refills continuously (`'10/15min'`: one attempt back every 90 s), so an
- * account is never locked for longer than its refill needs, and a locked-out attacker cannot lock the owner out
- * for good.
+ * attempts wear a bucket down. A bucket refills continuously (`'10/15min'`: one attempt back every 90 s), so a
+ * burst of failures costs an account minutes, never a manual unlock. An attacker who keeps guessing at one
+ * account keeps its bucket empty and its owner waiting too: the price of any per-account limit (docs/identity.md).
  *
  * @module
  */

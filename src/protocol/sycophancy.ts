@@ -5,7 +5,7 @@
  */
 
 /** The 14 opening phrases duh treats as deference, lower-case. */
-export const SYCOPHANCY_MARKERS: readonly string[] = [
+export const SYCOPHANCY_MARKERS: readonly string[] = Object.freeze([
   'great answer',
   'great point',
   'good answer',
@@ -20,7 +20,7 @@ export const SYCOPHANCY_MARKERS: readonly string[] = [
   'the proposal is sound',
   'the answer is sound',
   'i agree with the',
-];
+]);
 
 /** How many leading characters are inspected. */
 export const SYCOPHANCY_WINDOW = 200;

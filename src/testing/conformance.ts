@@ -1527,6 +1527,37 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
       },
     },
     {
+      name: 'users (when implemented): updateUser with ifPasswordHash is a compare-and-set on the stored hash (null included); a miss changes nothing and returns the user as stored',
+      body: async (open, reopen) => {
+        const driver = await open();
+        if (!has(driver, 'createUser', 'getUser', 'updateUser')) return;
+        const [oldHash, resetHash, rehashA, rehashB] = ['$scrypt$N=1024,r=8,p=1$b2xk$b2xk', '$scrypt$N=2048,r=8,p=1$cmVz$cmVz', '$scrypt$N=2048,r=8,p=1$YQ$YQ', '$scrypt$N=2048,r=8,p=1$Yg$Yg'];
+        await driver.createUser!(ACME, { ...newUser('cas', 'cas@example.com', at(1)), passwordHash: oldHash });
+        // An admin's reset lands first; a re-hash of the old password must not overwrite it.
+        await driver.updateUser!(ACME, 'cas', { passwordHash: resetHash, at: at(10) });
+        const missed = await driver.updateUser!(ACME, 'cas', { passwordHash: rehashA, ifPasswordHash: oldHash, role: 'admin', at: at(11) });
+        check(missed?.passwordHash === resetHash && missed.role === 'contributor' && missed.updatedAt === at(10), `a compare-and-set that misses must change nothing and return the user as stored, got ${json(missed)}`);
+        same(await driver.getUser!(ACME, 'cas'), missed, 'a missed compare-and-set must leave the stored user as it was');
+        const hit = await driver.updateUser!(ACME, 'cas', { passwordHash: rehashA, ifPasswordHash: resetHash, at: at(12) });
+        check(hit?.passwordHash === rehashA && hit.updatedAt === at(12), `a compare-and-set on the stored hash must write, got ${json(hit)}`);
+        // null means "no password": the guard matches only a user without one.
+        check((await driver.updateUser!(ACME, 'cas', { passwordHash: rehashB, ifPasswordHash: null, at: at(13) }))?.passwordHash === rehashA, 'ifPasswordHash: null must not match a user with a password');
+        await driver.updateUser!(ACME, 'cas', { passwordHash: null, at: at(14) });
+        check((await driver.updateUser!(ACME, 'cas', { passwordHash: rehashB, ifPasswordHash: null, at: at(15) }))?.passwordHash === rehashB, 'ifPasswordHash: null must match a user without a password');
+        check((await driver.updateUser!(ACME, 'nobody', { passwordHash: rehashB, ifPasswordHash: null, at: at(16) })) === null, 'a compare-and-set on an unknown user must return null');
+        // Two re-hashes at once (from two connections when reopen is given): exactly one lands.
+        const other = await reopen(driver);
+        const results = await Promise.all([
+          driver.updateUser!(ACME, 'cas', { passwordHash: rehashA, ifPasswordHash: rehashB, at: at(20) }),
+          other.updateUser!(ACME, 'cas', { passwordHash: resetHash, ifPasswordHash: rehashB, at: at(21) }),
+        ]);
+        const stored = (await driver.getUser!(ACME, 'cas'))!.passwordHash;
+        check([rehashA, resetHash].includes(stored!), `one of two concurrent compare-and-sets must land, stored ${json(stored)}`);
+        check(results.filter((result) => result?.passwordHash === stored).length >= 1, `the winner must see its own hash, got ${json(results.map((result) => result?.passwordHash))}`);
+        check(results.filter((result, index) => result?.passwordHash === [rehashA, resetHash][index]).length === 1, `exactly one of two concurrent compare-and-sets must report its write, got ${json(results.map((result) => result?.passwordHash))}`);
+      },
+    },
+    {
       name: 'users (when implemented): isolate tenants: the same id and email live in two tenants; no cross-tenant read, list, count or update',
       body: async (open) => {
         const driver = await open();

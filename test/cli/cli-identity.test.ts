@@ -142,6 +142,14 @@ describe('duh user / key / audit on SQLite', () => {
     expect(noRing.code).toBe(1);
     expect(noRing.stderr).toContain('DUH_VAULT_KEYS');
     expect((await duh(['provider-key', 'shred'], ring3)).code).toBe(2);
+    // A key pasted where the provider name goes is refused and never echoed.
+    for (const pasted of [secret, 'x'.repeat(40)]) {
+      const misplaced = await duh(['provider-key', 'set', pasted, '--tenant', 'acme'], ring3, 'ignored');
+      expect(misplaced.code).toBe(2);
+      expect(misplaced.stderr).toContain('looks like a key, so it is not shown');
+      expect(misplaced.stderr).not.toContain(pasted);
+    }
+    expect((await duh(['provider-key', 'rotate', 'acme'], ring3)).stderr).toContain('takes no arguments');
   });
 
   it('reports usage errors with exit code 2 and refusals with exit code 1', async () => {

@@ -50,6 +50,10 @@ describe('createIdentity', () => {
     await expect(identity.users.create({ email: 'a@example.com', role: 'not a role!' }, { principal: ACME_ADMIN })).rejects.toThrow(/A role must be a name/);
     await expect(identity.apiKeys.create({ userId: 'x', scopes: ['everything'] }, { principal: ACME_ADMIN })).rejects.toThrow(/Unknown API key scope/);
     await expect(identity.providerKeys.set('Open AI', 'sk-x', { principal: ACME_ADMIN })).rejects.toThrow(/provider name/);
+    // A key passed as the provider name is not echoed back.
+    const misplaced = await failure(identity.providerKeys.set('sk-Proj-SECRET0123', 'sk-x', { principal: ACME_ADMIN }));
+    expect(InvalidOptionError.isInstance(misplaced)).toBe(true);
+    expect(JSON.stringify({ message: (misplaced as Error).message, ...(misplaced as object) })).not.toContain('SECRET0123');
   });
 });
 
@@ -238,6 +242,41 @@ describe('sign-in and sessions', () => {
     // Sessions are for users that exist in the tenant.
     expect(NotFoundError.isInstance(await failure(identity.issueSession({ id: 'nobody', tenant: 'acme' })))).toBe(true);
     expect(NotFoundError.isInstance(await failure(identity.issueSession({ id: user.id, tenant: 'globex' })))).toBe(true);
+  });
+
+  it('a sign-in that re-hashes never undoes a password changed meanwhile; two concurrent re-hashes both get a live session', async () => {
+    for (const meanwhile of ['reset', 'rehash'] as const) {
+      const inner = memoryStorage();
+      let raced = false;
+      const storage: StorageDriver = {
+        ...inner,
+        updateUser: async (scope, id, update) => {
+          if (update.ifPasswordHash !== undefined && !raced) {
+            // Between this sign-in's check and its re-hash: an admin's reset, or another sign-in's re-hash.
+            raced = true;
+            const other = meanwhile === 'reset' ? await hashPassword('the new password', { cost: 2048 }) : await hashPassword('an old password', { cost: 2048 });
+            await inner.updateUser!(scope, id, { passwordHash: other, at: new Date(T0 + 1000).toISOString() });
+          }
+          return inner.updateUser!(scope, id, update);
+        },
+      };
+      const { identity } = make(storage, { passwords: { cost: 2048 } });
+      await inner.createUser!({ tenant: 'acme' }, { id: 'u-old', email: 'old@acme.test', displayName: 'Old', role: 'viewer', passwordHash: await hashPassword('an old password', { cost: 1024 }), active: true, createdAt: new Date(T0).toISOString() });
+      const login = await identity.login({ tenant: 'acme', email: 'old@acme.test', password: 'an old password' }).catch((error: unknown) => error as Error);
+      if (meanwhile === 'reset') {
+        expect(AuthenticationError.isInstance(login), String(login)).toBe(true);
+        expect((login as Error).message).toBe('Invalid credentials.');
+        await expect(identity.login({ tenant: 'acme', email: 'old@acme.test', password: 'the new password' })).resolves.toMatchObject({ user: { id: 'u-old' } });
+        await expect(identity.login({ tenant: 'acme', email: 'old@acme.test', password: 'an old password' })).rejects.toThrow('Invalid credentials.');
+        const log = await auditOf(inner, 'acme');
+        expect(log.some((event) => event.reason === 'password changed during sign-in')).toBe(true);
+      } else {
+        // The racing sign-in lost its write but verified the same password under the other re-hash: its
+        // session is bound to the hash that is stored, so it is live.
+        expect(login).toMatchObject({ user: { id: 'u-old' } });
+        expect((await identity.authenticate((login as { token: string }).token)).id).toBe('u-old');
+      }
+    }
   });
 
   it('without a JWT secret, login returns no token and a bearer token is refused', async () => {

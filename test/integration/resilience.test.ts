@@ -238,6 +238,29 @@ describe('abort', () => {
     await expect(run).rejects.toSatisfy((error: unknown) => AbortedError.isInstance(error));
   });
 
+  it('reads an adapter whose stream iterator returns plain values from next() (as for await does)', async () => {
+    const { models } = trio();
+    const parts = [
+      { type: 'text-delta' as const, text: 'Shard by tenant, ' },
+      { type: 'text-delta' as const, text: 'with pooled connections.' },
+      { type: 'finish' as const, finishReason: 'stop' as const, usage: { inputTokens: 10, outputTokens: 8 } },
+    ];
+    const plain = {
+      ...models[0]!,
+      specificationVersion: 'v1' as const,
+      provider: models[0]!.provider,
+      modelId: models[0]!.modelId,
+      info: models[0]!.info,
+      generate: models[0]!.generate.bind(models[0]),
+      stream: () => {
+        let index = 0;
+        return { [Symbol.asyncIterator]: () => ({ next: () => (index < parts.length ? { done: false, value: parts[index++]! } : { done: true, value: undefined }) }) };
+      },
+    };
+    const result = await new Consensus({ models: [plain as never, ...models.slice(1)], rounds: 1 }).ask(QUESTION);
+    expect(result.rounds[0]!.proposal.text).toBe('Shard by tenant, with pooled connections.');
+  });
+
   it('an already-aborted signal rejects without calling any model or storing anything, and still ends the events with error', async () => {
     const { models, proposer } = trio();
     const duh = new Consensus({ models });
