@@ -392,6 +392,11 @@ export interface NewUser {
 export interface StoredUser extends NewUser {
   tenant: string;
   updatedAt: string;
+  /**
+   * When the user's sessions were last ended (ISO 8601): session tokens issued before are refused. Absent when
+   * they never were. Set with {@link UserUpdate.sessionsEndedAt}.
+   */
+  sessionsEndedAt?: string;
 }
 
 /** Paging for {@link StorageDriver.listUsers}: oldest first (by `createdAt`, then `id`). */
@@ -418,6 +423,8 @@ export interface UserUpdate {
    * and the user is returned as stored (compare its `passwordHash` with the one written to tell).
    */
   ifPasswordHash?: string | null;
+  /** End the user's sessions as of this time (ISO 8601): stored as {@link StoredUser.sessionsEndedAt}. */
+  sessionsEndedAt?: string;
   /** When the change happens: the new `updatedAt`. */
   at: string;
 }
@@ -673,8 +680,8 @@ export interface StorageDriver {
   /** The tenant's users, oldest first, with the total. */
   listUsers?(scope: StorageScope, query: UserQuery): Promise<UserPage>;
   /**
-   * Change a user's role, display name, active flag or password hash; the user as stored after, or null when
-   * there is none. With `ifPasswordHash`, only when the stored hash still matches (otherwise unchanged).
+   * Change a user's role, display name, active flag, password hash or `sessionsEndedAt`; the user as stored
+   * after, or null when there is none. With `ifPasswordHash`, only when the stored hash still matches (otherwise unchanged).
    */
   updateUser?(scope: StorageScope, id: string, update: UserUpdate): Promise<StoredUser | null>;
 

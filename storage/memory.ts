@@ -412,6 +412,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
         ...(update.displayName !== undefined ? { displayName: update.displayName } : {}),
         ...(update.active !== undefined ? { active: update.active } : {}),
         ...(update.passwordHash !== undefined ? { passwordHash: update.passwordHash } : {}),
+        ...(update.sessionsEndedAt !== undefined ? { sessionsEndedAt: update.sessionsEndedAt } : {}),
         updatedAt: update.at,
       };
       identity.users.set(id, next);

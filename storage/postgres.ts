@@ -152,7 +152,7 @@ export interface PostgresStorageOptions {
 }
 
 /** The newest schema version this driver writes (see `duh_migrations`). */
-export const POSTGRES_SCHEMA_VERSION = 3;
+export const POSTGRES_SCHEMA_VERSION = 4;
 
 const RECORDS_PER_RESTORE_STATEMENT = 200;
 const THREADS_PER_EXPORT_PAGE = 100;
@@ -371,6 +371,11 @@ const migrations = (S: string): { version: number; name: string; statements: str
         FOREIGN KEY (tenant, thread_id) REFERENCES ${S}.threads (tenant, id) ON DELETE CASCADE
       )`,
     ],
+  },
+  {
+    version: 4,
+    name: 'users: when their sessions were last ended',
+    statements: [`ALTER TABLE ${S}.users ADD COLUMN IF NOT EXISTS sessions_ended_at text COLLATE "C"`],
   },
 ];
 
@@ -766,7 +771,7 @@ function statements(S: string) {
     updateUser: `WITH changed AS (
         UPDATE ${S}.users u SET role = coalesce($3::text, u.role), display_name = coalesce($4::text, u.display_name),
           active = coalesce($5::boolean, u.active), password_hash = CASE WHEN $6::boolean THEN $7::text ELSE u.password_hash END,
-          updated_at = $8::text
+          sessions_ended_at = coalesce($11::text, u.sessions_ended_at), updated_at = $8::text
         WHERE u.tenant = $1::text AND u.id = $2::text AND (NOT $9::boolean OR u.password_hash IS NOT DISTINCT FROM $10::text)
         RETURNING row_to_json(u)::text AS row
       )
@@ -1013,6 +1018,7 @@ interface UserJson {
   active: boolean;
   created_at: string;
   updated_at: string;
+  sessions_ended_at?: string | null;
 }
 interface ApiKeyJson {
   id: string;
@@ -1048,6 +1054,7 @@ const toUser = (row: UserJson): StoredUser => ({
   createdAt: row.created_at,
   tenant: row.tenant,
   updatedAt: row.updated_at,
+  ...(typeof row.sessions_ended_at === 'string' ? { sessionsEndedAt: row.sessions_ended_at } : {}),
 });
 const toApiKey = (row: ApiKeyJson): StoredApiKey => ({
   id: row.id,
@@ -1686,6 +1693,7 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
             update.at,
             update.ifPasswordHash !== undefined,
             update.ifPasswordHash ?? null,
+            update.sessionsEndedAt ?? null,
           ]),
         );
         return row ? toUser(parsed<UserJson>(row['row'])) : null;

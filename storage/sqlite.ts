@@ -333,6 +333,11 @@ const MIGRATIONS: readonly Migration[] = [
       INSERT INTO recall_texts (rowid, text, tenant, thread_id) SELECT recall_rowid, decision, tenant, thread_id FROM turns WHERE decision IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'users: when their sessions were last ended',
+    sql: `ALTER TABLE users ADD COLUMN sessions_ended_at TEXT;`,
+  },
 ];
 
 /** The schema version this driver writes. */
@@ -434,6 +439,7 @@ interface UserRow {
   active: number | bigint;
   created_at: string;
   updated_at: string;
+  sessions_ended_at: string | null;
 }
 interface ApiKeyRow {
   id: string;
@@ -474,7 +480,7 @@ interface AuditRow {
   hash: string;
 }
 
-const USER_COLUMNS = 'tenant, id, email, display_name, role, password_hash, active, created_at, updated_at';
+const USER_COLUMNS = 'tenant, id, email, display_name, role, password_hash, active, created_at, updated_at, sessions_ended_at';
 const API_KEY_COLUMNS = 'id, tenant, user_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, last_used_at';
 const AUDIT_COLUMNS = 'tenant, seq, id, at, actor, action, resource, outcome, reason, ip, user_agent, details, prev_hash, hash';
 
@@ -488,6 +494,7 @@ const toUser = (row: UserRow): StoredUser => ({
   createdAt: row.created_at,
   tenant: row.tenant,
   updatedAt: row.updated_at,
+  ...(row.sessions_ended_at !== null ? { sessionsEndedAt: row.sessions_ended_at } : {}),
 });
 const toApiKey = (row: ApiKeyRow): StoredApiKey => ({
   id: row.id,
@@ -1557,7 +1564,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           }
           run(
             conn,
-            `INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO users (tenant, id, email, display_name, role, password_hash, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
             scope.tenant,
             user.id,
             user.email,
@@ -1600,6 +1607,7 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           if (update.displayName !== undefined) (sets.push('display_name = ?'), params.push(update.displayName));
           if (update.active !== undefined) (sets.push('active = ?'), params.push(update.active ? 1 : 0));
           if (update.passwordHash !== undefined) (sets.push('password_hash = ?'), params.push(update.passwordHash));
+          if (update.sessionsEndedAt !== undefined) (sets.push('sessions_ended_at = ?'), params.push(update.sessionsEndedAt));
           // With ifPasswordHash, a compare-and-set: a hash changed meanwhile leaves the row as it is.
           const guard = update.ifPasswordHash !== undefined ? ' AND password_hash IS ?' : '';
           if (guard) params.push(scope.tenant, id, update.ifPasswordHash!);

@@ -2,7 +2,7 @@
  * The CLI's identity commands, run as a local administrator of one tenant:
  *
  * - `duh user create <email> [--role r] [--name n] [--password-stdin]`, `duh user list`,
- *   `duh user set-role <id-or-email> <role>`, `duh user deactivate|activate <id-or-email>`
+ *   `duh user set-role <id-or-email> <role>`, `duh user deactivate|activate|end-sessions <id-or-email>`
  * - `duh key create --user <id-or-email> [--name n] [--scopes a,b] [--expires 30d]` (prints the key once),
  *   `duh key list [--user <id-or-email>]`, `duh key revoke <key-id>`
  * - `duh audit verify` (exit code 1 and the first bad seq when the log was altered), `duh audit list`
@@ -41,7 +41,7 @@ const pad = (value: string, width: number) => (value.length >= width ? value : v
 const day = (iso: string | null) => (iso === null ? '-' : iso.slice(0, 16).replace('T', ' '));
 
 const USAGE: Readonly<Record<string, string>> = {
-  user: 'duh user create <email> [--role r] [--name n] [--password-stdin] | list | set-role <id-or-email> <role> | deactivate <id-or-email> | activate <id-or-email>',
+  user: 'duh user create <email> [--role r] [--name n] [--password-stdin] | list | set-role <id-or-email> <role> | deactivate <id-or-email> | activate <id-or-email> | end-sessions <id-or-email>',
   key: 'duh key create --user <id-or-email> [--name n] [--scopes ask,read] [--expires 30d] | list [--user <id-or-email>] | revoke <key-id>',
   audit: 'duh audit verify | list [--after seq] [--limit n]',
   'provider-key': 'duh provider-key set <provider> (the key on standard input) | list | delete <provider> | rotate',
@@ -100,6 +100,13 @@ async function run(identity: Identity, command: string, args: readonly string[],
         const user = await identity.users.setRole(who, role, context);
         if (json) out(JSON.stringify(user, null, 2));
         else out(`User ${user.email} (${user.id}) is now ${user.role}.`);
+        return 0;
+      }
+      case 'end-sessions': {
+        const who = need(rest[0], 'a user id or email');
+        const user = await identity.users.endSessions(who, context);
+        if (json) out(JSON.stringify(user, null, 2));
+        else out(`Ended every session of ${user.email} (${user.id}) as of ${user.sessionsEndedAt}; API keys are not affected.`);
         return 0;
       }
       case 'deactivate':

@@ -32,6 +32,7 @@ Usage
   duh backup <file> [--all-tenants]    every thread as JSON lines
   duh restore <file> [--replace]       merge into what is stored (default), or replace the tenants' threads
   duh user create <email> [--role r] [--name n] [--password-stdin] | list | set-role <id-or-email> <role>
+                                       | deactivate | activate | end-sessions <id-or-email>
   duh key create --user <id-or-email> [--name n] [--scopes ask,read] [--expires 30d] | list | revoke <key-id>
   duh audit verify | list              check the tenant's hash-chained audit log (exit 1 when altered)
   duh provider-key set <provider> < key.txt | list | delete <provider> | rotate

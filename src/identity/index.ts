@@ -116,6 +116,8 @@ export interface User {
   hasPassword: boolean;
   createdAt: string;
   updatedAt: string;
+  /** When the user's sessions were last ended (deactivation, `endSessions`), or null. */
+  sessionsEndedAt: string | null;
 }
 
 /** An API key as listed: never the key or its hash. */
@@ -216,10 +218,19 @@ export interface Identity {
     setRole(idOrEmail: string, role: string, context: CallContext): Promise<User>;
     /** Set (or, with null, remove) a user's password. Policy: `user:update`. @throws {NotFoundError} */
     setPassword(idOrEmail: string, password: string | null, context: CallContext): Promise<User>;
-    /** Stop a user signing in or using keys. Policy: `user:update`. @throws {NotFoundError} */
+    /**
+     * Stop a user signing in or using keys. It also ends the user's sessions for good: activating the user again
+     * does not bring old session tokens back. Policy: `user:update`. @throws {NotFoundError}
+     */
     deactivate(idOrEmail: string, context: CallContext): Promise<User>;
     /** Let a deactivated user back in. Policy: `user:update`. @throws {NotFoundError} */
     activate(idOrEmail: string, context: CallContext): Promise<User>;
+    /**
+     * End every session of a user now ("sign out everywhere"): tokens issued before are refused; the user can
+     * sign in again. API keys are not affected (revoke them with `apiKeys.revoke`). Policy: `user:update`.
+     * @throws {NotFoundError}
+     */
+    endSessions(idOrEmail: string, context: CallContext): Promise<User>;
   };
   readonly apiKeys: {
     /**
@@ -303,6 +314,7 @@ const toUser = (user: StoredUser): User => ({
   hasPassword: user.passwordHash !== null,
   createdAt: user.createdAt,
   updatedAt: user.updatedAt,
+  sessionsEndedAt: user.sessionsEndedAt ?? null,
 });
 
 const toKeyInfo = (key: StoredApiKey): ApiKeyInfo => ({
@@ -342,8 +354,12 @@ function isVault(value: unknown): value is Vault {
   return typeof value === 'object' && value !== null && typeof (value as Vault).encrypt === 'function' && typeof (value as Vault).decrypt === 'function';
 }
 
-/** What a session is bound to: the user's password hash (empty without a password). */
-const passwordStamp = (user: Pick<StoredUser, 'passwordHash'>): string => user.passwordHash ?? '';
+/**
+ * What a session is bound to: the user's password hash (empty without a password) and, once the user's sessions
+ * have been ended, when that was. Either changing refuses the tokens issued before.
+ */
+const sessionStamp = (user: Pick<StoredUser, 'passwordHash' | 'sessionsEndedAt'>): string =>
+  user.sessionsEndedAt ? `${user.passwordHash ?? ''}\u0000${user.sessionsEndedAt}` : (user.passwordHash ?? '');
 
 /** Equal strings, compared in constant time. */
 function sameText(a: string, b: string): boolean {
@@ -483,8 +499,12 @@ export function createIdentity(options: IdentityOptions): Identity {
     );
   };
 
-  const updateUser = async (scope: StorageScope, user: StoredUser, change: { role?: string; active?: boolean; passwordHash?: string | null }): Promise<User> => {
-    const updated = await method('updateUser', 'user management')(scope, user.id, { ...change, at: nowIso() });
+  const updateUser = async (scope: StorageScope, user: StoredUser, change: { role?: string; active?: boolean; passwordHash?: string | null; endSessions?: true }): Promise<User> => {
+    const { endSessions, ...fields } = change;
+    const at = nowIso();
+    // Each end must change the value sessions are bound to, even within one millisecond of the last one.
+    const endedAt = endSessions && user.sessionsEndedAt && at <= user.sessionsEndedAt ? new Date(Date.parse(user.sessionsEndedAt) + 1).toISOString() : at;
+    const updated = await method('updateUser', 'user management')(scope, user.id, { ...fields, ...(endSessions ? { sessionsEndedAt: endedAt } : {}), at });
     if (!updated) throw new NotFoundError('user', user.id, `No user \`${user.id}\` in this tenant.`);
     return toUser(updated);
   };
@@ -544,8 +564,8 @@ export function createIdentity(options: IdentityOptions): Identity {
     if (!user || !user.active) throw new AuthenticationError('User not found or inactive.');
     // A token carries a digest of the password hash it was issued under: a password set, changed or removed
     // since then ends it. (Tokens from before stamps carry none and run to their expiry.)
-    if (claims.stamp !== undefined && sessions.digestStamp && !sameText(claims.stamp, sessions.digestStamp(passwordStamp(user)))) {
-      throw new AuthenticationError('Session ended: the password changed since sign-in; sign in again.');
+    if (claims.stamp !== undefined && sessions.digestStamp && !sameText(claims.stamp, sessions.digestStamp(sessionStamp(user)))) {
+      throw new AuthenticationError('Session ended: the password changed or the sessions were ended since sign-in; sign in again.');
     }
     return { id: user.id, tenant: user.tenant, roles: [user.role], via: 'session' };
   };
@@ -612,9 +632,13 @@ export function createIdentity(options: IdentityOptions): Identity {
         );
       },
 
-      deactivate: (idOrEmail, context) => onUser(idOrEmail, context, 'user:update', {}, (user) => updateUser({ tenant: user.tenant }, user, { active: false }), () => ({ active: false })),
+      deactivate: (idOrEmail, context) =>
+        onUser(idOrEmail, context, 'user:update', {}, (user) => updateUser({ tenant: user.tenant }, user, { active: false, endSessions: true }), () => ({ active: false, sessionsEnded: true })),
 
       activate: (idOrEmail, context) => onUser(idOrEmail, context, 'user:update', {}, (user) => updateUser({ tenant: user.tenant }, user, { active: true }), () => ({ active: true })),
+
+      endSessions: (idOrEmail, context) =>
+        onUser(idOrEmail, context, 'user:update', {}, (user) => updateUser({ tenant: user.tenant }, user, { endSessions: true }), () => ({ sessionsEnded: true })),
     },
 
     apiKeys: {
@@ -789,7 +813,7 @@ export function createIdentity(options: IdentityOptions): Identity {
       // Only failed attempts wear the buckets down.
       await pass?.release();
       const principal: AuthenticatedPrincipal = { id: user.id, tenant, roles: [user.role], via: 'session' };
-      const session = sessions ? await sessions.issue({ ...principal, stamp: passwordStamp(current) }) : undefined;
+      const session = sessions ? await sessions.issue({ ...principal, stamp: sessionStamp(current) }) : undefined;
       await audit(scope, { actor: user.id, action: 'auth:login', resource: `user:${user.id}`, outcome: 'success', details: { session: session !== undefined } }, origin);
       return { user: toUser(current), principal, ...(session ? { token: session.token, expiresAt: session.expiresAt } : {}) };
     },
@@ -806,7 +830,7 @@ export function createIdentity(options: IdentityOptions): Identity {
       if (!sessions) throw new InvalidOptionError('jwt', undefined, 'Session tokens are not configured: pass `jwt: { secret }` to createIdentity() or set DUH_JWT_SECRET.');
       const stored = await method('getUser', 'issuing a session')({ tenant: user.tenant }, user.id);
       if (!stored) throw new NotFoundError('user', user.id);
-      return sessions.issue({ id: user.id, tenant: user.tenant, roles: user.roles ?? (user.role ? [user.role] : []), stamp: passwordStamp(stored) });
+      return sessions.issue({ id: user.id, tenant: user.tenant, roles: user.roles ?? (user.role ? [user.role] : []), stamp: sessionStamp(stored) });
     },
 
     credentials() {

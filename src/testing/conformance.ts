@@ -1522,6 +1522,11 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
         same(await driver.getUser!(ACME, 'u1'), cleared, 'the update must be stored');
         const rehashed = await driver.updateUser!(ACME, 'u1', { passwordHash: '$scrypt$N=2048,r=8,p=1$bmV3$bmV3', at: at(70) });
         check(rehashed?.passwordHash === '$scrypt$N=2048,r=8,p=1$bmV3$bmV3' && rehashed.displayName === 'Renamed' && rehashed.active === false, `updateUser must set a new password hash and keep the rest, got ${json(rehashed)}`);
+        check((await driver.getUser!(ACME, 'u1'))?.sessionsEndedAt === undefined, 'a user whose sessions were never ended must have no sessionsEndedAt');
+        const ended = await driver.updateUser!(ACME, 'u1', { sessionsEndedAt: at(75), at: at(75) });
+        check(ended?.sessionsEndedAt === at(75) && ended.passwordHash === '$scrypt$N=2048,r=8,p=1$bmV3$bmV3', `updateUser must set sessionsEndedAt and keep the rest, got ${json(ended)}`);
+        check((await driver.updateUser!(ACME, 'u1', { role: 'viewer', at: at(76) }))?.sessionsEndedAt === at(75), 'an update without sessionsEndedAt must keep it');
+        same(await driver.getUser!(ACME, 'u1'), { ...ended, role: 'viewer', updatedAt: at(76) }, 'getUser must read sessionsEndedAt back');
         check((await driver.updateUser!(ACME, 'u-missing', { role: 'admin', at: at(80) })) === null, 'updateUser of an unknown user must return null');
         check((await driver.listUsers!(ACME, { limit: 10, offset: 0 })).total === 4, 'updateUser of an unknown user must not create one');
       },

@@ -62,6 +62,11 @@ describe('duh user / key / audit on SQLite', () => {
     expect((await duh(['key', 'revoke', keyId])).stdout).toMatch(new RegExp(`^Revoked key ${keyId} of user ${bobUser.id} at `));
     expect((await duh(['key', 'list', '--user', 'bob@example.com'])).stdout).toMatch(/revoked/);
 
+    const endedOut = await duh(['user', 'end-sessions', 'alice@example.com']);
+    expect(endedOut).toMatchObject({ code: 0 });
+    expect(endedOut.stdout).toMatch(/^Ended every session of alice@example\.com \([0-9a-f-]{36}\) as of \d{4}-\d\d-\d\dT[\d:.]+Z; API keys are not affected\.\n$/);
+    expect((await duh(['user', 'end-sessions', 'nobody@example.com'])).code).toBe(1);
+
     const verified = await duh(['audit', 'verify']);
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/^Audit log of tenant `default` verified: \d+ entries, head [0-9a-f]{64}\.\n$/);

@@ -223,7 +223,7 @@ describe('sign-in and sessions', () => {
     for (const session of [phone, laptop]) {
       const error = await failure(identity.authenticate(session.token!));
       expect(AuthenticationError.isInstance(error)).toBe(true);
-      expect((error as Error).message).toBe('Session ended: the password changed since sign-in; sign in again.');
+      expect((error as Error).message).toBe('Session ended: the password changed or the sessions were ended since sign-in; sign in again.');
     }
     const fresh = await identity.login({ tenant: 'acme', email: 'gil@acme.test', password: 'second password' });
     expect((await identity.authenticate(fresh.token!)).id).toBe(user.id);
@@ -242,6 +242,34 @@ describe('sign-in and sessions', () => {
     // Sessions are for users that exist in the tenant.
     expect(NotFoundError.isInstance(await failure(identity.issueSession({ id: 'nobody', tenant: 'acme' })))).toBe(true);
     expect(NotFoundError.isInstance(await failure(identity.issueSession({ id: user.id, tenant: 'globex' })))).toBe(true);
+  });
+
+  it('ends every session at once with endSessions and with deactivation, for good: activating again brings no old token back', async () => {
+    const storage = memoryStorage();
+    const { identity, clock } = make(storage);
+    const user = await identity.users.create({ email: 'ivy@acme.test', password: 'ivy password' }, { principal: ACME_ADMIN });
+    const sign = async () => (await identity.login({ tenant: 'acme', email: 'ivy@acme.test', password: 'ivy password' })).token!;
+    const first = await sign();
+    clock.time += 1000;
+    const ended = await identity.users.endSessions('ivy@acme.test', { principal: ACME_ADMIN });
+    expect(ended.sessionsEndedAt).toBe(new Date(clock.time).toISOString());
+    await expect(identity.authenticate(first)).rejects.toThrow('Session ended');
+    // Signing in again right away (the same second included) gives a live session.
+    const second = await sign();
+    expect((await identity.authenticate(second)).id).toBe(user.id);
+    // Deactivation ends sessions too, and activating again does not revive them.
+    await identity.users.deactivate(user.id, { principal: ACME_ADMIN });
+    await identity.users.activate(user.id, { principal: ACME_ADMIN });
+    await expect(identity.authenticate(second)).rejects.toThrow('Session ended');
+    expect((await identity.authenticate(await sign())).id).toBe(user.id);
+    // The user shows when its sessions were last ended (deactivation, a millisecond after the endSessions).
+    expect((await identity.users.get('ivy@acme.test', { principal: ACME_ADMIN })).sessionsEndedAt).toBe(new Date(clock.time + 1).toISOString());
+    const log = await auditOf(storage, 'acme');
+    expect(log.filter((event) => event.details?.['sessionsEnded'] === true).map((event) => event.action)).toEqual(['user:update', 'user:update']);
+    // The policy decides: a contributor cannot end another user's sessions.
+    const other = await identity.users.create({ email: 'jo@acme.test' }, { principal: ACME_ADMIN });
+    const denied = await failure(identity.users.endSessions(user.id, { principal: { id: other.id, tenant: 'acme', roles: ['contributor'] } }));
+    expect(PolicyDeniedError.isInstance(denied)).toBe(true);
   });
 
   it('a sign-in that re-hashes never undoes a password changed meanwhile; two concurrent re-hashes both get a live session', async () => {

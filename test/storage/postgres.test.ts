@@ -189,6 +189,7 @@ describe('migrations', () => {
       { version: 1, name: 'threads, turns, contributions, outcomes' },
       { version: 2, name: 'users, api keys, provider keys, audit log' },
       { version: 3, name: 'votes, subtasks' },
+      { version: 4, name: 'users: when their sessions were last ended' },
     ]);
     const tables = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema]);
     expect(tables.rows.map((row: { table_name: string }) => row.table_name)).toEqual([

@@ -73,6 +73,7 @@ const expectStorageError = async (promise: Promise<unknown>, pattern?: RegExp) =
  */
 const rollBackRecallToVersion3 = (db: DatabaseSync) =>
   db.exec(`
+    ALTER TABLE users DROP COLUMN sessions_ended_at;
     DROP TABLE recall_texts;
     ALTER TABLE turns DROP COLUMN recall_rowid;
     CREATE VIRTUAL TABLE threads_recall USING fts5 (question, decisions, tokenize = 'unicode61 remove_diacritics 2');
@@ -679,7 +680,7 @@ describe('identity tables (schema version 2)', () => {
     await upgraded.createUser!(A, { id: 'u1', email: 'u1@example.com', displayName: 'U', role: 'admin', passwordHash: null, active: true, createdAt: at(1) });
     expect((await upgraded.appendAudit!(A, { at: at(2), actor: 'u1', action: 'user:create', resource: 'user:u1', outcome: 'success' })).seq).toBe(1);
     const check = new DatabaseSync(path);
-    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
     check.close();
     expect((await upgraded.search!(A, 'upgrade', { limit: 10 })).map((hit) => hit.threadId)).toEqual([kept.id]);
   });
@@ -722,7 +723,7 @@ describe('recall rows (schema version 4)', () => {
     expect(expected['globex:zebra']).toEqual([other.id]);
     // One row per question and per decision; each decision's row is remembered by its turn.
     const check = new DatabaseSync(path);
-    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    expect(check.prepare('SELECT version FROM duh_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
     expect(check.prepare('SELECT count(*) AS n FROM recall_texts').get()).toEqual({ n: 4 + 4 });
     expect(check.prepare('SELECT count(*) AS n FROM turns WHERE (decision IS NULL) <> (recall_rowid IS NULL)').get()).toEqual({ n: 0 });
     expect(check.prepare('SELECT count(*) AS n FROM turns u JOIN recall_texts r ON r.rowid = u.recall_rowid AND r.text = u.decision AND r.tenant = u.tenant AND r.thread_id = u.thread_id').get()).toEqual({ n: 4 });
