@@ -562,8 +562,9 @@ export function createIdentity(options: IdentityOptions): Identity {
     const claims = await sessions.verify(token);
     const user = await method('getUser', 'session authentication')({ tenant: claims.tenant }, claims.sub);
     if (!user || !user.active) throw new AuthenticationError('User not found or inactive.');
-    // A token carries a digest of the password hash it was issued under: a password set, changed or removed
-    // since then ends it. (Tokens from before stamps carry none and run to their expiry.)
+    // A token carries a digest of the user's stamp when it was issued (password hash, and when sessions were
+    // last ended): a password set, changed or removed, or sessions ended, since then refuse it. (Tokens from
+    // before stamps carry none and run to their expiry.)
     if (claims.stamp !== undefined && sessions.digestStamp && !sameText(claims.stamp, sessions.digestStamp(sessionStamp(user)))) {
       throw new AuthenticationError('Session ended: the password changed or the sessions were ended since sign-in; sign in again.');
     }
