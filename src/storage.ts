@@ -425,6 +425,12 @@ export interface UserUpdate {
   ifPasswordHash?: string | null;
   /** End the user's sessions as of this time (ISO 8601): stored as {@link StoredUser.sessionsEndedAt}. */
   sessionsEndedAt?: string;
+  /**
+   * Write only if the stored `sessionsEndedAt` is still exactly this (null: never ended), like
+   * {@link ifPasswordHash} (both must hold when both are given). A miss changes nothing and returns the user as
+   * stored.
+   */
+  ifSessionsEndedAt?: string | null;
   /** When the change happens: the new `updatedAt`. */
   at: string;
 }

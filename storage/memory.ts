@@ -406,6 +406,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): StorageDriver
       const user = identity?.users.get(id);
       if (!identity || !user) return null;
       if (update.ifPasswordHash !== undefined && user.passwordHash !== update.ifPasswordHash) return { ...user };
+      if (update.ifSessionsEndedAt !== undefined && (user.sessionsEndedAt ?? null) !== update.ifSessionsEndedAt) return { ...user };
       const next: StoredUser = {
         ...user,
         ...(update.role !== undefined ? { role: update.role } : {}),

@@ -766,13 +766,15 @@ function statements(S: string) {
       )::text AS page`,
 
     // Absent fields ($n IS NULL) keep their value; the password hash has its own flag, since null is a value for it.
-    // With $9 (ifPasswordHash given), a compare-and-set on the stored hash ($10, null: no password); either way
-    // the statement answers with the user as stored after it.
+    // With $9 (ifPasswordHash given), a compare-and-set on the stored hash ($10, null: no password), and with $12
+    // (ifSessionsEndedAt given) on sessions_ended_at ($13); either way the statement answers with the user as
+    // stored after it.
     updateUser: `WITH changed AS (
         UPDATE ${S}.users u SET role = coalesce($3::text, u.role), display_name = coalesce($4::text, u.display_name),
           active = coalesce($5::boolean, u.active), password_hash = CASE WHEN $6::boolean THEN $7::text ELSE u.password_hash END,
           sessions_ended_at = coalesce($11::text, u.sessions_ended_at), updated_at = $8::text
         WHERE u.tenant = $1::text AND u.id = $2::text AND (NOT $9::boolean OR u.password_hash IS NOT DISTINCT FROM $10::text)
+          AND (NOT $12::boolean OR u.sessions_ended_at IS NOT DISTINCT FROM $13::text)
         RETURNING row_to_json(u)::text AS row
       )
       SELECT row FROM changed
@@ -1694,6 +1696,8 @@ export function postgresStorage(options: PostgresStorageOptions): StorageDriver 
             update.ifPasswordHash !== undefined,
             update.ifPasswordHash ?? null,
             update.sessionsEndedAt ?? null,
+            update.ifSessionsEndedAt !== undefined,
+            update.ifSessionsEndedAt ?? null,
           ]),
         );
         return row ? toUser(parsed<UserJson>(row['row'])) : null;

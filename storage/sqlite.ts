@@ -1608,10 +1608,11 @@ export function sqliteStorage(options: SqliteStorageOptions = {}): StorageDriver
           if (update.active !== undefined) (sets.push('active = ?'), params.push(update.active ? 1 : 0));
           if (update.passwordHash !== undefined) (sets.push('password_hash = ?'), params.push(update.passwordHash));
           if (update.sessionsEndedAt !== undefined) (sets.push('sessions_ended_at = ?'), params.push(update.sessionsEndedAt));
-          // With ifPasswordHash, a compare-and-set: a hash changed meanwhile leaves the row as it is.
-          const guard = update.ifPasswordHash !== undefined ? ' AND password_hash IS ?' : '';
-          if (guard) params.push(scope.tenant, id, update.ifPasswordHash!);
-          else params.push(scope.tenant, id);
+          // With ifPasswordHash / ifSessionsEndedAt, a compare-and-set: a value changed meanwhile leaves the row as it is.
+          let guard = '';
+          params.push(scope.tenant, id);
+          if (update.ifPasswordHash !== undefined) (guard += ' AND password_hash IS ?'), params.push(update.ifPasswordHash);
+          if (update.ifSessionsEndedAt !== undefined) (guard += ' AND sessions_ended_at IS ?'), params.push(update.ifSessionsEndedAt);
           run(conn, `UPDATE users SET ${sets.join(', ')} WHERE tenant = ? AND id = ?${guard}`, ...params);
           const row = get<UserRow>(conn, `SELECT ${USER_COLUMNS} FROM users WHERE tenant = ? AND id = ?`, scope.tenant, id);
           return row ? toUser(row) : null;

@@ -28,9 +28,9 @@
  *
  * @module
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
 import { memoryLimiter } from '../../limiter/memory.js';
-import { AuthenticationError, InvalidOptionError, NotFoundError, PolicyDeniedError, RateLimitedError, serializeError } from '../errors.js';
+import { AuthenticationError, InvalidOptionError, NotFoundError, PolicyDeniedError, RateLimitedError, serializeError, StorageError } from '../errors.js';
 import { uuidv7 } from '../internal/ids.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Policy, PolicyAction, PolicyResource } from '../policy.js';
@@ -361,6 +361,12 @@ function isVault(value: unknown): value is Vault {
 const sessionStamp = (user: Pick<StoredUser, 'passwordHash' | 'sessionsEndedAt'>): string =>
   user.sessionsEndedAt ? `${user.passwordHash ?? ''}\u0000${user.sessionsEndedAt}` : (user.passwordHash ?? '');
 
+/**
+ * An ISO 8601 time at `ms` with a random sub-millisecond part (nanosecond digits): a valid time that `Date.parse`
+ * reads as `ms`, and unique per call, so two ends of sessions in one millisecond never store the same value.
+ */
+const uniqueInstant = (ms: number): string => `${new Date(ms).toISOString().slice(0, 23)}${String(randomInt(1_000_000)).padStart(6, '0')}Z`;
+
 /** Equal strings, compared in constant time. */
 function sameText(a: string, b: string): boolean {
   const [left, right] = [Buffer.from(a), Buffer.from(b)];
@@ -501,12 +507,30 @@ export function createIdentity(options: IdentityOptions): Identity {
 
   const updateUser = async (scope: StorageScope, user: StoredUser, change: { role?: string; active?: boolean; passwordHash?: string | null; endSessions?: true }): Promise<User> => {
     const { endSessions, ...fields } = change;
-    const at = nowIso();
-    // Each end must change the value sessions are bound to, even within one millisecond of the last one.
-    const endedAt = endSessions && user.sessionsEndedAt && at <= user.sessionsEndedAt ? new Date(Date.parse(user.sessionsEndedAt) + 1).toISOString() : at;
-    const updated = await method('updateUser', 'user management')(scope, user.id, { ...fields, ...(endSessions ? { sessionsEndedAt: endedAt } : {}), at });
-    if (!updated) throw new NotFoundError('user', user.id, `No user \`${user.id}\` in this tenant.`);
-    return toUser(updated);
+    const write = method('updateUser', 'user management');
+    if (!endSessions) {
+      const updated = await write(scope, user.id, { ...fields, at: nowIso() });
+      if (!updated) throw new NotFoundError('user', user.id, `No user \`${user.id}\` in this tenant.`);
+      return toUser(updated);
+    }
+    // Ending sessions must change the value sessions are bound to, whatever else ends them at the same moment: a
+    // compare-and-set on it, with a value no other end can have (a random sub-millisecond part) and later than the
+    // stored one (even with a clock behind it), retried when another change got there first.
+    let current = user;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const at = nowIso();
+      const previous = current.sessionsEndedAt ?? null;
+      const endedAt = uniqueInstant(previous === null ? clock.now() : Math.max(clock.now(), Date.parse(previous) + 1));
+      const updated = await write(scope, user.id, { ...fields, sessionsEndedAt: endedAt, ifSessionsEndedAt: previous, at });
+      if (!updated) throw new NotFoundError('user', user.id, `No user \`${user.id}\` in this tenant.`);
+      if (updated.sessionsEndedAt === endedAt) return toUser(updated);
+      if (updated.sessionsEndedAt === undefined || updated.sessionsEndedAt === previous) {
+        // Nothing stored it and nothing else moved it: the driver does not keep `sessionsEndedAt`.
+        throw new StorageError(storage.name, 'This storage driver does not store `sessionsEndedAt` (StoredUser), so sessions cannot be ended; upgrade the driver (the built-in drivers store it).');
+      }
+      current = updated;
+    }
+    throw new StorageError(storage.name, `Could not end the sessions of user \`${user.id}\`: other changes kept getting there first. Try again.`);
   };
 
   // A hash to check against when the email is unknown, so a miss takes as long as a wrong password.
@@ -799,8 +823,14 @@ export function createIdentity(options: IdentityOptions): Identity {
         // never overwritten by this re-hash of the old one.
         const fresh = await hashPassword(password, passwordOptions);
         const after = await method('updateUser', 'sign-in')(scope, user.id, { passwordHash: fresh, ifPasswordHash: user.passwordHash, at: nowIso() });
-        if (after?.passwordHash === fresh) current = after;
-        else {
+        if (after?.passwordHash === fresh) {
+          // Deactivated while scrypt ran: refuse, as a sign-in that started after would be.
+          if (!after.active) {
+            await audit(scope, { actor: user.id, action: 'auth:login', resource: `user:${user.id}`, outcome: 'failure', reason: 'account disabled' }, origin);
+            throw new AuthenticationError('Account disabled.');
+          }
+          current = after;
+        } else {
           // Someone else wrote the hash first: another sign-in's re-hash of this same password (then it still
           // verifies), or a new password (then this sign-in fails, as if it had started after the change).
           const stored = await method('getUser', 'sign-in')(scope, user.id);

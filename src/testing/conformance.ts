@@ -1527,6 +1527,12 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
         check(ended?.sessionsEndedAt === at(75) && ended.passwordHash === '$scrypt$N=2048,r=8,p=1$bmV3$bmV3', `updateUser must set sessionsEndedAt and keep the rest, got ${json(ended)}`);
         check((await driver.updateUser!(ACME, 'u1', { role: 'viewer', at: at(76) }))?.sessionsEndedAt === at(75), 'an update without sessionsEndedAt must keep it');
         same(await driver.getUser!(ACME, 'u1'), { ...ended, role: 'viewer', updatedAt: at(76) }, 'getUser must read sessionsEndedAt back');
+        // ifSessionsEndedAt: a compare-and-set on it (null: never ended).
+        const stale = await driver.updateUser!(ACME, 'u1', { sessionsEndedAt: at(77), ifSessionsEndedAt: null, at: at(77) });
+        check(stale?.sessionsEndedAt === at(75) && stale.updatedAt === at(76), `a compare-and-set on sessionsEndedAt that misses must change nothing, got ${json(stale)}`);
+        const moved = await driver.updateUser!(ACME, 'u1', { sessionsEndedAt: at(78), ifSessionsEndedAt: at(75), at: at(78) });
+        check(moved?.sessionsEndedAt === at(78), `a compare-and-set on the stored sessionsEndedAt must write, got ${json(moved)}`);
+        check((await driver.updateUser!(ACME, 'u2', { sessionsEndedAt: at(79), ifSessionsEndedAt: null, at: at(79) }))?.sessionsEndedAt === at(79), 'ifSessionsEndedAt: null must match a user whose sessions were never ended');
         check((await driver.updateUser!(ACME, 'u-missing', { role: 'admin', at: at(80) })) === null, 'updateUser of an unknown user must return null');
         check((await driver.listUsers!(ACME, { limit: 10, offset: 0 })).total === 4, 'updateUser of an unknown user must not create one');
       },

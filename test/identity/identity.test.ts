@@ -252,7 +252,8 @@ describe('sign-in and sessions', () => {
     const first = await sign();
     clock.time += 1000;
     const ended = await identity.users.endSessions('ivy@acme.test', { principal: ACME_ADMIN });
-    expect(ended.sessionsEndedAt).toBe(new Date(clock.time).toISOString());
+    expect(ended.sessionsEndedAt).toMatch(/^2026-01-01T00:00:01\.000\d{6}Z$/); // the time, with random sub-millisecond digits
+    expect(Date.parse(ended.sessionsEndedAt!)).toBe(clock.time);
     await expect(identity.authenticate(first)).rejects.toThrow('Session ended');
     // Signing in again right away (the same second included) gives a live session.
     const second = await sign();
@@ -262,14 +263,64 @@ describe('sign-in and sessions', () => {
     await identity.users.activate(user.id, { principal: ACME_ADMIN });
     await expect(identity.authenticate(second)).rejects.toThrow('Session ended');
     expect((await identity.authenticate(await sign())).id).toBe(user.id);
-    // The user shows when its sessions were last ended (deactivation, a millisecond after the endSessions).
-    expect((await identity.users.get('ivy@acme.test', { principal: ACME_ADMIN })).sessionsEndedAt).toBe(new Date(clock.time + 1).toISOString());
+    // The user shows when its sessions were last ended (deactivation, a millisecond after the endSessions: the
+    // clock did not move, and each end is later than the last).
+    expect(Date.parse((await identity.users.get('ivy@acme.test', { principal: ACME_ADMIN })).sessionsEndedAt!)).toBe(clock.time + 1);
     const log = await auditOf(storage, 'acme');
     expect(log.filter((event) => event.details?.['sessionsEnded'] === true).map((event) => event.action)).toEqual(['user:update', 'user:update']);
     // The policy decides: a contributor cannot end another user's sessions.
     const other = await identity.users.create({ email: 'jo@acme.test' }, { principal: ACME_ADMIN });
     const denied = await failure(identity.users.endSessions(user.id, { principal: { id: other.id, tenant: 'acme', roles: ['contributor'] } }));
     expect(PolicyDeniedError.isInstance(denied)).toBe(true);
+  });
+
+  it('an end of sessions that races another one (same millisecond, stale read) still ends the sessions begun between them', async () => {
+    const inner = memoryStorage();
+    let interleave: (() => Promise<void>) | undefined;
+    const storage: StorageDriver = {
+      ...inner,
+      updateUser: async (scope, id, update) => {
+        const before = interleave;
+        interleave = undefined;
+        await before?.(); // another end, a re-activation and a new sign-in land between this end's read and its write
+        return inner.updateUser!(scope, id, update);
+      },
+    };
+    const { identity } = make(storage); // the clock does not move: every write is in the same millisecond
+    const user = await identity.users.create({ email: 'kim@acme.test', password: 'kim password' }, { principal: ACME_ADMIN });
+    let between: string | undefined;
+    interleave = async () => {
+      await identity.users.deactivate(user.id, { principal: ACME_ADMIN });
+      await identity.users.activate(user.id, { principal: ACME_ADMIN });
+      between = (await identity.login({ tenant: 'acme', email: 'kim@acme.test', password: 'kim password' })).token;
+    };
+    await identity.users.endSessions(user.id, { principal: ACME_ADMIN });
+    await expect(identity.authenticate(between!)).rejects.toThrow('Session ended');
+    expect((await identity.authenticate((await identity.login({ tenant: 'acme', email: 'kim@acme.test', password: 'kim password' })).token!)).id).toBe(user.id);
+  });
+
+  it('refuses a sign-in whose user is deactivated while its password is re-hashed', async () => {
+    const inner = memoryStorage();
+    const storage: StorageDriver = {
+      ...inner,
+      updateUser: async (scope, id, update) => {
+        if (update.ifPasswordHash !== undefined) await inner.updateUser!(scope, id, { active: false, sessionsEndedAt: new Date(T0).toISOString(), at: new Date(T0).toISOString() });
+        return inner.updateUser!(scope, id, update);
+      },
+    };
+    const { identity } = make(storage, { passwords: { cost: 2048 } });
+    await inner.createUser!({ tenant: 'acme' }, { id: 'u-old', email: 'old@acme.test', displayName: 'Old', role: 'viewer', passwordHash: await hashPassword('an old password', { cost: 1024 }), active: true, createdAt: new Date(T0).toISOString() });
+    await expect(identity.login({ tenant: 'acme', email: 'old@acme.test', password: 'an old password' })).rejects.toThrow('Account disabled.');
+  });
+
+  it('says so when the storage driver does not keep sessionsEndedAt, instead of pretending sessions ended', async () => {
+    const inner = memoryStorage();
+    const storage: StorageDriver = { ...inner, updateUser: (scope, id, { sessionsEndedAt: _ignored, ifSessionsEndedAt: _guard, ...update }) => inner.updateUser!(scope, id, update) };
+    const { identity } = make(storage);
+    const user = await identity.users.create({ email: 'lee@acme.test' }, { principal: ACME_ADMIN });
+    const error = await failure(identity.users.endSessions(user.id, { principal: ACME_ADMIN }));
+    expect(StorageError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toContain('does not store `sessionsEndedAt`');
   });
 
   it('a sign-in that re-hashes never undoes a password changed meanwhile; two concurrent re-hashes both get a live session', async () => {
