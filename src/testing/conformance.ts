@@ -457,10 +457,12 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
     if (extra.outcome) await driver.saveOutcome(scope, thread.id, extra.outcome);
   };
 
-  const rejectsWithStorageError = async (promise: Promise<unknown>, what: string) => {
+  /** The StorageError `promise` rejects with, or a failed check when it resolves or rejects with anything else. */
+  const rejectsWithStorageError = async (promise: Promise<unknown>, what: string): Promise<StorageError> => {
     const error = await promise.then(() => undefined, (caught: unknown) => caught ?? new Error('rejected with nothing'));
     check(error !== undefined, `${what} must reject with a StorageError, but it resolved`);
     check(StorageError.isInstance(error), `${what} must reject with a StorageError, got ${String(error)}`);
+    return error as StorageError;
   };
   const list = (driver: StorageDriver, scope: StorageScope, query: Partial<ThreadQuery> = {}) => driver.listThreads(scope, { limit: 100, offset: 0, ...query });
   const idsOf = (page: ThreadPage) => page.threads.map((thread) => thread.id);
@@ -677,10 +679,7 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
        */
       const refused = async (driver: StorageDriver, scope: StorageScope, threadId: string, phase: TurnPhase, what: string, unknownThread = false) => {
         const before = await snapshot(driver);
-        const error = await driver.appendPhase!(scope, threadId, phase).then(() => undefined, (caught: unknown) => caught ?? new Error('rejected with nothing'));
-        check(error !== undefined, `${what} must reject with a StorageError, but it resolved`);
-        check(StorageError.isInstance(error), `${what} must reject with a StorageError, got ${String(error)}`);
-        const message = (error as Error).message;
+        const { message } = await rejectsWithStorageError(driver.appendPhase!(scope, threadId, phase), what);
         check(unknownThread || (message.includes(`round ${String(phase.roundNumber)}`) && message.includes(String(phase.state))), `${what}: the error must name the round and the phase (round ${String(phase.roundNumber)}, ${String(phase.state)}), got ${json(message)}`);
         check((await snapshot(driver)) === before, `${what} must write nothing`);
       };
@@ -877,10 +876,8 @@ export function storageDriverConformance(options: StorageDriverConformanceOption
             if (!has(driver, 'startThread')) return;
             const refusedStart = async (scope: StorageScope, thread: NewThread, first: StoredTurn, what: string) => {
               const before = await snapshot(driver);
-              const error = await driver.startThread!(scope, thread, first).then(() => undefined, (caught: unknown) => caught ?? new Error('rejected with nothing'));
-              check(error !== undefined, `${what} must reject with a StorageError, but it resolved`);
-              check(StorageError.isInstance(error), `${what} must reject with a StorageError, got ${String(error)}`);
-              check((error as Error).message.includes(thread.id), `${what}: the error must name the thread, got ${json((error as Error).message)}`);
+              const { message } = await rejectsWithStorageError(driver.startThread!(scope, thread, first), what);
+              check(message.includes(thread.id), `${what}: the error must name the thread, got ${json(message)}`);
               check((await snapshot(driver)) === before, `${what} must write nothing`);
             };
             const [made, started] = [id(), id()];
