@@ -362,6 +362,22 @@ const sessionStamp = (user: Pick<StoredUser, 'passwordHash' | 'sessionsEndedAt'>
   user.sessionsEndedAt ? `${user.passwordHash ?? ''}\u0000${user.sessionsEndedAt}` : (user.passwordHash ?? '');
 
 /**
+ * "At most once per `intervalMs` per key", remembered for the `maxKeys` keys seen last (the oldest forgotten
+ * first): `due(now, key, since?)` says whether the key is due and, if so, records `now`. `since` is a time known
+ * from elsewhere (say, a stored last use) that counts as the last one too.
+ */
+function oncePer(intervalMs: number, maxKeys: number): (now: number, key: string, since?: number) => boolean {
+  const last = new Map<string, number>();
+  return (now, key, since = -Infinity) => {
+    if (now - Math.max(since, last.get(key) ?? -Infinity) < intervalMs) return false;
+    last.delete(key); // re-inserted last, so the keys used most recently are forgotten last
+    last.set(key, now);
+    if (last.size > maxKeys) last.delete(last.keys().next().value!);
+    return true;
+  };
+}
+
+/**
  * An ISO 8601 time at `ms` with a random sub-millisecond part (nanosecond digits): a valid time that `Date.parse`
  * reads as `ms`, and unique per call, so two ends of sessions in one millisecond never store the same value.
  */
@@ -411,17 +427,8 @@ export function createIdentity(options: IdentityOptions): Identity {
   const method = <M extends Parameters<typeof requireStorageMethod>[1]>(name: M, usedFor: string) => requireStorageMethod(storage, name, usedFor);
   const signInGate = createSignInGate(options.signInLimits, clock, () => memoryLimiter());
   // A refused sign-in is audited at most once a minute per account (or address), so a flood of guesses does not
-  // become a flood of audit writes. Bounded: the oldest entries go first.
-  const throttleAudited = new Map<string, number>();
-  const shouldAuditThrottle = (key: string): boolean => {
-    const now = clock.now();
-    const last = throttleAudited.get(key);
-    if (last !== undefined && now - last < 60_000) return false;
-    throttleAudited.delete(key);
-    throttleAudited.set(key, now);
-    if (throttleAudited.size > 1000) throttleAudited.delete(throttleAudited.keys().next().value!);
-    return true;
-  };
+  // become a flood of audit writes.
+  const throttleAuditDue = oncePer(60_000, 1000);
 
   const pending = new Set<Promise<unknown>>();
   const background = (work: Promise<unknown>, what: string, tenant: string) => {
@@ -537,13 +544,10 @@ export function createIdentity(options: IdentityOptions): Identity {
   let decoyHash: Promise<string> | undefined;
   const decoy = () => (decoyHash ??= hashPassword(globalThis.crypto.randomUUID(), passwordOptions));
 
-  const lastTouch = new Map<string, number>();
+  const touchDue = oncePer(touchIntervalMs, 10_000);
   const touch = (key: StoredApiKey) => {
     const now = clock.now();
-    const stored = key.lastUsedAt === null ? -Infinity : Date.parse(key.lastUsedAt);
-    if (now - Math.max(stored, lastTouch.get(key.id) ?? -Infinity) < touchIntervalMs) return;
-    lastTouch.set(key.id, now);
-    if (lastTouch.size > 10_000) lastTouch.delete(lastTouch.keys().next().value!);
+    if (!touchDue(now, key.id, key.lastUsedAt === null ? -Infinity : Date.parse(key.lastUsedAt))) return;
     const touchApiKey = storage.touchApiKey;
     if (typeof touchApiKey === 'function') background(touchApiKey.call(storage, { tenant: key.tenant }, key.id, new Date(now).toISOString()), 'record an API key use', key.tenant);
   };
@@ -796,7 +800,7 @@ export function createIdentity(options: IdentityOptions): Identity {
       const pass = signInGate ? await signInGate.admit({ tenant, email, ip: origin?.ip }) : undefined;
       if (pass && 'bucket' in pass) {
         const seconds = Math.ceil(pass.retryAfterMs / 1000);
-        if (shouldAuditThrottle(`${pass.bucket}:${pass.bucket === 'account' ? `${tenant}:${email}` : (origin?.ip ?? '')}`)) {
+        if (throttleAuditDue(clock.now(), `${pass.bucket}:${pass.bucket === 'account' ? `${tenant}:${email}` : (origin?.ip ?? '')}`)) {
           await audit(scope, { actor: null, action: 'auth:login', resource: 'user:unknown', outcome: 'deny', reason: `too many attempts (${pass.bucket})`, details: { email } }, origin).catch(
             (error: unknown) => logger.error({ tenant, err: serializeError(error).message }, 'duh identity: could not write an audit entry'),
           );
